@@ -1,0 +1,116 @@
+/*
+ * handle_publish.c — what happens on PUBLISH from a client: topic aliases,
+ * the $-topic rule, payload format check, ACL, QoS 1 / QoS 2 receiver state
+ * machines (QoS 2 "method B": the message is routed on PUBLISH and its packet
+ * id remembered until PUBREL, so a retransmission is not routed twice).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+
+static void send_ack(tm_conn *c, uint8_t type, uint16_t pid, uint8_t reason)
+{
+    tm_ack a;
+    memset(&a, 0, sizeof a);
+    a.type = type;
+    a.packet_id = pid;
+    a.reason = c->version == TM_V5 ? reason : 0;
+    tm_encode_ack(&c->out, c->version, &a);
+    tm_conn_mark_dirty(c);
+}
+
+/* Acknowledge a QoS 1/2 PUBLISH that is refused with `reason` (v5) or
+ * silently dropped (v3, which has no way to say no). */
+static tm_rc refuse_publish(tm_conn *c, const tm_publish *p, uint8_t reason, const char *why)
+{
+    tm_log(TM_LOG_INFO, "client '%s': PUBLISH to '%.*s' refused: %s", c->client_id,
+           (int)p->topic.len, (const char *)p->topic.p, why);
+    if (p->qos == 1)
+        send_ack(c, TM_PUBACK, p->packet_id, reason);
+    else if (p->qos == 2)
+        send_ack(c, TM_PUBREC, p->packet_id, reason);
+    return TM_RC_SUCCESS;
+}
+
+tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len)
+{
+    tm_broker *b = c->b;
+    tm_session *s = c->sess;
+    tm_publish p;
+    tm_rc rc = tm_decode_publish(body, len, flags, c->version, &p);
+    if (rc != TM_RC_SUCCESS)
+        return rc;
+    b->st.pub_received++;
+
+    if (p.qos > b->cfg->max_qos)
+        return TM_RC_QOS_NOT_SUPPORTED;
+    if (p.retain && !b->cfg->retain_available)
+        return TM_RC_RETAIN_NOT_SUPPORTED;
+
+    /* Topic alias (client -> broker). */
+    if (c->version == TM_V5 && (p.props.present & TM_PBIT(TM_P_TOPIC_ALIAS))) {
+        uint16_t a = p.props.topic_alias;
+        if (a == 0 || a > b->cfg->max_topic_alias || !c->alias_in)
+            return TM_RC_TOPIC_ALIAS_INVALID;
+        if (p.topic.len) {
+            tm_str *slot = &c->alias_in[a];
+            uint8_t *copy = malloc(p.topic.len);
+            if (!copy)
+                return TM_RC_UNSPECIFIED;
+            memcpy(copy, p.topic.p, p.topic.len);
+            free((void *)slot->p);
+            *slot = (tm_str){copy, p.topic.len};
+        } else {
+            if (!c->alias_in[a].p)
+                return TM_RC_PROTOCOL_ERROR;   /* alias never set */
+            p.topic = c->alias_in[a];
+        }
+        p.props.present &= ~TM_PBIT(TM_P_TOPIC_ALIAS);
+    } else if (p.topic.len == 0) {
+        return TM_RC_PROTOCOL_ERROR;
+    }
+
+    /* QoS 2 retransmission: already routed, answer PUBREC again. */
+    if (p.qos == 2 && tm_sess_qos2_has(s, p.packet_id)) {
+        send_ack(c, TM_PUBREC, p.packet_id, TM_RC_SUCCESS);
+        return TM_RC_SUCCESS;
+    }
+
+    if (p.topic.p[0] == '$')
+        return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED,
+                              "clients may not publish to $-topics");
+    if (c->version == TM_V5 && (p.props.present & TM_PBIT(TM_P_PAYLOAD_FORMAT)) &&
+        p.props.payload_format == 1 && !tm_utf8_valid(p.payload.p, p.payload.len)) {
+        if (p.qos == 0)
+            return TM_RC_PAYLOAD_FORMAT_INVALID;
+        return refuse_publish(c, &p, TM_RC_PAYLOAD_FORMAT_INVALID,
+                              "payload is not UTF-8 as its format indicator says");
+    }
+    if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->claims, p.topic,
+                                   TM_ACC_WRITE))
+        return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED, "denied by ACL");
+
+    if (p.qos == 2) {
+        uint16_t recv_max = b->cfg->max_inflight;
+        if (c->version == TM_V5 && s->qos2.n >= recv_max)
+            return TM_RC_RECEIVE_MAX_EXCEEDED;
+        if (!tm_sess_qos2_add(s, p.packet_id))
+            return TM_RC_UNSPECIFIED;
+    }
+
+    tm_msg *m = tm_msg_new(p.topic, p.payload, p.qos, p.retain,
+                           c->version == TM_V5 ? &p.props : NULL, s->id, tm_now_ms());
+    if (!m)
+        return TM_RC_UNSPECIFIED;
+    tm_route(b, m, true);
+    uint32_t matched = b->n_matches;
+    tm_msg_unref(m);
+
+    uint8_t reason = matched ? TM_RC_SUCCESS : TM_RC_NO_MATCHING_SUBSCRIBERS;
+    if (p.qos == 1)
+        send_ack(c, TM_PUBACK, p.packet_id, reason);
+    else if (p.qos == 2)
+        send_ack(c, TM_PUBREC, p.packet_id, reason);
+    return TM_RC_SUCCESS;
+}

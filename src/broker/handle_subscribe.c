@@ -1,0 +1,141 @@
+/*
+ * handle_subscribe.c — what happens on SUBSCRIBE: per filter validation
+ * (syntax, shared subscription form, ACL), the subscription options, the
+ * subscription identifier, SUBACK, then the retained messages the retain
+ * handling option asks for.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+
+typedef struct retained_ctx {
+    tm_broker *b;
+    tm_session *s;
+    tm_conn *c;
+    uint8_t qos;
+    uint32_t subid;
+} retained_ctx;
+
+static void send_retained(tm_msg *m, void *ud)
+{
+    retained_ctx *r = ud;
+    if (!tm_msg_alive(m, tm_now_ms(), NULL))
+        return;
+    if (r->b->auth && !tm_acl_allowed(r->b->auth, r->c->username, r->c->client_id, r->c->claims,
+                                      m->topic, TM_ACC_READ))
+        return;
+    tm_deliver(r->b, r->s, m, r->qos, true, r->subid ? &r->subid : NULL, r->subid ? 1 : 0);
+}
+
+static bool sess_has_sub(tm_session *s, tm_str filter, uint32_t *idx)
+{
+    for (uint32_t i = 0; i < s->n_subs; i++) {
+        if (strlen(s->subs[i].filter) == filter.len &&
+            memcmp(s->subs[i].filter, filter.p, filter.len) == 0) {
+            *idx = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool sess_add_sub(tm_session *s, tm_str filter, tm_node *node)
+{
+    if (s->n_subs == s->cap_subs) {
+        uint32_t nc = s->cap_subs ? s->cap_subs * 2 : 4;
+        tm_sess_sub *ns = realloc(s->subs, nc * sizeof *ns);
+        if (!ns)
+            return false;
+        s->subs = ns;
+        s->cap_subs = nc;
+    }
+    char *f = strndup((const char *)filter.p, filter.len);
+    if (!f)
+        return false;
+    s->subs[s->n_subs++] = (tm_sess_sub){f, node};
+    return true;
+}
+
+#define TM_MAX_FILTERS_PER_SUBSCRIBE 1024
+
+tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len)
+{
+    tm_broker *b = c->b;
+    tm_session *s = c->sess;
+    tm_subscribe sub;
+    tm_rc rc = tm_decode_subscribe(body, len, flags, c->version, &sub);
+    if (rc != TM_RC_SUCCESS)
+        return rc;
+    if (sub.count > TM_MAX_FILTERS_PER_SUBSCRIBE)
+        return TM_RC_QUOTA_EXCEEDED;
+    uint32_t subid = 0;
+    if (c->version == TM_V5 && (sub.props.present & TM_PBIT(TM_P_SUB_ID)) && sub.props.n_sub_ids)
+        subid = sub.props.sub_ids[0];
+
+    uint8_t codes[TM_MAX_FILTERS_PER_SUBSCRIBE];
+    /* remember what to send after SUBACK */
+    struct { tm_str filter; uint8_t qos; bool send; } todo[TM_MAX_FILTERS_PER_SUBSCRIBE];
+    uint32_t pos = 0, i = 0;
+    tm_str full;
+    tm_subopts opts;
+    bool v5 = c->version == TM_V5;
+    while (tm_sub_next(&sub, &pos, &full, &opts)) {
+        todo[i].send = false;
+        tm_str group = {0}, filter = full;
+        bool bad = false, shared = tm_topic_split_shared(full, &group, &filter, &bad);
+        if (bad || !tm_topic_filter_valid(filter.p, filter.len)) {
+            codes[i++] = v5 ? TM_RC_TOPIC_FILTER_INVALID : 0x80;
+            continue;
+        }
+        if (shared && opts.no_local && v5)
+            return TM_RC_PROTOCOL_ERROR;   /* MQTT 5 3.8.3.1 */
+        if (!shared)
+            group = (tm_str){0};
+        if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->claims, filter,
+                                       TM_ACC_SUBSCRIBE)) {
+            tm_log(TM_LOG_INFO, "client '%s': subscription to '%.*s' denied by ACL",
+                   c->client_id, (int)full.len, (const char *)full.p);
+            codes[i++] = v5 ? TM_RC_NOT_AUTHORIZED : 0x80;
+            continue;
+        }
+        if (opts.qos > b->cfg->max_qos)
+            opts.qos = (uint8_t)b->cfg->max_qos;
+        tm_node *node = tm_trie_get(b, filter, true);
+        if (!node) {
+            codes[i++] = v5 ? TM_RC_UNSPECIFIED : 0x80;
+            continue;
+        }
+        tm_sub entry = {.sess = s, .opts = opts, .subid = subid};
+        if (!v5) {
+            entry.opts.no_local = false;
+            entry.opts.retain_as_published = false;
+            entry.opts.retain_handling = 0;
+        }
+        bool existed = tm_trie_sub_add(b, node, group, &entry);
+        uint32_t idx;
+        if (!sess_has_sub(s, full, &idx) && !sess_add_sub(s, full, node)) {
+            tm_trie_sub_del(b, node, group, s);
+            tm_trie_prune(b, node);
+            codes[i++] = v5 ? TM_RC_UNSPECIFIED : 0x80;
+            continue;
+        }
+        codes[i] = opts.qos;
+        if (!shared && (entry.opts.retain_handling == 0 ||
+                        (entry.opts.retain_handling == 1 && !existed))) {
+            todo[i].filter = filter;
+            todo[i].qos = opts.qos;
+            todo[i].send = true;
+        }
+        i++;
+    }
+    tm_encode_suback(&c->out, c->version, TM_SUBACK, sub.packet_id, NULL, codes, i);
+    tm_conn_mark_dirty(c);
+    for (uint32_t k = 0; k < i; k++) {
+        if (!todo[k].send)
+            continue;
+        retained_ctx r = {b, s, c, todo[k].qos, subid};
+        tm_trie_retained_each(b, todo[k].filter, send_retained, &r);
+    }
+    return TM_RC_SUCCESS;
+}

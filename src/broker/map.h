@@ -1,0 +1,39 @@
+/*
+ * map.h — an open-addressing hash map from byte strings to pointers.
+ *
+ * Keys are not copied: the caller guarantees each key's bytes live as long as
+ * the entry (sessions and topic nodes keep their key inside themselves). Used
+ * for client id -> session, (parent, level) -> topic node, and per-connection
+ * topic aliases. Linear probing with backward-shift deletion, so there are no
+ * tombstones and lookups stay short.
+ */
+#ifndef TM_MAP_H
+#define TM_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tm_map_ent {
+    const void *key;
+    uint32_t klen;
+    uint32_t hash;
+    void *val;
+} tm_map_ent;
+
+typedef struct tm_map {
+    tm_map_ent *e;
+    uint32_t cap;     /* power of two, or 0 */
+    uint32_t n;
+} tm_map;
+
+uint32_t tm_hash(const void *p, size_t n);
+void tm_map_init(tm_map *m);
+void tm_map_free(tm_map *m);
+void *tm_map_get(const tm_map *m, const void *key, uint32_t klen);
+/* Insert or replace. Returns 0, or -1 on allocation failure. */
+int tm_map_put(tm_map *m, const void *key, uint32_t klen, void *val);
+void *tm_map_del(tm_map *m, const void *key, uint32_t klen);
+/* Iterate: *i starts at 0; returns NULL at the end. Do not modify while iterating. */
+tm_map_ent *tm_map_next(const tm_map *m, uint32_t *i);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * session.c — MQTT sessions: lookup by client id, creation, the end of a
+ * session (its subscriptions leave the topic tree, its queue is released),
+ * expiry of offline sessions, packet identifiers, and the set of incoming
+ * QoS 2 packet ids awaiting PUBREL.
+ *
+ * A session is in b->sessions (keyed by its own client_id string) from
+ * creation until tm_sess_free.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+
+tm_session *tm_sess_find(tm_broker *b, tm_str client_id)
+{
+    return tm_map_get(&b->sessions, client_id.p, client_id.len);
+}
+
+tm_session *tm_sess_new(tm_broker *b, tm_str client_id)
+{
+    tm_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->client_id = strndup((const char *)client_id.p, client_id.len);
+    if (!s->client_id || tm_map_put(&b->sessions, s->client_id, client_id.len, s) < 0) {
+        free(s->client_id);
+        free(s);
+        return NULL;
+    }
+    s->id = ++b->next_sess_id;
+    s->next_pid = 1;
+    return s;
+}
+
+/* Remove every subscription of s from the topic tree. */
+static void sess_unsubscribe_all(tm_broker *b, tm_session *s)
+{
+    for (uint32_t i = 0; i < s->n_subs; i++) {
+        tm_sess_sub *ss = &s->subs[i];
+        tm_str full = {(const uint8_t *)ss->filter, (uint32_t)strlen(ss->filter)};
+        tm_str group = {0}, filter = full;
+        bool bad;
+        if (!tm_topic_split_shared(full, &group, &filter, &bad))
+            group = (tm_str){0};
+        tm_trie_sub_del(b, ss->node, group, s);
+        tm_trie_prune(b, ss->node);
+        free(ss->filter);
+    }
+    free(s->subs);
+    s->subs = NULL;
+    s->n_subs = s->cap_subs = 0;
+}
+
+void tm_sess_free(tm_broker *b, tm_session *s)
+{
+    if (s->will)
+        tm_will_fire_session(b, s);
+    sess_unsubscribe_all(b, s);
+    tm_map_del(&b->sessions, s->client_id, (uint32_t)strlen(s->client_id));
+    tm_outq_free(&s->q);
+    free(s->qos2.ids);
+    free(s->username);
+    free(s->client_id);
+    free(s);
+}
+
+void tm_sess_detach(tm_broker *b, tm_session *s)
+{
+    s->conn = NULL;
+    if (s->expiry == 0) {
+        tm_sess_free(b, s);
+        return;
+    }
+    if (s->expiry == UINT32_MAX)
+        s->expire_at_ms = INT64_MAX;
+    else
+        s->expire_at_ms = tm_now_ms() + (int64_t)s->expiry * 1000;
+}
+
+void tm_sess_expire(tm_broker *b, int64_t now_ms)
+{
+    /* Collect first: freeing while iterating the map would reorder it. */
+    tm_session **dead = NULL;
+    uint32_t n = 0, cap = 0, i = 0;
+    tm_map_ent *e;
+    while ((e = tm_map_next(&b->sessions, &i))) {
+        tm_session *s = e->val;
+        if (!s->conn && s->expire_at_ms <= now_ms) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                tm_session **nd = realloc(dead, cap * sizeof *nd);
+                if (!nd)
+                    break;
+                dead = nd;
+            }
+            dead[n++] = s;
+        }
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        tm_log(TM_LOG_INFO, "session '%s' expired", dead[k]->client_id);
+        tm_sess_free(b, dead[k]);
+    }
+    free(dead);
+}
+
+uint16_t tm_sess_next_pid(tm_session *s)
+{
+    for (;;) {
+        uint16_t pid = s->next_pid++;
+        if (s->next_pid == 0)
+            s->next_pid = 1;
+        if (pid == 0)
+            continue;
+        /* skip ids still in flight (only possible with very large windows) */
+        bool used = false;
+        for (uint32_t i = 0; i < s->q.sent; i++) {
+            tm_out *o = &s->q.e[(s->q.head + i) % s->q.cap];
+            if (o->state != TM_OUT_DONE && o->pid == pid) {
+                used = true;
+                break;
+            }
+        }
+        if (!used)
+            return pid;
+    }
+}
+
+bool tm_sess_qos2_has(tm_session *s, uint16_t pid)
+{
+    for (uint32_t i = 0; i < s->qos2.n; i++)
+        if (s->qos2.ids[i] == pid)
+            return true;
+    return false;
+}
+
+bool tm_sess_qos2_add(tm_session *s, uint16_t pid)
+{
+    if (s->qos2.n == s->qos2.cap) {
+        uint32_t nc = s->qos2.cap ? s->qos2.cap * 2 : 8;
+        uint16_t *ni = realloc(s->qos2.ids, nc * sizeof *ni);
+        if (!ni)
+            return false;
+        s->qos2.ids = ni;
+        s->qos2.cap = nc;
+    }
+    s->qos2.ids[s->qos2.n++] = pid;
+    return true;
+}
+
+void tm_sess_qos2_del(tm_session *s, uint16_t pid)
+{
+    for (uint32_t i = 0; i < s->qos2.n; i++) {
+        if (s->qos2.ids[i] == pid) {
+            s->qos2.ids[i] = s->qos2.ids[--s->qos2.n];
+            return;
+        }
+    }
+}

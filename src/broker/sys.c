@@ -1,0 +1,50 @@
+/*
+ * sys.c — $SYS/broker/... statistics, published (retained) every
+ * sys_interval seconds with Mosquitto's topic names so that existing
+ * dashboards keep working.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/version.h"
+
+static void pub(tm_broker *b, const char *topic, const char *value)
+{
+    tm_str t = {(const uint8_t *)topic, (uint32_t)strlen(topic)};
+    tm_str v = {(const uint8_t *)value, (uint32_t)strlen(value)};
+    tm_msg *m = tm_msg_new(t, v, 0, true, NULL, 0, tm_now_ms());
+    if (!m)
+        return;
+    tm_route(b, m, true);
+    tm_msg_unref(m);
+}
+
+static void pubu(tm_broker *b, const char *topic, unsigned long long v)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%llu", v);
+    pub(b, topic, s);
+}
+
+void tm_sys_publish(tm_broker *b)
+{
+    char s[64];
+    pub(b, "$SYS/broker/version", "tmqtt version " TMQTT_VERSION);
+    snprintf(s, sizeof s, "%lld seconds", (long long)((tm_now_ms() - b->start_ms) / 1000));
+    pub(b, "$SYS/broker/uptime", s);
+    pubu(b, "$SYS/broker/clients/connected", b->st.clients_connected);
+    pubu(b, "$SYS/broker/clients/active", b->st.clients_connected);
+    pubu(b, "$SYS/broker/clients/total", b->sessions.n);
+    pubu(b, "$SYS/broker/clients/disconnected", b->sessions.n - b->st.clients_connected);
+    pubu(b, "$SYS/broker/clients/maximum", b->st.clients_max);
+    pubu(b, "$SYS/broker/messages/received", b->st.msgs_received);
+    pubu(b, "$SYS/broker/messages/sent", b->st.msgs_sent);
+    pubu(b, "$SYS/broker/publish/messages/received", b->st.pub_received);
+    pubu(b, "$SYS/broker/publish/messages/sent", b->st.pub_sent);
+    pubu(b, "$SYS/broker/publish/messages/dropped", b->st.pub_dropped);
+    pubu(b, "$SYS/broker/bytes/received", b->st.bytes_received);
+    pubu(b, "$SYS/broker/bytes/sent", b->st.bytes_sent);
+    pubu(b, "$SYS/broker/subscriptions/count", b->n_subscriptions);
+    pubu(b, "$SYS/broker/retained messages/count", b->n_retained);
+}
