@@ -336,6 +336,8 @@ static void process_input(tm_conn *c)
         c->last_rx_ms = tm_now_ms();
         rc = dispatch(c, &f, c->in.data + off + f.header_len);
         off += total;
+        if (c->state == TM_CS_CLOSING)
+            tm_conn_mark_dirty(c);   /* the flush closes it once output is out */
         if (rc != TM_RC_SUCCESS) {
             char why[64];
             snprintf(why, sizeof why, "bad %s", tm_ptype_name(f.type));
