@@ -53,6 +53,14 @@ typedef struct acl_user {
     acl_list rules;
 } acl_user;
 
+/* `attested SETNAME` blocks: rules for connections whose attestation claims
+ * (mutual attested TLS) are in the named measurement set of the listener's
+ * client attestation policy. */
+typedef struct acl_attested {
+    char *set;
+    acl_list rules;
+} acl_attested;
+
 struct tm_auth {
     pw_entry *pw;
     uint32_t n_pw;
@@ -62,7 +70,13 @@ struct tm_auth {
     acl_list patterns;
     acl_user *users;
     uint32_t n_users;
+    acl_attested *sets;
+    uint32_t n_sets;
 };
+
+static tm_claims_in_set_fn g_in_set;
+
+void tm_acl_set_claims_checker(tm_claims_in_set_fn fn) { g_in_set = fn; }
 
 /* ---- base64 ----------------------------------------------------------- */
 
@@ -344,6 +358,25 @@ static int load_acl(struct tm_auth *a, const char *path, char *err, size_t errca
             a->n_users++;
             continue;
         }
+        if (strcmp(kw, "attested") == 0) {
+            if (!*rest || strpbrk(rest, " \t")) {
+                snprintf(err, errcap, "%s:%d: attested: expected one measurement set name",
+                         path, ln);
+                rc = -1;
+                break;
+            }
+            acl_attested *ns = realloc(a->sets, (a->n_sets + 1) * sizeof *ns);
+            if (!ns) {
+                rc = -1;
+                break;
+            }
+            a->sets = ns;
+            memset(&ns[a->n_sets], 0, sizeof ns[0]);
+            ns[a->n_sets].set = strdup(rest);
+            cur = &ns[a->n_sets].rules;
+            a->n_sets++;
+            continue;
+        }
         if (strcmp(kw, "topic") == 0 || strcmp(kw, "pattern") == 0) {
             int access = TM_ACC_READ | TM_ACC_WRITE;
             char *topic = rest;
@@ -371,7 +404,8 @@ static int load_acl(struct tm_auth *a, const char *path, char *err, size_t errca
             }
             continue;
         }
-        snprintf(err, errcap, "%s:%d: unknown ACL keyword '%s' (expected topic, user or pattern)",
+        snprintf(err, errcap,
+                 "%s:%d: unknown ACL keyword '%s' (expected topic, user, pattern or attested)",
                  path, ln, kw);
         rc = -1;
         break;
@@ -407,6 +441,11 @@ void tm_auth_free(struct tm_auth *a)
         list_free(&a->users[i].rules);
     }
     free(a->users);
+    for (uint32_t i = 0; i < a->n_sets; i++) {
+        free(a->sets[i].set);
+        list_free(&a->sets[i].rules);
+    }
+    free(a->sets);
     free(a);
 }
 
@@ -496,10 +535,23 @@ static int check_rule(const acl_rule *r, const char *topic_rule, tm_str topic, i
 bool tm_acl_allowed(struct tm_auth *a, const char *username, const char *client_id,
                     const void *claims, tm_str topic, int access)
 {
-    (void)claims;
     if (!a || !a->has_acl)
         return true;
     bool granted = false;
+    if (claims && g_in_set) {
+        for (uint32_t k = 0; k < a->n_sets; k++) {
+            if (!g_in_set(claims, a->sets[k].set))
+                continue;
+            const acl_list *l = &a->sets[k].rules;
+            for (uint32_t i = 0; i < l->n; i++) {
+                int m = check_rule(&l->r[i], l->r[i].topic, topic, access);
+                if (m == 1)
+                    return false;
+                if (m == 2)
+                    granted = true;
+            }
+        }
+    }
     const acl_list *own = &a->anon;
     if (username) {
         own = NULL;

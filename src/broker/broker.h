@@ -311,6 +311,10 @@ void tm_auth_free(struct tm_auth *a);
 /* 1 = ok, 0 = bad user/password, -1 = no password file (anonymous rules apply) */
 int tm_auth_check_password(struct tm_auth *a, tm_str user, tm_str pass);
 enum { TM_ACC_READ = 1, TM_ACC_WRITE = 2, TM_ACC_SUBSCRIBE = 4 };
+/* Is the peer's attestation (tm_conn.claims) in measurement set `set`? The
+ * TLS transport registers this; without it `attested` ACL blocks never apply. */
+typedef bool (*tm_claims_in_set_fn)(const void *claims, const char *set);
+void tm_acl_set_claims_checker(tm_claims_in_set_fn fn);
 /* ACL decision for a topic (or filter, with TM_ACC_SUBSCRIBE). NULL auth: allow. */
 bool tm_acl_allowed(struct tm_auth *a, const char *username, const char *client_id,
                     const void *claims, tm_str topic, int access);
