@@ -42,6 +42,9 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
     if (rc != TM_RC_SUCCESS)
         return rc;
     b->st.pub_received++;
+    /* subscription identifiers travel only from server to client */
+    if (p.props.present & TM_PBIT(TM_P_SUB_ID))
+        return TM_RC_PROTOCOL_ERROR;
 
     if (p.qos > b->cfg->max_qos)
         return TM_RC_QOS_NOT_SUPPORTED;
