@@ -1,0 +1,1048 @@
+/*
+ * atls.c — attested TLS 1.3 (attested-tls.md) on stock OpenSSL 3.
+ *
+ * Owns: the AttestationRequest / AttestationEvidence codecs, the single
+ * SSL_CTX_add_custom_ext registration (ClientHello, EncryptedExtensions,
+ * CertificateRequest, Certificate; TLS 1.3 only) used by both roles, the
+ * per-SSL state those callbacks share, and the client- and server-side
+ * appraisal that turns evidence into tm_claims.
+ *
+ * Flow (server attestation): client setup hook draws a nonce -> ClientHello
+ * add callback sends the request -> server ClientHello parse callback stores
+ * it -> server EncryptedExtensions add callback binds (own key share from
+ * SSL_get_tmp_key, SPKI of its certificate) and asks the provider -> client EE
+ * parse callback checks syntax, stores the evidence and the server key share
+ * (SSL_get_peer_tmp_key) -> after the handshake, when the certificate is known,
+ * the client's verify hook recomputes the binding and calls tm_verify.
+ * Mutual: server CertificateRequest add callback sends its own request ->
+ * client CR parse stores it -> client Certificate add callback (leaf entry)
+ * answers -> server Certificate parse callback appraises at once (the leaf
+ * certificate is handed to the callback) and fails the handshake with
+ * access_denied on refusal.
+ *
+ * Invariants: add callbacks return 0 (send nothing) in every context where the
+ * spec sends nothing; every buffer handed to OpenSSL is malloc'd here and
+ * freed by ext_free; peer bytes are only read through the bounds-checked
+ * decoders; a claim is exposed only after tm_verify returned OK.
+ */
+#include "attest/atls.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+
+#include "attest/evidence.h"
+#include "attest/verify.h"
+
+#define ATLS_CONTEXTS                                                                     \
+    (SSL_EXT_TLS1_3_ONLY | SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS |  \
+     SSL_EXT_TLS1_3_CERTIFICATE_REQUEST | SSL_EXT_TLS1_3_CERTIFICATE)
+#define ATLS_OUT_CAP 65535
+#define ATLS_RECENT 8
+
+/* ---- codecs ------------------------------------------------------------- */
+
+size_t tm_atls_request_encode(const tm_atls_request *r, uint8_t *out, size_t cap)
+{
+    if (!r || r->n_formats == 0 || r->n_formats > TM_ATLS_MAX_FORMATS)
+        return 0;
+    size_t n = 1 + 32 + 1 + 2 * r->n_formats;
+    if (n > cap)
+        return 0;
+    out[0] = r->version;
+    memcpy(out + 1, r->nonce, 32);
+    out[33] = (uint8_t)(2 * r->n_formats);
+    for (size_t i = 0; i < r->n_formats; i++) {
+        out[34 + 2 * i] = (uint8_t)(r->formats[i] >> 8);
+        out[35 + 2 * i] = (uint8_t)r->formats[i];
+    }
+    return n;
+}
+
+int tm_atls_request_decode(const uint8_t *in, size_t len, tm_atls_request *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!in || len < 1 + 32 + 1)
+        return TM_ATLS_DEC_MALFORMED;
+    size_t fl = in[33];
+    /* formats<2..2^8-2>: non-empty, whole uint16s, nothing after the list */
+    if (fl < 2 || fl % 2 || 34 + fl != len)
+        return TM_ATLS_DEC_MALFORMED;
+    r->version = in[0];
+    if (r->version != TM_ATLS_VERSION)
+        return TM_ATLS_DEC_VERSION;
+    memcpy(r->nonce, in + 1, 32);
+    r->n_formats = fl / 2;
+    for (size_t i = 0; i < r->n_formats; i++)
+        r->formats[i] = (uint16_t)(in[34 + 2 * i] << 8 | in[35 + 2 * i]);
+    return TM_ATLS_DEC_OK;
+}
+
+size_t tm_atls_answer_encode(uint16_t format, const uint8_t *evidence, size_t len, uint8_t *out,
+                             size_t cap)
+{
+    if (!evidence || len == 0 || len > TM_ATLS_MAX_EVIDENCE || 5 + len > cap)
+        return 0;
+    out[0] = TM_ATLS_VERSION;
+    out[1] = (uint8_t)(format >> 8);
+    out[2] = (uint8_t)format;
+    out[3] = (uint8_t)(len >> 8);
+    out[4] = (uint8_t)len;
+    memcpy(out + 5, evidence, len);
+    return 5 + len;
+}
+
+int tm_atls_answer_decode(const uint8_t *in, size_t len, tm_atls_answer *a)
+{
+    memset(a, 0, sizeof *a);
+    if (!in || len < 5 + 1)
+        return TM_ATLS_DEC_MALFORMED;
+    size_t el = (size_t)in[3] << 8 | in[4];
+    if (el == 0 || 5 + el != len)
+        return TM_ATLS_DEC_MALFORMED;
+    a->version = in[0];
+    a->format = (uint16_t)(in[1] << 8 | in[2]);
+    a->evidence = in + 5;
+    a->evidence_len = el;
+    return a->version == TM_ATLS_VERSION ? TM_ATLS_DEC_OK : TM_ATLS_DEC_VERSION;
+}
+
+int tm_atls_spki_hash(X509 *x, uint8_t out[32])
+{
+    unsigned char *der = NULL;
+    int n = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1;
+    if (n <= 0)
+        return -1;
+    SHA256(der, (size_t)n, out);
+    OPENSSL_free(der);
+    return 0;
+}
+
+int tm_atls_encoded_key(EVP_PKEY *k, uint8_t **out, size_t *len)
+{
+    unsigned char *p = NULL;
+    size_t n = k ? EVP_PKEY_get1_encoded_public_key(k, &p) : 0;
+    if (n == 0 || !p)
+        return -1;
+    *out = malloc(n);
+    if (!*out) {
+        OPENSSL_free(p);
+        return -1;
+    }
+    memcpy(*out, p, n);
+    *len = n;
+    OPENSSL_free(p);
+    return 0;
+}
+
+/* ---- configuration objects ------------------------------------------------ */
+
+static int parse_formats(const char *list, uint16_t *out, size_t cap, size_t *n, char *err,
+                         size_t errcap)
+{
+    *n = 0;
+    const char *s = list;
+    while (s && *s) {
+        while (*s == ' ' || *s == ',')
+            s++;
+        if (!*s)
+            break;
+        size_t l = strcspn(s, ", ");
+        char name[32];
+        if (l >= sizeof name) {
+            snprintf(err, errcap, "unknown evidence format '%.*s'", (int)l, s);
+            return -1;
+        }
+        memcpy(name, s, l);
+        name[l] = 0;
+        uint16_t f;
+        if (tm_format_from_name(name, &f) < 0) {
+            snprintf(err, errcap, "unknown evidence format '%s' (sim, sgx-dcap, tdx-dcap, sev-snp)",
+                     name);
+            return -1;
+        }
+        if (*n < cap)
+            out[(*n)++] = f;
+        s += l;
+    }
+    return 0;
+}
+
+struct tm_atls_server {
+    int refs;
+    tm_provider *provider;       /* NULL: never answers */
+    uint16_t formats[8];         /* what we may send, provider order */
+    size_t n_formats;
+    bool require_client;
+    tm_policy *client_policy;
+};
+
+struct tm_atls_client {
+    int refs;
+    bool require;
+    tm_policy *policy;
+    uint16_t formats[8];
+    size_t n_formats;
+    FILE *show;
+    bool show_json;
+    tm_provider *provider;       /* own evidence for mutual attestation */
+    /* bindings of recent handshakes, to name a replay when we see one */
+    uint8_t recent[ATLS_RECENT][64];
+    unsigned n_recent;
+};
+
+tm_atls_server *tm_atls_server_new(const tm_atls_server_opts *o, char *err, size_t errcap)
+{
+    tm_atls_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    s->refs = 1;
+    s->require_client = o->require_client;
+    const char *pname = o->provider && *o->provider ? o->provider : "none";
+    if (strcmp(pname, "none")) {
+        char perr[256] = "";
+        s->provider = tm_provider_open(pname, o->provider_opts, perr, sizeof perr);
+        if (!s->provider) {
+            snprintf(err, errcap, "attestation_provider %s: %s", pname, perr);
+            goto fail;
+        }
+        uint16_t pf[8];
+        size_t np = tm_provider_formats(s->provider, pf, 8);
+        if (np > 8)
+            np = 8;
+        uint16_t want[8];
+        size_t nw = 0;
+        if (o->formats && *o->formats) {
+            if (parse_formats(o->formats, want, 8, &nw, err, errcap) < 0)
+                goto fail;
+        }
+        for (size_t i = 0; i < np; i++) {
+            bool ok = nw == 0;
+            for (size_t k = 0; k < nw; k++)
+                ok |= want[k] == pf[i];
+            if (ok)
+                s->formats[s->n_formats++] = pf[i];
+        }
+        if (s->n_formats == 0) {
+            snprintf(err, errcap, "attestation_provider %s produces none of the "
+                     "attestation_formats '%s'", pname, o->formats ? o->formats : "");
+            goto fail;
+        }
+    }
+    if (s->require_client) {
+        s->client_policy = tm_policy_new();
+        if (!s->client_policy) {
+            snprintf(err, errcap, "out of memory");
+            goto fail;
+        }
+        if (o->client_policy && *o->client_policy) {
+            char perr[512] = "";
+            if (tm_policy_load(s->client_policy, o->client_policy, perr, sizeof perr) < 0) {
+                snprintf(err, errcap, "client_attestation_policy: %s", perr);
+                goto fail;
+            }
+        }
+    }
+    return s;
+fail:
+    tm_atls_server_free(s);
+    return NULL;
+}
+
+void tm_atls_server_free(tm_atls_server *s)
+{
+    if (!s || --s->refs > 0)
+        return;
+    tm_provider_close(s->provider);
+    tm_policy_free(s->client_policy);
+    free(s);
+}
+
+const tm_policy *tm_atls_server_client_policy(const tm_atls_server *s)
+{
+    return s ? s->client_policy : NULL;
+}
+
+bool tm_atls_server_requires_client(const tm_atls_server *s)
+{
+    return s && s->require_client;
+}
+
+tm_atls_client *tm_atls_client_new(const tm_atls_client_opts *o, char *err, size_t errcap)
+{
+    tm_atls_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    c->refs = 1;
+    c->require = o->require;
+    c->show = o->show;
+    c->show_json = o->show_json;
+    c->policy = tm_policy_new();
+    if (!c->policy) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    if (o->policy_file && *o->policy_file) {
+        char perr[512] = "";
+        if (tm_policy_load(c->policy, o->policy_file, perr, sizeof perr) < 0) {
+            snprintf(err, errcap, "attestation policy: %s", perr);
+            goto fail;
+        }
+    }
+    if (o->formats && *o->formats) {
+        if (parse_formats(o->formats, c->formats, 8, &c->n_formats, err, errcap) < 0)
+            goto fail;
+    } else {
+        /* Real TEEs first; sim last (the default policy refuses it anyway). */
+        static const uint16_t dflt[] = {TM_FMT_SGX_DCAP, TM_FMT_TDX_DCAP, TM_FMT_SEV_SNP,
+                                        TM_FMT_SIM};
+        for (size_t i = 0; i < sizeof dflt / sizeof dflt[0]; i++)
+            if (tm_policy_format_allowed(c->policy, dflt[i]))
+                c->formats[c->n_formats++] = dflt[i];
+    }
+    if (c->n_formats == 0) {
+        snprintf(err, errcap, "no evidence format left to request (check --attest-format and the "
+                              "policy's format lines)");
+        goto fail;
+    }
+    if (o->provider && *o->provider && strcmp(o->provider, "none")) {
+        char perr[256] = "";
+        c->provider = tm_provider_open(o->provider, o->provider_opts, perr, sizeof perr);
+        if (!c->provider) {
+            snprintf(err, errcap, "attestation provider %s: %s", o->provider, perr);
+            goto fail;
+        }
+    }
+    return c;
+fail:
+    tm_atls_client_free(c);
+    return NULL;
+}
+
+void tm_atls_client_free(tm_atls_client *c)
+{
+    if (!c || --c->refs > 0)
+        return;
+    tm_policy_free(c->policy);
+    tm_provider_close(c->provider);
+    free(c);
+}
+
+tm_policy *tm_atls_client_policy(tm_atls_client *c) { return c ? c->policy : NULL; }
+
+/* ---- per-connection state ---------------------------------------------------- */
+
+typedef struct atls_conn {
+    tm_atls_client *ccfg;        /* client role: configuration (one reference) */
+    /* client role: our request and the server's answer */
+    uint8_t nonce[32];
+    bool request_sent;
+    bool answered;
+    uint16_t format;
+    uint8_t *evidence;
+    size_t evidence_len;
+    uint8_t *peer_share;         /* server key share seen in EncryptedExtensions */
+    size_t peer_share_len;
+    /* client role: the server's request in CertificateRequest */
+    bool cr_received;
+    tm_atls_request cr;
+    /* server role */
+    bool ch_request;
+    tm_atls_request ch;
+    bool evidence_sent;
+    uint16_t sent_format;
+    bool cr_sent;
+    uint8_t cr_nonce[32];
+    uint8_t *own_share;          /* our key share, captured when sending CR */
+    size_t own_share_len;
+    int client_result;           /* 1 ok, -1 refused, 0 nothing received */
+    /* both roles */
+    bool appraised;              /* claims valid */
+    tm_claims claims;
+    char reason[320];
+} atls_conn;
+
+static int ssl_idx = -1, ctx_idx = -1;
+static tm_atls_test_hook_fn test_hook;
+static void *test_hook_arg;
+
+void tm_atls_set_test_hook(tm_atls_test_hook_fn fn, void *arg)
+{
+    test_hook = fn;
+    test_hook_arg = arg;
+}
+
+static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+    atls_conn *st = ptr;
+    if (!st)
+        return;
+    tm_atls_client_free(st->ccfg);
+    free(st->evidence);
+    free(st->peer_share);
+    free(st->own_share);
+    OPENSSL_cleanse(st, sizeof *st);
+    free(st);
+}
+
+static void ctx_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                        void *argp)
+{
+    tm_atls_server_free(ptr);
+}
+
+static int init_indexes(void)
+{
+    /* The broker is single-threaded and every entry point that registers the
+     * extension calls this first, before any handshake. */
+    if (ssl_idx < 0)
+        ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free_cb);
+    if (ctx_idx < 0)
+        ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ctx_free_cb);
+    return ssl_idx >= 0 && ctx_idx >= 0 ? 0 : -1;
+}
+
+static atls_conn *conn_get(const SSL *s)
+{
+    return ssl_idx < 0 ? NULL : SSL_get_ex_data(s, ssl_idx);
+}
+
+static atls_conn *conn_make(SSL *s)
+{
+    atls_conn *st = conn_get(s);
+    if (st)
+        return st;
+    if (ssl_idx < 0 || !(st = calloc(1, sizeof *st)))
+        return NULL;
+    if (!SSL_set_ex_data(s, ssl_idx, st)) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+static void reasonf(atls_conn *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reasonf(atls_conn *st, const char *fmt, ...)
+{
+    if (!st)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->reason, sizeof st->reason, fmt, ap);
+    va_end(ap);
+}
+
+const tm_atls_server *tm_atls_server_of(const SSL *ssl)
+{
+    return ctx_idx < 0 ? NULL : SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx);
+}
+
+const char *tm_atls_reason(const SSL *ssl)
+{
+    atls_conn *st = conn_get(ssl);
+    return st ? st->reason : "";
+}
+
+const tm_claims *tm_atls_peer_claims(const SSL *ssl)
+{
+    atls_conn *st = conn_get(ssl);
+    return st && st->appraised ? &st->claims : NULL;
+}
+
+int tm_atls_server_client_result(const SSL *ssl, tm_claims *out)
+{
+    atls_conn *st = conn_get(ssl);
+    if (!st)
+        return 0;
+    if (st->client_result == 1 && out)
+        *out = st->claims;
+    return st->client_result;
+}
+
+int tm_atls_server_sent(const SSL *ssl, uint16_t *format)
+{
+    atls_conn *st = conn_get(ssl);
+    if (!st || !st->evidence_sent)
+        return 0;
+    if (format)
+        *format = st->sent_format;
+    return 1;
+}
+
+static void format_list(const uint16_t *f, size_t n, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && o < cap; i++) {
+        const char *nm = tm_format_name(f[i]);
+        int w = nm ? snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", nm)
+                   : snprintf(buf + o, cap - o, "%s0x%04x", i ? ", " : "", f[i]);
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+}
+
+/* ---- building what we send ---------------------------------------------------- */
+
+/* Hands `buf` (ATLS_OUT_CAP bytes, n used) to OpenSSL after the test hook. */
+static int emit(SSL *s, unsigned context, uint8_t *buf, size_t n, const unsigned char **out,
+                size_t *outlen)
+{
+    if (test_hook)
+        test_hook(s, context, buf, &n, ATLS_OUT_CAP, test_hook_arg);
+    if (n == 0) {
+        free(buf);
+        return 0;
+    }
+    *out = buf;
+    *outlen = n;
+    return 1;
+}
+
+/* Evidence over the binding for `role`, into a fresh ATLS_OUT_CAP buffer as
+ * an AttestationEvidence body. 1 built, 0 no usable format, -1 error. */
+static int build_answer(atls_conn *st, tm_provider *prov, const uint16_t *allowed, size_t n_allowed,
+                        const tm_atls_request *req, tm_atls_role role, const uint8_t *share,
+                        size_t share_len, const uint8_t *spki_hash, uint8_t **buf, size_t *n,
+                        uint16_t *chosen)
+{
+    uint16_t fmt = 0;
+    /* the requester's preference wins among what we may produce */
+    for (size_t i = 0; i < req->n_formats && !fmt; i++)
+        for (size_t k = 0; k < n_allowed; k++)
+            if (req->formats[i] == allowed[k]) {
+                fmt = allowed[k];
+                break;
+            }
+    if (!fmt)
+        return 0;
+    uint8_t rd[TM_REPORT_DATA_LEN];
+    if (tm_atls_binding(role, req->nonce, share, share_len, spki_hash, rd) < 0) {
+        reasonf(st, "cannot compute the attestation binding");
+        return -1;
+    }
+    uint8_t *b = malloc(ATLS_OUT_CAP);
+    if (!b) {
+        reasonf(st, "out of memory");
+        return -1;
+    }
+    size_t evlen = 0;
+    char perr[200] = "";
+    int rc = tm_provider_collect(prov, fmt, rd, b + 5, TM_ATLS_MAX_EVIDENCE, &evlen, perr,
+                                 sizeof perr);
+    if (rc != TM_PROV_OK || evlen == 0 || evlen > TM_ATLS_MAX_EVIDENCE) {
+        reasonf(st, "attestation provider %s failed for %s: %s", tm_provider_name(prov),
+                tm_format_name(fmt), rc == TM_PROV_ESPACE ? "evidence larger than 65530 bytes" : perr);
+        free(b);
+        return -1;
+    }
+    b[0] = TM_ATLS_VERSION;
+    b[1] = (uint8_t)(fmt >> 8);
+    b[2] = (uint8_t)fmt;
+    b[3] = (uint8_t)(evlen >> 8);
+    b[4] = (uint8_t)evlen;
+    *buf = b;
+    *n = 5 + evlen;
+    *chosen = fmt;
+    return 1;
+}
+
+/* Our own (server) or the peer's (client) ephemeral key share, encoded. */
+static int key_share(SSL *s, bool own, uint8_t **out, size_t *len)
+{
+    EVP_PKEY *k = NULL;
+    long ok = own ? SSL_get_tmp_key(s, &k) : SSL_get_peer_tmp_key(s, &k);
+    if (!ok || !k)
+        return -1;
+    int r = tm_atls_encoded_key(k, out, len);
+    EVP_PKEY_free(k);
+    return r;
+}
+
+static int server_add(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned context,
+                      const unsigned char **out, size_t *outlen, int *al)
+{
+    if (context == SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS) {
+        if (!st->ch_request || !srv || !srv->provider)
+            return 0;
+        uint8_t *share = NULL, *buf = NULL;
+        size_t share_len = 0, n = 0;
+        if (key_share(s, true, &share, &share_len) < 0) {
+            /* psk_ke without (EC)DHE: nothing to bind the evidence to */
+            reasonf(st, "attestation requested on a handshake without (EC)DHE key share "
+                        "(psk_ke only): refused");
+            *al = SSL_AD_HANDSHAKE_FAILURE;
+            return -1;
+        }
+        uint8_t spki[32];
+        const uint8_t *sp = NULL;
+        X509 *cert = SSL_session_reused(s) ? NULL : SSL_get_certificate(s);
+        if (cert) {
+            if (tm_atls_spki_hash(cert, spki) < 0) {
+                free(share);
+                reasonf(st, "cannot hash the certificate's public key");
+                *al = SSL_AD_INTERNAL_ERROR;
+                return -1;
+            }
+            sp = spki;
+        }
+        uint16_t fmt = 0;
+        int r = build_answer(st, srv->provider, srv->formats, srv->n_formats, &st->ch,
+                             TM_ATLS_SERVER, share, share_len, sp, &buf, &n, &fmt);
+        free(share);
+        if (r < 0) {
+            *al = SSL_AD_INTERNAL_ERROR;
+            return -1;
+        }
+        if (r == 0)
+            return 0;   /* none of the client's formats: omit, the client decides */
+        st->evidence_sent = true;
+        st->sent_format = fmt;
+        return emit(s, context, buf, n, out, outlen);
+    }
+    if (context == SSL_EXT_TLS1_3_CERTIFICATE_REQUEST) {
+        if (!srv || !srv->require_client)
+            return 0;
+        tm_atls_request req;
+        memset(&req, 0, sizeof req);
+        req.version = TM_ATLS_VERSION;
+        if (RAND_bytes(req.nonce, sizeof req.nonce) != 1) {
+            reasonf(st, "no randomness for the attestation nonce");
+            *al = SSL_AD_INTERNAL_ERROR;
+            return -1;
+        }
+        /* every format our verifier knows, real TEEs first */
+        static const uint16_t all[] = {TM_FMT_SGX_DCAP, TM_FMT_TDX_DCAP, TM_FMT_SEV_SNP,
+                                       TM_FMT_SIM};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            if (tm_policy_format_allowed(srv->client_policy, all[i]))
+                req.formats[req.n_formats++] = all[i];
+        free(st->own_share);
+        st->own_share = NULL;
+        if (req.n_formats == 0 || key_share(s, true, &st->own_share, &st->own_share_len) < 0) {
+            reasonf(st, req.n_formats ? "client attestation needs an (EC)DHE handshake"
+                                      : "client_attestation_policy accepts no format");
+            *al = SSL_AD_HANDSHAKE_FAILURE;
+            return -1;
+        }
+        uint8_t *buf = malloc(ATLS_OUT_CAP);
+        if (!buf) {
+            *al = SSL_AD_INTERNAL_ERROR;
+            return -1;
+        }
+        size_t n = tm_atls_request_encode(&req, buf, ATLS_OUT_CAP);
+        memcpy(st->cr_nonce, req.nonce, 32);
+        st->cr_sent = true;
+        st->cr = req;   /* what we offered, for the format check on the answer */
+        return emit(s, context, buf, n, out, outlen);
+    }
+    return 0;   /* our own Certificate, ClientHello (not ours to send): nothing */
+}
+
+static int client_add(SSL *s, atls_conn *st, unsigned context, X509 *x, size_t chainidx,
+                      const unsigned char **out, size_t *outlen, int *al)
+{
+    if (!st || !st->ccfg)
+        return 0;   /* a plain client sharing the context: no request */
+    tm_atls_client *cc = st->ccfg;
+    if (context == SSL_EXT_CLIENT_HELLO) {
+        tm_atls_request req;
+        memset(&req, 0, sizeof req);
+        req.version = TM_ATLS_VERSION;
+        memcpy(req.nonce, st->nonce, 32);
+        req.n_formats = cc->n_formats;
+        memcpy(req.formats, cc->formats, cc->n_formats * sizeof req.formats[0]);
+        uint8_t *buf = malloc(ATLS_OUT_CAP);
+        if (!buf) {
+            *al = SSL_AD_INTERNAL_ERROR;
+            return -1;
+        }
+        size_t n = tm_atls_request_encode(&req, buf, ATLS_OUT_CAP);
+        st->request_sent = true;
+        return emit(s, context, buf, n, out, outlen);
+    }
+    if (context == SSL_EXT_TLS1_3_CERTIFICATE) {
+        /* our Certificate: answer the server's request in the leaf entry only */
+        if (!st->cr_received || chainidx != 0 || !x || !cc->provider)
+            return 0;
+        uint8_t *share = NULL, *buf = NULL;
+        size_t share_len = 0, n = 0;
+        uint8_t spki[32];
+        if (key_share(s, false, &share, &share_len) < 0 || tm_atls_spki_hash(x, spki) < 0) {
+            free(share);
+            reasonf(st, "cannot bind client evidence: no server key share or certificate key");
+            *al = SSL_AD_HANDSHAKE_FAILURE;
+            return -1;
+        }
+        uint16_t pf[8], fmt = 0;
+        size_t np = tm_provider_formats(cc->provider, pf, 8);
+        int r = build_answer(st, cc->provider, pf, np > 8 ? 8 : np, &st->cr, TM_ATLS_CLIENT,
+                             share, share_len, spki, &buf, &n, &fmt);
+        free(share);
+        if (r < 0) {
+            *al = SSL_AD_INTERNAL_ERROR;
+            return -1;
+        }
+        if (r == 0)
+            return 0;
+        return emit(s, context, buf, n, out, outlen);
+    }
+    return 0;
+}
+
+static int ext_add(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char **out,
+                   size_t *outlen, X509 *x, size_t chainidx, int *al, void *add_arg)
+{
+    if (SSL_is_server(s)) {
+        atls_conn *st = conn_make(s);
+        if (!st) {
+            *al = SSL_AD_INTERNAL_ERROR;
+            return -1;
+        }
+        return server_add(s, add_arg, st, context, out, outlen, al);
+    }
+    return client_add(s, conn_get(s), context, x, chainidx, out, outlen, al);
+}
+
+static void ext_free(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char *out,
+                     void *add_arg)
+{
+    free((void *)out);
+}
+
+/* ---- parsing what we receive ------------------------------------------------ */
+
+static bool offered(const uint16_t *f, size_t n, uint16_t fmt)
+{
+    for (size_t i = 0; i < n; i++)
+        if (f[i] == fmt)
+            return true;
+    return false;
+}
+
+static int server_parse(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned context,
+                        const unsigned char *in, size_t inlen, X509 *x, size_t chainidx, int *al)
+{
+    if (context == SSL_EXT_CLIENT_HELLO) {
+        int r = tm_atls_request_decode(in, inlen, &st->ch);
+        if (r == TM_ATLS_DEC_MALFORMED) {
+            reasonf(st, "malformed AttestationRequest in ClientHello (%zu bytes)", inlen);
+            *al = SSL_AD_DECODE_ERROR;
+            return 0;
+        }
+        /* a future version we do not speak: answer nothing, as for unknown formats */
+        st->ch_request = r == TM_ATLS_DEC_OK;
+        return 1;
+    }
+    if (context == SSL_EXT_TLS1_3_CERTIFICATE) {
+        if (!st->cr_sent) {
+            reasonf(st, "client sent attestation evidence that was not requested");
+            *al = SSL_AD_UNSUPPORTED_EXTENSION;
+            return 0;
+        }
+        if (chainidx != 0 || !x) {
+            reasonf(st, "client attestation evidence outside the leaf certificate entry");
+            *al = SSL_AD_ILLEGAL_PARAMETER;
+            return 0;
+        }
+        tm_atls_answer a;
+        int r = tm_atls_answer_decode(in, inlen, &a);
+        if (r != TM_ATLS_DEC_OK) {
+            reasonf(st, "malformed client AttestationEvidence (%zu bytes)", inlen);
+            st->client_result = -1;
+            *al = r == TM_ATLS_DEC_MALFORMED ? SSL_AD_DECODE_ERROR : SSL_AD_ILLEGAL_PARAMETER;
+            return 0;
+        }
+        if (!offered(st->cr.formats, st->cr.n_formats, a.format)) {
+            reasonf(st, "client evidence in format 0x%04x which was not requested", a.format);
+            st->client_result = -1;
+            *al = SSL_AD_ILLEGAL_PARAMETER;
+            return 0;
+        }
+        uint8_t spki[32], rd[TM_REPORT_DATA_LEN];
+        if (!st->own_share || tm_atls_spki_hash(x, spki) < 0 ||
+            tm_atls_binding(TM_ATLS_CLIENT, st->cr_nonce, st->own_share, st->own_share_len, spki,
+                            rd) < 0) {
+            reasonf(st, "cannot compute the client attestation binding");
+            st->client_result = -1;
+            *al = SSL_AD_INTERNAL_ERROR;
+            return 0;
+        }
+        char why[256] = "";
+        int vr = tm_verify(a.format, a.evidence, a.evidence_len, rd,
+                           srv ? srv->client_policy : NULL, time(NULL), &st->claims, why,
+                           sizeof why);
+        if (vr != TM_VERIFY_OK) {
+            reasonf(st, "client attestation refused (%s): %s", tm_verify_strerror(vr), why);
+            st->client_result = -1;
+            *al = SSL_AD_ACCESS_DENIED;
+            return 0;
+        }
+        st->appraised = true;
+        st->client_result = 1;
+        return 1;
+    }
+    reasonf(st, "attestation extension in an unexpected message");
+    *al = SSL_AD_UNSUPPORTED_EXTENSION;
+    return 0;
+}
+
+static int client_parse(SSL *s, atls_conn *st, unsigned context, const unsigned char *in,
+                        size_t inlen, size_t chainidx, int *al)
+{
+    if (context == SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS) {
+        if (!st || !st->request_sent) {
+            reasonf(st, "server sent attestation evidence that was not requested");
+            *al = SSL_AD_UNSUPPORTED_EXTENSION;
+            return 0;
+        }
+        tm_atls_answer a;
+        int r = tm_atls_answer_decode(in, inlen, &a);
+        if (r != TM_ATLS_DEC_OK) {
+            reasonf(st, r == TM_ATLS_DEC_VERSION
+                            ? "server AttestationEvidence has unsupported version %u"
+                            : "malformed AttestationEvidence from the server (%u)",
+                    r == TM_ATLS_DEC_VERSION ? a.version : (unsigned)inlen);
+            *al = SSL_AD_ILLEGAL_PARAMETER;
+            return 0;
+        }
+        if (!offered(st->ccfg->formats, st->ccfg->n_formats, a.format)) {
+            reasonf(st, "server sent evidence in format 0x%04x (%s) which was not offered",
+                    a.format, tm_format_name(a.format) ? tm_format_name(a.format) : "unknown");
+            *al = SSL_AD_ILLEGAL_PARAMETER;
+            return 0;
+        }
+        free(st->peer_share);
+        st->peer_share = NULL;
+        if (key_share(s, false, &st->peer_share, &st->peer_share_len) < 0) {
+            reasonf(st, "server answered attestation on a handshake without (EC)DHE (psk_ke)");
+            *al = SSL_AD_HANDSHAKE_FAILURE;
+            return 0;
+        }
+        free(st->evidence);
+        st->evidence = malloc(a.evidence_len);
+        if (!st->evidence) {
+            *al = SSL_AD_INTERNAL_ERROR;
+            return 0;
+        }
+        memcpy(st->evidence, a.evidence, a.evidence_len);
+        st->evidence_len = a.evidence_len;
+        st->format = a.format;
+        st->answered = true;
+        return 1;
+    }
+    if (context == SSL_EXT_TLS1_3_CERTIFICATE_REQUEST) {
+        if (!st) /* not an attesting client: note nothing, answer nothing */
+            return 1;
+        int r = tm_atls_request_decode(in, inlen, &st->cr);
+        if (r == TM_ATLS_DEC_MALFORMED) {
+            reasonf(st, "malformed AttestationRequest in CertificateRequest");
+            *al = SSL_AD_DECODE_ERROR;
+            return 0;
+        }
+        st->cr_received = r == TM_ATLS_DEC_OK;
+        return 1;
+    }
+    /* the server's Certificate never carries our extension */
+    reasonf(st, "attestation extension in the server's Certificate");
+    *al = SSL_AD_UNSUPPORTED_EXTENSION;
+    return 0;
+}
+
+static int ext_parse(SSL *s, unsigned int ext_type, unsigned int context, const unsigned char *in,
+                     size_t inlen, X509 *x, size_t chainidx, int *al, void *parse_arg)
+{
+    if (SSL_is_server(s)) {
+        atls_conn *st = conn_make(s);
+        if (!st) {
+            *al = SSL_AD_INTERNAL_ERROR;
+            return 0;
+        }
+        return server_parse(s, parse_arg, st, context, in, inlen, x, chainidx, al);
+    }
+    return client_parse(s, conn_get(s), context, in, inlen, chainidx, al);
+}
+
+/* ---- registration ------------------------------------------------------------- */
+
+int tm_atls_server_ctx_init(SSL_CTX *ctx, tm_atls_server *srv, char *err, size_t errcap)
+{
+    if (init_indexes() < 0) {
+        snprintf(err, errcap, "cannot allocate OpenSSL ex_data indexes");
+        return -1;
+    }
+    if (!SSL_CTX_add_custom_ext(ctx, TM_ATLS_EXT_TYPE, ATLS_CONTEXTS, ext_add, ext_free, srv,
+                                ext_parse, srv)) {
+        snprintf(err, errcap, "cannot register the attestation TLS extension");
+        return -1;
+    }
+    srv->refs++;
+    if (!SSL_CTX_set_ex_data(ctx, ctx_idx, srv)) {
+        srv->refs--;
+        snprintf(err, errcap, "cannot attach attestation state to the TLS context");
+        return -1;
+    }
+    return 0;
+}
+
+int tm_atls_client_ctx_init(SSL_CTX *ctx, char *err, size_t errcap)
+{
+    if (init_indexes() < 0) {
+        snprintf(err, errcap, "cannot allocate OpenSSL ex_data indexes");
+        return -1;
+    }
+    if (SSL_CTX_has_client_custom_ext(ctx, TM_ATLS_EXT_TYPE))
+        return 0;
+    if (!SSL_CTX_add_custom_ext(ctx, TM_ATLS_EXT_TYPE, ATLS_CONTEXTS, ext_add, ext_free, NULL,
+                                ext_parse, NULL)) {
+        snprintf(err, errcap, "cannot register the attestation TLS extension");
+        return -1;
+    }
+    /* Attestation is defined for TLS 1.3 only (attested-tls.md). */
+    if (SSL_CTX_get_min_proto_version(ctx) < TLS1_3_VERSION)
+        SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    return 0;
+}
+
+/* ---- client hooks --------------------------------------------------------------- */
+
+int tm_atls_client_setup(SSL_CTX *ctx, SSL *ssl, void *arg, char *err, size_t errcap)
+{
+    tm_atls_client *cc = arg;
+    if (!cc) {
+        snprintf(err, errcap, "attestation: no client configuration");
+        return -1;
+    }
+    if (ssl_idx < 0 || !SSL_CTX_has_client_custom_ext(ctx, TM_ATLS_EXT_TYPE)) {
+        snprintf(err, errcap, "attestation: the extension was not registered on this SSL_CTX "
+                              "before the connection was created (call tm_atls_client_ctx_init)");
+        return -1;
+    }
+    atls_conn *st = conn_make(ssl);
+    if (!st) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    if (RAND_bytes(st->nonce, sizeof st->nonce) != 1) {
+        snprintf(err, errcap, "attestation: no randomness for the nonce");
+        return -1;
+    }
+    if (SSL_get_min_proto_version(ssl) < TLS1_3_VERSION)
+        SSL_set_min_proto_version(ssl, TLS1_3_VERSION);
+    if (!st->ccfg) {
+        cc->refs++;
+        st->ccfg = cc;
+    }
+    return 0;
+}
+
+static void remember_binding(tm_atls_client *cc, const uint8_t rd[64])
+{
+    memcpy(cc->recent[cc->n_recent % ATLS_RECENT], rd, 64);
+    cc->n_recent++;
+}
+
+/* The binding did not match: say what we can tell about why. A hash cannot
+ * say which input differed, so we test the hypotheses we can check. */
+static void explain_binding(tm_atls_client *cc, atls_conn *st, const uint8_t got[64],
+                            const uint8_t *spki, char *out, size_t cap)
+{
+    unsigned n = cc->n_recent < ATLS_RECENT ? cc->n_recent : ATLS_RECENT;
+    for (unsigned i = 0; i < n; i++)
+        if (CRYPTO_memcmp(cc->recent[i], got, 64) == 0) {
+            snprintf(out, cap, "evidence replayed from an earlier handshake (bound to an old nonce)");
+            return;
+        }
+    uint8_t alt[64];
+    if (spki && tm_atls_binding(TM_ATLS_SERVER, st->nonce, st->peer_share, st->peer_share_len,
+                                NULL, alt) == 0 && CRYPTO_memcmp(alt, got, 64) == 0) {
+        snprintf(out, cap, "evidence bound to no certificate (PSK) but the server presented one");
+        return;
+    }
+    snprintf(out, cap, "evidence not bound to this handshake: it covers another nonce, another "
+                       "server key share (relayed by a machine in the middle) or another "
+                       "certificate");
+}
+
+int tm_atls_client_verify(SSL *ssl, void *arg, char *err, size_t errcap)
+{
+    tm_atls_client *cc = arg;
+    atls_conn *st = conn_get(ssl);
+    char offered_s[128];
+    if (!cc || !st || !st->ccfg) {
+        snprintf(err, errcap, "attestation: setup hook did not run for this connection");
+        return -1;
+    }
+    format_list(cc->formats, cc->n_formats, offered_s, sizeof offered_s);
+    if (SSL_version(ssl) < TLS1_3_VERSION) {
+        snprintf(err, errcap, "attestation needs TLS 1.3, the server negotiated %s",
+                 SSL_get_version(ssl));
+        return cc->require ? -1 : 0;
+    }
+    if (!st->request_sent) {
+        snprintf(err, errcap, "attestation request was not sent (extension not registered)");
+        return -1;
+    }
+    if (!st->answered) {
+        if (!cc->require)
+            return 0;
+        snprintf(err, errcap, "server sent no attestation evidence: it does not support attested "
+                 "TLS or cannot produce any of the formats requested (%s)", offered_s);
+        return -1;
+    }
+    uint8_t spki[32];
+    const uint8_t *sp = NULL;
+    X509 *peer = SSL_session_reused(ssl) ? NULL : SSL_get0_peer_certificate(ssl);
+    if (peer) {
+        if (tm_atls_spki_hash(peer, spki) < 0) {
+            snprintf(err, errcap, "attestation: cannot hash the server certificate key");
+            return -1;
+        }
+        sp = spki;
+    }
+    uint8_t rd[TM_REPORT_DATA_LEN];
+    if (tm_atls_binding(TM_ATLS_SERVER, st->nonce, st->peer_share, st->peer_share_len, sp, rd) <
+        0) {
+        snprintf(err, errcap, "attestation: cannot compute the binding");
+        return -1;
+    }
+    char why[256] = "";
+    int vr = tm_verify(st->format, st->evidence, st->evidence_len, rd, cc->policy, time(NULL),
+                       &st->claims, why, sizeof why);
+    if (vr == TM_VERIFY_EBINDING) {
+        char ex[200];
+        explain_binding(cc, st, st->claims.report_data, sp, ex, sizeof ex);
+        snprintf(err, errcap, "attestation refused (binding): %s", ex);
+        return -1;
+    }
+    remember_binding(cc, rd);
+    if (vr != TM_VERIFY_OK) {
+        snprintf(err, errcap, "attestation refused (%s): %s", tm_verify_strerror(vr), why);
+        return -1;
+    }
+    st->appraised = true;
+    if (cc->show) {
+        char buf[4096];
+        if (cc->show_json)
+            tm_claims_json(&st->claims, buf, sizeof buf);
+        else
+            tm_claims_text(&st->claims, buf, sizeof buf);
+        fprintf(cc->show, "%s%s", buf, cc->show_json || !strchr(buf, '\n') ? "\n" : "");
+        fflush(cc->show);
+    }
+    return 0;
+}

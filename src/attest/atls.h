@@ -1,0 +1,157 @@
+/*
+ * atls.h — the attested TLS 1.3 extension (attested-tls.md, type 0xFFA0) on
+ * top of stock OpenSSL 3: wire codecs, the one SSL_CTX_add_custom_ext
+ * registration shared by both roles, and the per-connection state.
+ *
+ * Who calls what:
+ *   - the broker's TLS transport (src/net/tls_server.c) builds a
+ *     tm_atls_server from the listener configuration and calls
+ *     tm_atls_server_ctx_init() on each SSL_CTX it makes;
+ *   - clients (tools, tests, tmqtt-bench) build a tm_atls_client, register the
+ *     extension once per SSL_CTX with tm_atls_client_ctx_init() BEFORE any
+ *     SSL_new() on it (OpenSSL copies custom extensions into each SSL when it
+ *     is created), and install tm_atls_client_setup / tm_atls_client_verify as
+ *     the client library's tls_setup / tls_verify hooks (client.h).
+ *
+ * Invariants: per-connection state lives in SSL ex_data and is freed with the
+ * SSL; configuration objects are reference counted and each SSL_CTX they are
+ * registered on holds a reference, so a connection created before a SIGHUP
+ * reload keeps valid configuration until it ends. Claims are only exposed
+ * after a successful appraisal. Nothing here aborts on peer input: every
+ * malformed or unexpected byte becomes a TLS alert and a reason string.
+ */
+#ifndef TM_ATTEST_ATLS_H
+#define TM_ATTEST_ATLS_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <openssl/ssl.h>
+
+#include "attest/claims.h"
+#include "attest/policy.h"
+#include "attest/provider.h"
+
+#define TM_ATLS_EXT_TYPE 0xFFA0
+#define TM_ATLS_VERSION 1
+#define TM_ATLS_MAX_FORMATS 127          /* 254 bytes of uint16 */
+#define TM_ATLS_MAX_EVIDENCE (65535 - 5) /* version + format + length prefix */
+
+/* ---- wire codecs (pure; fuzzed by tests/fuzz/fuzz_atls.c) --------------- */
+
+typedef struct tm_atls_request {
+    uint8_t version;
+    uint8_t nonce[32];
+    uint16_t formats[TM_ATLS_MAX_FORMATS];
+    size_t n_formats;
+} tm_atls_request;
+
+typedef struct tm_atls_answer {
+    uint8_t version;
+    uint16_t format;
+    const uint8_t *evidence;             /* points into the decoded buffer */
+    size_t evidence_len;
+} tm_atls_answer;
+
+enum { TM_ATLS_DEC_OK = 0, TM_ATLS_DEC_MALFORMED = -1, TM_ATLS_DEC_VERSION = -2 };
+
+/* Encoders return the number of bytes written, or 0 when the input is out of
+ * range (no formats, too many, empty or oversized evidence) or cap is short. */
+size_t tm_atls_request_encode(const tm_atls_request *r, uint8_t *out, size_t cap);
+size_t tm_atls_answer_encode(uint16_t format, const uint8_t *evidence, size_t len,
+                             uint8_t *out, size_t cap);
+/* Decoders: TM_ATLS_DEC_OK, _MALFORMED (lengths, trailing bytes, odd format
+ * list) or _VERSION (well-formed but version != 1). */
+int tm_atls_request_decode(const uint8_t *in, size_t len, tm_atls_request *r);
+int tm_atls_answer_decode(const uint8_t *in, size_t len, tm_atls_answer *a);
+
+/* SHA-256 of the DER SubjectPublicKeyInfo of `x`. 0 ok, -1 failure. */
+int tm_atls_spki_hash(X509 *x, uint8_t out[32]);
+/* The encoded (EC)DHE public key (EVP_PKEY_get1_encoded_public_key), malloc'd. */
+int tm_atls_encoded_key(EVP_PKEY *k, uint8_t **out, size_t *len);
+
+/* ---- server role (the broker) ------------------------------------------- */
+
+typedef struct tm_atls_server tm_atls_server;
+
+typedef struct tm_atls_server_opts {
+    const char *provider;        /* "sim", "gramine", "tsm", "none"; NULL = none */
+    const char *provider_opts;   /* "key=value,key=value" for tm_provider_open */
+    const char *formats;         /* comma-separated names restricting what is sent */
+    bool require_client;         /* mutual: ask for and require client evidence */
+    const char *client_policy;   /* policy file for client evidence (NULL = default) */
+} tm_atls_server_opts;
+
+/* NULL with a reason when the provider cannot be opened, a format name or the
+ * policy is bad. The result holds one reference. */
+tm_atls_server *tm_atls_server_new(const tm_atls_server_opts *o, char *err, size_t errcap);
+void tm_atls_server_free(tm_atls_server *s);   /* drops one reference */
+const tm_policy *tm_atls_server_client_policy(const tm_atls_server *s);
+bool tm_atls_server_requires_client(const tm_atls_server *s);
+/* The configuration registered on the SSL_CTX this server SSL was made from. */
+const tm_atls_server *tm_atls_server_of(const SSL *ssl);
+/* Registers the extension on a server SSL_CTX (the ctx takes a reference). */
+int tm_atls_server_ctx_init(SSL_CTX *ctx, tm_atls_server *s, char *err, size_t errcap);
+
+/* What the broker keeps about an attested client (c->claims), heap-allocated
+ * by tm_atls_peer_attestation() and freed by the transport with free(). The
+ * policy belongs to the listener and outlives the connection. */
+struct tm_peer_attestation {
+    tm_claims claims;
+    const tm_policy *policy;
+};
+/* Server side, after the handshake: 1 client evidence appraised OK (claims
+ * copied to *out if non-NULL), 0 none was received, -1 it was refused. */
+int tm_atls_server_client_result(const SSL *ssl, tm_claims *out);
+/* Server side: 1 when evidence was sent to this client (format in *format). */
+int tm_atls_server_sent(const SSL *ssl, uint16_t *format);
+
+/* ---- client role --------------------------------------------------------- */
+
+typedef struct tm_atls_client tm_atls_client;
+
+typedef struct tm_atls_client_opts {
+    bool require;                /* abort when the server sends no evidence */
+    const char *policy_file;     /* NULL: default policy (refuses sim) */
+    const char *formats;         /* comma-separated, most preferred first; NULL:
+                                    every format the policy accepts */
+    FILE *show;                  /* print the claims here after appraisal */
+    bool show_json;
+    /* Mutual attestation: our own evidence when the server asks for it. */
+    const char *provider;        /* NULL/"none": never answer */
+    const char *provider_opts;
+} tm_atls_client_opts;
+
+tm_atls_client *tm_atls_client_new(const tm_atls_client_opts *o, char *err, size_t errcap);
+void tm_atls_client_free(tm_atls_client *c);   /* drops one reference */
+/* The policy in use (the client owns it); callers may tm_policy_set on it
+ * before the first handshake. */
+tm_policy *tm_atls_client_policy(tm_atls_client *c);
+/* Registers the extension on a client SSL_CTX. Idempotent; must run before
+ * the SSL objects that should carry the request are created. */
+int tm_atls_client_ctx_init(SSL_CTX *ctx, char *err, size_t errcap);
+/* tls_setup hook (client.h): `arg` is the tm_atls_client. Draws a fresh
+ * nonce and arms the request for this SSL. */
+int tm_atls_client_setup(SSL_CTX *ctx, SSL *ssl, void *arg, char *err, size_t errcap);
+/* tls_verify hook: appraises the server's evidence now that its certificate
+ * is known (the EncryptedExtensions callback runs before the Certificate
+ * message). 0 accepted (or not required and absent), -1 with the reason. */
+int tm_atls_client_verify(SSL *ssl, void *arg, char *err, size_t errcap);
+
+/* Claims of the peer after a successful appraisal (either role), else NULL.
+ * Valid as long as the SSL. */
+const tm_claims *tm_atls_peer_claims(const SSL *ssl);
+/* Why the extension made the handshake fail, if it did ("" otherwise). */
+const char *tm_atls_reason(const SSL *ssl);
+
+/* ---- test hook (unit tests only) ----------------------------------------- */
+
+/* Called with every extension body this process is about to send, with room
+ * up to `cap`; may rewrite it in place and change *len (0 = send nothing).
+ * `context` is the SSL_EXT_* context. NULL to remove. Not thread-safe. */
+typedef void (*tm_atls_test_hook_fn)(SSL *ssl, unsigned context, uint8_t *buf, size_t *len,
+                                     size_t cap, void *arg);
+void tm_atls_set_test_hook(tm_atls_test_hook_fn fn, void *arg);
+
+#endif

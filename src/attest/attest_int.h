@@ -1,0 +1,79 @@
+/*
+ * attest_int.h — internals shared by the verifier and provider files of
+ * src/attest. Not part of the library's contract: other modules include
+ * evidence.h, claims.h, policy.h, verify.h and provider.h only.
+ *
+ * Invariants: all byte readers are bounds-checked by their callers (parsers
+ * check lengths before reading); ECDSA helpers return 1 only for a signature
+ * that verifies, 0 for any failure, so that an OpenSSL error can never be
+ * mistaken for success.
+ */
+#ifndef TM_ATTEST_INT_H
+#define TM_ATTEST_INT_H
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include "attest/verify.h"
+
+#if defined(__GNUC__)
+#define TM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define TM_PRINTF(a, b)
+#endif
+
+/* snprintf into reason when it is non-NULL. */
+void tm_reasonf(char *reason, size_t cap, const char *fmt, ...) TM_PRINTF(3, 4);
+/* Hex of any case, even length; returns decoded length or -1. */
+long tm_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t cap);
+/* Lower-case hex; `out` must hold 2n+1 bytes. */
+void tm_hex_encode(const uint8_t *in, size_t n, char *out);
+/* "YYYY-MM-DDTHH:MM:SS[.fff]Z" -> time_t (UTC). 0 ok, -1 malformed. */
+int tm_time_parse(const char *s, time_t *out);
+/* time_t -> "YYYY-MM-DDTHH:MM:SSZ" (UTC), out >= 32 bytes. */
+void tm_time_format(time_t t, char *out, size_t cap);
+
+static inline uint16_t tm_rd16le(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t tm_rd32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint16_t tm_rd16be(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* EC P-256 public key from raw x||y (64 bytes). NULL on failure. */
+EVP_PKEY *tm_p256_from_raw(const uint8_t xy[64]);
+/* ECDSA/SHA-256 verification; raw r||s (64 bytes) or DER signature. */
+int tm_ecdsa_verify_raw(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t rs[64]);
+int tm_ecdsa_verify_der(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t *sig, size_t siglen);
+/* 1 when `key` is an EC key on P-256. */
+int tm_is_p256(EVP_PKEY *key);
+
+/* --- sim (SimReport, attested-tls.md) --- */
+#define TM_SIM_MAGIC "TMQSIM01"
+#define TM_SIM_FIXED_LEN (8 + 32 + 4 + 8 + 64) /* magic..report_data */
+typedef struct {
+    const uint8_t *measurement;  /* 32 */
+    uint32_t flags;
+    uint64_t timestamp;
+    const uint8_t *report_data;  /* 64 */
+    const uint8_t *spki;
+    size_t spki_len;
+    const uint8_t *sig;
+    size_t sig_len;
+    size_t signed_len;           /* bytes covered by the signature */
+} tm_sim_report;
+int tm_sim_parse(const uint8_t *b, size_t n, tm_sim_report *r, char *reason, size_t cap);
+/* Builds and signs a SimReport with `key` (P-256). 0 ok; -1 error; -2 when
+ * cap is too small (*len then holds the size needed). */
+int tm_sim_build(EVP_PKEY *key, const uint8_t measurement[32], uint32_t flags, uint64_t ts,
+                 const uint8_t report_data[64], uint8_t *out, size_t cap, size_t *len);
+
+int tm_verify_sim(const uint8_t *ev, size_t len, const uint8_t *expected, const tm_policy *p,
+                  time_t at, tm_claims *c, char *reason, size_t cap);
+int tm_verify_dcap(uint16_t format, const uint8_t *ev, size_t len, const uint8_t *expected,
+                   const tm_policy *p, time_t at, tm_claims *c, char *reason, size_t cap);
+int tm_describe_dcap(uint16_t format, const uint8_t *ev, size_t len, char *buf, size_t cap);
+int tm_describe_snp(const uint8_t *ev, size_t len, char *buf, size_t cap);
+int tm_verify_snp(const uint8_t *ev, size_t len, const uint8_t *expected, const tm_policy *p,
+                  time_t at, tm_claims *c, char *reason, size_t cap);
+#endif

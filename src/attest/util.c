@@ -1,0 +1,185 @@
+/*
+ * util.c — small helpers for the attestation library: reasons, hex, UTC time
+ * conversion and ECDSA P-256 verification through OpenSSL 3's EVP API.
+ *
+ * Time conversion is done by hand (days-from-civil) instead of timegm(),
+ * which is a GNU/BSD extension missing from some libcs (wasi-libc has it, but
+ * the verifier should not depend on the host's time zone machinery at all).
+ */
+#include "attest/attest_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/param_build.h>
+
+void tm_reasonf(char *reason, size_t cap, const char *fmt, ...)
+{
+    if (!reason || cap == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, cap, fmt, ap);
+    va_end(ap);
+}
+
+static int hv(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+long tm_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t cap)
+{
+    if (hexlen % 2 || hexlen / 2 > cap) return -1;
+    for (size_t i = 0; i < hexlen; i += 2) {
+        int a = hv((unsigned char)hex[i]), b = hv((unsigned char)hex[i + 1]);
+        if (a < 0 || b < 0) return -1;
+        out[i / 2] = (uint8_t)(a << 4 | b);
+    }
+    return (long)(hexlen / 2);
+}
+
+void tm_hex_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[in[i] >> 4];
+        out[2 * i + 1] = d[in[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* Howard Hinnant's days_from_civil / civil_from_days (public domain algorithms). */
+static long long days_from_civil(long long y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long yy = (long long)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yy + (*m <= 2);
+}
+
+static int digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 0;
+}
+
+int tm_time_parse(const char *s, time_t *out)
+{
+    int Y, M, D, h, mi, sec;
+    if (strlen(s) < 20) return -1;
+    if (digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
+        digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+        digits(s + 17, 2, &sec))
+        return -1;
+    const char *p = s + 19;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9') return -1;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if ((*p != 'Z' && *p != 'z') || p[1] != 0) return -1;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60) return -1;
+    long long days = days_from_civil(Y, (unsigned)M, (unsigned)D);
+    *out = (time_t)(days * 86400 + h * 3600 + mi * 60 + sec);
+    return 0;
+}
+
+int tm_verify_parse_time(const char *iso, time_t *out) { return iso ? tm_time_parse(iso, out) : -1; }
+
+void tm_time_format(time_t t, char *out, size_t cap)
+{
+    long long s = (long long)t;
+    long long days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
+    long long rem = s - days * 86400;
+    long long y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(out, cap, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", y, m, d, rem / 3600,
+             (rem / 60) % 60, rem % 60);
+}
+
+EVP_PKEY *tm_p256_from_raw(const uint8_t xy[64])
+{
+    uint8_t pt[65];
+    pt[0] = 0x04;
+    memcpy(pt + 1, xy, 64);
+    EVP_PKEY *pkey = NULL;
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (!bld || !ctx) goto out;
+    if (!OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+        !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt))
+        goto out;
+    params = OSSL_PARAM_BLD_to_param(bld);
+    if (!params || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+        pkey = NULL;
+out:
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    EVP_PKEY_CTX_free(ctx);
+    return pkey;
+}
+
+int tm_is_p256(EVP_PKEY *key)
+{
+    char name[64];
+    size_t n = 0;
+    if (!key || !EVP_PKEY_is_a(key, "EC")) return 0;
+    if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &n))
+        return 0;
+    return strcmp(name, "prime256v1") == 0 || strcmp(name, "P-256") == 0;
+}
+
+int tm_ecdsa_verify_der(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t *sig, size_t siglen)
+{
+    if (!key || !sig || siglen == 0) return 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+             EVP_DigestVerify(md, sig, siglen, msg, n) == 1;
+    EVP_MD_CTX_free(md);
+    return ok ? 1 : 0;
+}
+
+int tm_ecdsa_verify_raw(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t rs[64])
+{
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(rs, 32, NULL), *s = BN_bin2bn(rs + 32, 32, NULL);
+    unsigned char *der = NULL;
+    int ok = 0, dl;
+    if (!es || !r || !s) { BN_free(r); BN_free(s); goto out; }
+    if (!ECDSA_SIG_set0(es, r, s)) { BN_free(r); BN_free(s); goto out; }
+    dl = i2d_ECDSA_SIG(es, &der);
+    if (dl > 0) ok = tm_ecdsa_verify_der(key, msg, n, der, (size_t)dl);
+out:
+    OPENSSL_free(der);
+    ECDSA_SIG_free(es);
+    return ok;
+}

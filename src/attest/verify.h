@@ -1,0 +1,63 @@
+/*
+ * verify.h — appraise evidence of any format against a policy.
+ *
+ * Owns: the single entry point every user of attestation calls (the TLS glue,
+ * the broker for client attestation, tmqtt-attest). Pure function of its
+ * inputs: evidence bytes, the expected binding, a policy (which carries any
+ * collateral) and the evaluation time. No file or network I/O, so it builds
+ * for wasm32-wasi. Every failing check returns its own error class and a
+ * reason naming the check; the report_data binding is compared in constant
+ * time before anything else in the evidence is trusted.
+ */
+#ifndef TM_ATTEST_VERIFY_H
+#define TM_ATTEST_VERIFY_H
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "attest/claims.h"
+#include "attest/evidence.h"
+#include "attest/policy.h"
+
+enum tm_verify_err {
+    TM_VERIFY_OK = 0,
+    TM_VERIFY_EFORMAT,      /* unknown format, or not accepted by the policy */
+    TM_VERIFY_EMALFORMED,   /* evidence does not parse (truncated, bad lengths, bad header) */
+    TM_VERIFY_EBINDING,     /* report_data differs from the session binding */
+    TM_VERIFY_ECHAIN,       /* certificate chain: pin, validity, signatures */
+    TM_VERIFY_ESIGNATURE,   /* QE report, quote or sim report signature */
+    TM_VERIFY_EUNTRUSTED,   /* sim platform key not trusted by the policy */
+    TM_VERIFY_ECOLLATERAL,  /* collateral malformed, badly signed, expired or revoked */
+    TM_VERIFY_ETCB,         /* TCB level not found or status not accepted */
+    TM_VERIFY_EPOLICY,      /* measurement, product id, SVN or debug refused */
+    TM_VERIFY_EUNSUPPORTED, /* format known but appraisal not implemented (sev-snp) */
+    TM_VERIFY_EINTERNAL,    /* allocation / crypto library failure */
+};
+
+/* Short name of an error class ("binding", "chain", ...). */
+const char *tm_verify_strerror(int err);
+
+/*
+ * Appraises `evidence` of `format`. `expected_report_data` is the 64-byte
+ * binding (evidence.h) or NULL to skip that check (only for offline
+ * inspection of files). `policy` may be NULL for the default policy. `at` is
+ * the evaluation time for certificate and collateral validity. On return
+ * `claims` holds what was parsed (also on failure, for diagnostics — never
+ * trust claims from a failed appraisal). Returns TM_VERIFY_OK or an error,
+ * with a human-readable reason in `reason`.
+ */
+int tm_verify(uint16_t format, const uint8_t *evidence, size_t len,
+              const uint8_t *expected_report_data, const tm_policy *policy, time_t at,
+              tm_claims *claims, char *reason, size_t reasoncap);
+
+/* Best guess of the format of a file (sim magic, DCAP quote version/TEE type);
+ * 0 when unknown. For tools only: the TLS layer always knows the format. */
+uint16_t tm_evidence_guess_format(const uint8_t *evidence, size_t len);
+
+/* "YYYY-MM-DDTHH:MM:SSZ" (UTC) -> time_t, for tools taking --at. 0 ok, -1 bad. */
+int tm_verify_parse_time(const char *iso, time_t *out);
+
+/* Human-readable dump of the parsed fields, without verifying anything.
+ * Returns 0, or an error class with the parse failure in buf. */
+int tm_evidence_describe(uint16_t format, const uint8_t *evidence, size_t len,
+                         char *buf, size_t cap);
+#endif
