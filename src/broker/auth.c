@@ -414,13 +414,30 @@ static int load_acl(struct tm_auth *a, const char *path, char *err, size_t errca
     return rc;
 }
 
+/* Prefix err with the configuration line that named the failing file. */
+static void where(const tm_config *cfg, int line, char *err, size_t errcap)
+{
+    if (!cfg->path || !line)
+        return;
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s:%d: %s", cfg->path, line, err);
+    snprintf(err, errcap, "%s", tmp);
+}
+
 struct tm_auth *tm_auth_load(const tm_config *cfg, char *err, size_t errcap)
 {
     struct tm_auth *a = calloc(1, sizeof *a);
-    if (!a)
+    if (!a) {
+        snprintf(err, errcap, "out of memory");
         return NULL;
-    if ((cfg->password_file && load_passwords(a, cfg->password_file, err, errcap) < 0) ||
-        (cfg->acl_file && load_acl(a, cfg->acl_file, err, errcap) < 0)) {
+    }
+    if (cfg->password_file && load_passwords(a, cfg->password_file, err, errcap) < 0) {
+        where(cfg, cfg->password_file_line, err, errcap);
+        tm_auth_free(a);
+        return NULL;
+    }
+    if (cfg->acl_file && load_acl(a, cfg->acl_file, err, errcap) < 0) {
+        where(cfg, cfg->acl_file_line, err, errcap);
         tm_auth_free(a);
         return NULL;
     }

@@ -244,10 +244,14 @@ static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
     }
     if (strcmp(k, "per_listener_settings") == 0)
         return parse_bool(p, k, v, &c->per_listener_settings);
-    if (strcmp(k, "password_file") == 0)
+    if (strcmp(k, "password_file") == 0) {
+        c->password_file_line = p->line;
         return set_str(p, k, v, &c->password_file);
-    if (strcmp(k, "acl_file") == 0)
+    }
+    if (strcmp(k, "acl_file") == 0) {
+        c->acl_file_line = p->line;
         return set_str(p, k, v, &c->acl_file);
+    }
     if (strcmp(k, "max_connections") == 0) {
         l = cur_listener(c, p, k);
         if (strcmp(v, "-1") == 0) {

@@ -44,6 +44,7 @@ typedef struct tm_config {
     bool per_listener_settings;
     char *password_file;
     char *acl_file;
+    int password_file_line, acl_file_line;   /* where they were set, for messages */
     uint32_t max_packet_size;    /* 0: protocol maximum */
     uint16_t max_inflight;       /* outgoing QoS 1/2 window per client */
     uint32_t max_queued;         /* queued QoS 1/2 messages per client, 0: unlimited */

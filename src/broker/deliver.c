@@ -346,7 +346,8 @@ void tm_deliver(tm_broker *b, tm_session *s, tm_msg *m, uint8_t qos, bool retain
     o->retain = retain;
     o->state = TM_OUT_PENDING;
     o->n_subids = n_subids > TM_OUT_SUBIDS ? TM_OUT_SUBIDS : n_subids;
-    memcpy(o->subids, subids, o->n_subids * sizeof *subids);
+    if (o->n_subids)
+        memcpy(o->subids, subids, o->n_subids * sizeof *subids);
     if (online)
         tm_outq_pump(b, s);
 }

@@ -282,7 +282,6 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
                s->client_id, c->peer, v == TM_V5 ? "5.0" : v == TM_V311 ? "3.1.1" : "3.1",
                c->username ? ", user " : "", c->username ? c->username : "",
                (unsigned)keep_alive, present ? ", session resumed" : "");
-    tm_server_log_claims(c);
     if (present) {
         tm_outq_resend(b, s);
         tm_outq_pump(b, s);

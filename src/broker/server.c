@@ -96,7 +96,6 @@ bool tm_server_attest_ok(tm_conn *c)
     return c->lst->tr && c->lst->tr->attested && c->lst->tr->attested(c) == 1;
 }
 
-void tm_server_log_claims(tm_conn *c) { (void)c; }
 
 /* ---- output ----------------------------------------------------------- */
 

@@ -19,7 +19,5 @@ char *tm_server_tls_identity(tm_conn *c);
 /* False when the listener requires client attestation and the peer did not
  * pass it. */
 bool tm_server_attest_ok(tm_conn *c);
-/* Log the peer's attestation claims, if any. */
-void tm_server_log_claims(tm_conn *c);
 
 #endif

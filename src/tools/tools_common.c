@@ -52,6 +52,7 @@ static void usage(const tm_tool *t)
            "          [--psk hex --psk-identity id] [--tls-version tlsv1.2|tlsv1.3]\n"
            "          [--ciphers list] [--ciphersuites list] [--tls] [--keylog file]\n"
            "          [--attest] [--attest-policy file] [--attest-show] [--attest-format name]\n"
+           "          [--attest-provider sim|gramine|tsm] [--attest-provider-opt k=v,...]\n"
            "          [-D command identifier value [value]] [-d] [--quiet] [--help]\n\n"
            " -D: MQTT v5 properties. command: connect, publish, subscribe, unsubscribe,\n"
            "     disconnect, will. identifier: user-property (key value), content-type,\n"
@@ -497,6 +498,10 @@ int tm_tools_parse(tm_tool *t, tm_tool_kind kind, int argc, char **argv)
             t->attest.policy = v;
         } else if (!strcmp(a, "--attest-format")) {
             t->attest.format = v;
+        } else if (!strcmp(a, "--attest-provider")) {
+            t->attest.provider = v;
+        } else if (!strcmp(a, "--attest-provider-opt")) {
+            t->attest.provider_opts = v;
         } else if (kind == TM_TOOL_PUB && (!strcmp(a, "-t") || !strcmp(a, "--topic"))) {
             if (t->topic) {
                 tm_tools_err(t, "only one -t topic may be given");
@@ -646,7 +651,8 @@ int tm_tools_parse(tm_tool *t, tm_tool_kind kind, int argc, char **argv)
         }
     if (t->tls_requested)
         t->copt.tls.enable = true;
-    if (t->attest.enable || t->attest.policy || t->attest.show || t->attest.format)
+    if (t->attest.enable || t->attest.policy || t->attest.show || t->attest.format ||
+        t->attest.provider)
         t->copt.tls.enable = true;   /* attestation rides on TLS 1.3 */
     t->attest.json = t->json;
 
@@ -720,7 +726,8 @@ int tm_tools_connect(tm_tool *t, tm_client **out)
     char err[512];
     if (resolve(t) < 0)
         return -1;
-    if (t->attest.enable || t->attest.policy || t->attest.show || t->attest.format) {
+    if (t->attest.enable || t->attest.policy || t->attest.show || t->attest.format ||
+        t->attest.provider) {
         if (tm_tools_attest_setup(&t->attest, &t->copt, err, sizeof err) < 0) {
             tm_tools_err(t, "%s", err);
             return -1;
@@ -741,8 +748,8 @@ int tm_tools_connect(tm_tool *t, tm_client **out)
  * requested. --attest-show prints the claims on stdout (JSON when the tool
  * prints JSON: sub -F json / --json). For mutual attestation the client's own
  * evidence comes from $TMQTT_ATTEST_PROVIDER (sim, gramine, tsm) with options
- * $TMQTT_ATTEST_PROVIDER_OPTS ("key=PATH,measurement=HEX"), until the
- * command-line flags --attest-provider / --attest-provider-opt exist.
+ * --attest-provider NAME and --attest-provider-opt "key=PATH,measurement=HEX"
+ * (environment fallback: $TMQTT_ATTEST_PROVIDER, $TMQTT_ATTEST_PROVIDER_OPTS).
  * ====================================================================== */
 #include "client/atls_client.h"
 
@@ -766,19 +773,25 @@ int tm_tools_attest_setup(const tm_tool_attest *a, tm_client_opts *o, char *err,
         .formats = a->format,
         .show = a->show ? stdout : NULL,
         .show_json = a->json,
-        .provider = getenv("TMQTT_ATTEST_PROVIDER"),
-        .provider_opts = getenv("TMQTT_ATTEST_PROVIDER_OPTS"),
+        .provider = a->provider ? a->provider : getenv("TMQTT_ATTEST_PROVIDER"),
+        .provider_opts = a->provider_opts ? a->provider_opts
+                                          : getenv("TMQTT_ATTEST_PROVIDER_OPTS"),
     };
     if (!tools_atls) {
         tools_atls = tm_atls_client_new(&ao, err, errcap);
         if (!tools_atls)
             return -1;
+    }
+    static bool registered;
+    bool had_ctx = o->ssl_ctx != NULL;
+    int rc = tm_atls_client_attach(o, tools_atls, err, errcap);
+    if (rc == 0 && !had_ctx && !tools_atls_ctx)
+        tools_atls_ctx = o->ssl_ctx;
+    if (!registered) {
+        /* registered after OpenSSL's own exit handler (the context exists
+         * now), so it runs before OPENSSL_cleanup frees the ex_data machinery */
+        registered = true;
         atexit(tools_atls_cleanup);
     }
-    bool had_ctx = o->ssl_ctx != NULL;
-    if (tm_atls_client_attach(o, tools_atls, err, errcap) < 0)
-        return -1;
-    if (!had_ctx && !tools_atls_ctx)
-        tools_atls_ctx = o->ssl_ctx;
-    return 0;
+    return rc;
 }

@@ -32,6 +32,8 @@ typedef struct tm_tool_attest {
     bool show;                 /* --attest-show: print the claims */
     const char *format;        /* --attest-format NAME (sim, sgx-dcap, ...) */
     bool json;                 /* claims as JSON (sub --json / -F json) */
+    const char *provider;      /* --attest-provider NAME: our own evidence (mutual) */
+    const char *provider_opts; /* --attest-provider-opt "key=v,key=v" */
 } tm_tool_attest;
 
 typedef enum { TM_MSG_NONE, TM_MSG_ARG, TM_MSG_FILE, TM_MSG_STDIN, TM_MSG_NULL,

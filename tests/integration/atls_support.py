@@ -1,0 +1,152 @@
+"""Helpers for test_attested_tls.py: a throw-away PKI, sim platform keys, policies,
+the tmqtt / mosquitto client tools, and tshark captures on loopback.
+
+Everything is created in the test's temporary directory with `openssl req` /
+`openssl x509` and `tmqtt-attest sim-keygen`; nothing is downloaded and only
+loopback is used.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+MEAS_BROKER = "11" * 32
+MEAS_CLIENT = "22" * 32
+MEAS_OTHER = "33" * 32
+
+
+def run(cmd, timeout=20, env=None, check=False, **kw):
+    e = dict(os.environ)
+    e.pop("SSLKEYLOGFILE", None)
+    e.pop("TMQTT_ATTEST_PROVIDER", None)
+    e.pop("TMQTT_ATTEST_PROVIDER_OPTS", None)
+    if env:
+        e.update(env)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                       env=e, **kw)
+    out = p.stdout.decode("utf-8", "replace")
+    err = p.stderr.decode("utf-8", "replace")
+    if check and p.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, out, err))
+    return p.returncode, out, err
+
+
+class Pki:
+    """CA, server certificate (localhost / 127.0.0.1) and a client certificate."""
+
+    def __init__(self, d):
+        self.d = str(d)
+        j = lambda n: os.path.join(self.d, n)
+        self.ca, self.ca_key = j("ca.pem"), j("ca.key")
+        self.cert, self.key = j("server.pem"), j("server.key")
+        self.ccert, self.ckey = j("client.pem"), j("client.key")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        run(["openssl", "req", "-x509"] + ec + ["-keyout", self.ca_key, "-out", self.ca,
+             "-days", "2", "-subj", "/CN=tmqtt test CA"], check=True)
+        self.issue("server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        self.issue("client", "sensor-1", "extendedKeyUsage=clientAuth\n")
+
+    def issue(self, name, cn, ext):
+        j = lambda n: os.path.join(self.d, n)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        with open(j(name + ".ext"), "w") as f:
+            f.write(ext)
+        run(["openssl", "req"] + ec + ["-keyout", j(name + ".key"), "-out", j(name + ".csr"),
+             "-subj", "/CN=" + cn], check=True)
+        run(["openssl", "x509", "-req", "-in", j(name + ".csr"), "-CA", self.ca, "-CAkey",
+             self.ca_key, "-CAcreateserial", "-out", j(name + ".pem"), "-days", "2",
+             "-extfile", j(name + ".ext")], check=True)
+        return j(name + ".pem"), j(name + ".key")
+
+
+class Tools:
+    def __init__(self, build_dir):
+        b = os.path.join(build_dir, "bin")
+        self.pub = os.path.join(b, "tmqtt-pub")
+        self.sub = os.path.join(b, "tmqtt-sub")
+        self.attest = os.path.join(b, "tmqtt-attest")
+
+    def sim_keygen(self, path):
+        """Creates a sim platform key; returns (path, sha256 of its SPKI, SPKI DER bytes)."""
+        _, out, _ = run([self.attest, "sim-keygen", "--key", path], check=True)
+        h = [l.split()[1] for l in out.splitlines() if l.startswith("spki_sha256:")][0]
+        der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"],
+                             stdout=subprocess.PIPE, check=True).stdout
+        return path, h, der
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return str(path)
+
+
+def policy(path, key_hash, measurement=MEAS_BROKER, extra=""):
+    text = "sim_trusted_key %s\n" % key_hash
+    if measurement:
+        text += "sim_measurement %s\n" % measurement
+    return write(path, text + extra)
+
+
+def sim_listener(pki, key, measurement=MEAS_BROKER, extra=()):
+    """Config lines for a TLS listener that answers with sim evidence."""
+    return ["log_type information",      # "sent sim attestation evidence" lines
+            "certfile " + pki.cert, "keyfile " + pki.key,
+            "attestation_provider sim",
+            "attestation_opt key=" + key,
+            "attestation_opt measurement=" + measurement] + list(extra)
+
+
+class Capture:
+    """tshark on loopback for one TCP port, written to a pcap file."""
+
+    def __init__(self, path, port):
+        self.path = str(path)
+        self.log = self.path + ".log"
+        self.logf = open(self.log, "wb")
+        # -a duration: never outlive the test, even if it dies before stop()
+        self.proc = subprocess.Popen(["tshark", "-i", "lo", "-f", "tcp port %d" % port,
+                                      "-a", "duration:60", "-w", self.path], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with open(self.log, "rb") as f:
+                data = f.read()
+            if b"Capture started" in data or b"Capturing on" in data:
+                break
+            if self.proc.poll() is not None:
+                raise AssertionError("tshark exited: " + open(self.log).read())
+            time.sleep(0.05)
+        time.sleep(0.3)
+
+    def stop(self):
+        if self.proc.poll() is not None:
+            with open(self.path, "rb") as f:
+                return f.read()
+        time.sleep(0.5)
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.logf.close()
+        with open(self.path, "rb") as f:
+            return f.read()
+
+
+def tshark_fields(pcap, display_filter, fields, keylog=None):
+    cmd = ["tshark", "-r", str(pcap)]
+    if keylog:
+        cmd += ["-o", "tls.keylog_file:" + str(keylog)]
+    cmd += ["-Y", display_filter, "-T", "fields"]
+    for f in fields:
+        cmd += ["-e", f]
+    _, out, _ = run(cmd, check=True)
+    return [l.split("\t") for l in out.splitlines() if l.strip()]
+
+
+def have_tshark():
+    return shutil.which("tshark") is not None and os.geteuid() == 0

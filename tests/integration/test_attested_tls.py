@@ -1,0 +1,300 @@
+"""Attested TLS 1.3 (docs/attested-tls.md) end to end over loopback: TLS listeners
+(certificates, PSK, client certificates, reload), server attestation with the sim
+provider and the tmqtt tools, privacy of the evidence on the wire (tshark), every
+rejection the tools must report, and mutual attestation with an ACL on claims.
+
+Native tmqtt broker only: Mosquitto has no attestation and the Wasm build's TLS is
+tested by its own suite.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+import atls_support as A
+from conftest import free_port
+
+pytestmark = [pytest.mark.tmqtt_only,
+              pytest.mark.skipif(not shutil.which("openssl"), reason="openssl CLI missing")]
+
+
+@pytest.fixture
+def env(request, broker_kind, build_dir, tmp_path):
+    if broker_kind != "native":
+        pytest.skip("attested TLS tests run against the native broker")
+    t = A.Tools(build_dir)
+    for exe in (t.pub, t.sub, t.attest):
+        if not os.path.exists(exe):
+            pytest.fail("missing %s (build the project first)" % exe, pytrace=False)
+
+    class E:
+        pass
+    e = E()
+    e.d = tmp_path
+    e.tools = t
+    e.pki = A.Pki(tmp_path)
+    e.key, e.key_hash, e.key_der = t.sim_keygen(str(tmp_path / "sim-broker.pem"))
+    e.ckey, e.ckey_hash, _ = t.sim_keygen(str(tmp_path / "sim-client.pem"))
+    e.policy = A.policy(tmp_path / "broker.policy", e.key_hash)
+    return e
+
+
+def tpub(e, port, topic, msg, extra=(), env=None):
+    return A.run([e.tools.pub, "-h", "127.0.0.1", "-p", str(port), "--cafile", e.pki.ca,
+                  "-t", topic, "-m", msg] + list(extra), env=env)
+
+
+def tsub_start(e, port, topic, extra=(), env=None, count=1):
+    cmd = [e.tools.sub, "-h", "127.0.0.1", "-p", str(port), "--cafile", e.pki.ca,
+           "-t", topic, "-C", str(count), "-W", "8"] + list(extra)
+    full = dict(os.environ)
+    for k in ("SSLKEYLOGFILE", "TMQTT_ATTEST_PROVIDER", "TMQTT_ATTEST_PROVIDER_OPTS"):
+        full.pop(k, None)
+    full.update(env or {})
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full)
+    time.sleep(0.6)
+    return p
+
+
+def finish(p):
+    out, err = p.communicate(timeout=15)
+    return p.returncode, out.decode(), err.decode()
+
+
+# ---- server attestation ------------------------------------------------------------
+
+def test_attested_pubsub_with_claims(env, broker):
+    b = broker(A.sim_listener(env.pki, env.key))
+    att = ["--attest", "--attest-policy", env.policy]
+    s = tsub_start(env, b.port, "t/a", att + ["--attest-show"])
+    rc, out, err = tpub(env, b.port, "t/a", "hello", att)
+    assert rc == 0, err
+    rc, out, err = finish(s)
+    assert rc == 0, err
+    assert "format: sim" in out
+    assert A.MEAS_BROKER in out          # measurement printed
+    assert out.rstrip().endswith("hello")
+    assert "sent sim attestation evidence" in b.log()
+
+
+def test_claims_as_json(env, broker):
+    b = broker(A.sim_listener(env.pki, env.key))
+    s = tsub_start(env, b.port, "t/j", ["--attest", "--attest-policy", env.policy,
+                                         "--attest-show", "-F", "json"])
+    assert tpub(env, b.port, "t/j", "x", ["--attest", "--attest-policy", env.policy])[0] == 0
+    rc, out, err = finish(s)
+    assert rc == 0, err
+    first = out.splitlines()[0]
+    assert first.startswith("{") and '"sim"' in first and A.MEAS_BROKER in first
+
+
+def test_plain_clients_unaffected(env, broker):
+    plain = free_port()
+    b = broker(A.sim_listener(env.pki, env.key) + ["listener %d 127.0.0.1" % plain])
+    s = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(plain), "-t", "p/#",
+                          "-C", "2", "-W", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    # a TLS client without the extension: connects unchanged, receives no evidence
+    r = A.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "--cafile", env.pki.ca,
+               "-t", "p/tls", "-m", "one"])
+    assert r[0] == 0, r[2]
+    r = A.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(plain), "-t", "p/tcp", "-m", "two"])
+    assert r[0] == 0, r[2]
+    out, err = s.communicate(timeout=12)
+    assert s.returncode == 0, err
+    assert out.decode().split() == ["one", "two"]
+    assert "attestation evidence" not in b.log()
+    # the tmqtt tools without --attest: no request either
+    assert tpub(env, b.port, "p/x", "y")[0] == 0
+    assert "attestation evidence" not in b.log()
+
+
+# ---- privacy on the wire -------------------------------------------------------------
+
+@pytest.mark.skipif(not A.have_tshark(), reason="tshark capture needs root")
+def test_evidence_never_in_clear(env, broker):
+    b = broker(A.sim_listener(env.pki, env.key))
+    pcap = env.d / "cap.pcapng"
+    keylog = env.d / "keys.log"
+    cap = A.Capture(pcap, b.port)
+    try:
+        rc, out, err = tpub(env, b.port, "w/a", "x", ["--attest", "--attest-policy", env.policy],
+                            env={"SSLKEYLOGFILE": str(keylog)})
+        # the same client without attestation, to measure what the evidence costs
+        rc2 = tpub(env, b.port, "w/a", "x")[0]
+    finally:
+        raw = cap.stop()
+    assert rc == 0, err
+    assert rc2 == 0
+    # the request is visible in the ClientHello (type 65440 = 0xffa0) ...
+    ch = A.tshark_fields(pcap, "tls.handshake.type == 1", ["tls.handshake.extension.type"])
+    assert any("65440" in r[0].split(",") for r in ch), ch
+    # ... but no byte of the evidence is: not the sim magic, not the platform key
+    assert b"TMQSIM01" not in raw
+    assert env.key_der not in raw
+    assert bytes.fromhex(A.MEAS_BROKER) not in raw
+    # with the client's key log, the decrypted EncryptedExtensions carry it
+    ee = A.tshark_fields(pcap, "tls.handshake.type == 8",
+                         ["tls.handshake.extension.type", "tls.handshake.extension.data"],
+                         keylog=keylog)
+    assert ee, "no EncryptedExtensions decrypted"
+    types = ee[0][0].split(",")
+    assert "65440" in types
+    # only extensions tshark does not dissect have a .data field: ours
+    data = ee[0][1] if len(ee[0]) > 1 else ""
+    assert b"TMQSIM01".hex() in data
+    # bytes on the wire per connection (stream 0: attested, stream 1: plain)
+    rows = A.tshark_fields(pcap, "tcp.len > 0", ["tcp.stream", "tcp.len"])
+    per = {}
+    for s, n in rows:
+        per[int(s)] = per.get(int(s), 0) + int(n)
+    print("bytes on the wire: attested %d, plain %d, evidence answer %d bytes"
+          % (per.get(0, 0), per.get(1, 0), len(data) // 2))
+    assert per.get(0, 0) > per.get(1, 0)
+
+
+# ---- rejections reported by the tools -----------------------------------------------------
+
+def test_rejections(env, broker):
+    b = broker(A.sim_listener(env.pki, env.key))
+    cases = [
+        # default policy: sim is no TEE
+        ([], "not trusted"),
+        # another platform key trusted
+        (["--attest-policy", A.policy(env.d / "p1", env.ckey_hash)], "untrusted"),
+        # measurement not in policy
+        (["--attest-policy", A.policy(env.d / "p2", env.key_hash, A.MEAS_OTHER)], "policy"),
+        # unsupported format: the server cannot produce sgx-dcap and stays silent
+        (["--attest-policy", env.policy, "--attest-format", "sgx-dcap"],
+         "sent no attestation evidence"),
+    ]
+    for extra, why in cases:
+        rc, out, err = tpub(env, b.port, "r/a", "x", ["--attest"] + extra)
+        assert rc != 0, (extra, out)
+        assert why in err, (extra, err)
+
+
+def test_debug_refused(env, broker):
+    b = broker(A.sim_listener(env.pki, env.key, extra=["attestation_opt debug=true"]))
+    rc, out, err = tpub(env, b.port, "r/d", "x", ["--attest", "--attest-policy", env.policy])
+    assert rc != 0 and "debug" in err, err
+    allow = A.policy(env.d / "dbg", env.key_hash, extra="allow_debug true\n")
+    assert tpub(env, b.port, "r/d", "x", ["--attest", "--attest-policy", allow])[0] == 0
+
+
+def test_missing_answer(env, broker):
+    b = broker(["certfile " + env.pki.cert, "keyfile " + env.pki.key])
+    rc, out, err = tpub(env, b.port, "r/m", "x", ["--attest", "--attest-policy", env.policy])
+    assert rc != 0
+    assert "server sent no attestation evidence" in err, err
+
+
+# ---- TLS listener features ---------------------------------------------------------------
+
+def test_psk_tls13_and_tls12(env, broker):
+    psk = A.write(env.d / "psk", "# comment\nid1:00112233445566778899aabbccddeeff\n")
+    b = broker(["psk_file " + psk, "psk_hint tmqtt", "use_identity_as_username true"] +
+               ["attestation_provider sim", "attestation_opt key=" + env.key,
+                "attestation_opt measurement=" + A.MEAS_BROKER])
+    base = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "-t", "k", "-m", "x",
+            "--psk", "00112233445566778899aabbccddeeff", "--psk-identity", "id1"]
+    assert A.run(base)[0] == 0
+    assert A.run(base + ["--tls-version", "tlsv1.2"])[0] == 0
+    bad = list(base)
+    bad[bad.index("00112233445566778899aabbccddeeff")] = "0011"
+    assert A.run(bad)[0] != 0
+    assert "user id1" in b.log()
+    # attestation over an external PSK: bound to 32 zero bytes instead of a certificate
+    rc, out, err = A.run([env.tools.pub, "-h", "127.0.0.1", "-p", str(b.port), "-t", "k",
+                          "-m", "x", "--psk", "00112233445566778899aabbccddeeff",
+                          "--psk-identity", "id1", "--attest", "--attest-policy", env.policy])
+    assert rc == 0, err
+
+
+def test_client_certificates_and_identity(env, broker):
+    b = broker(["certfile " + env.pki.cert, "keyfile " + env.pki.key, "cafile " + env.pki.ca,
+                "require_certificate true", "use_identity_as_username true"])
+    ok = A.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "--cafile", env.pki.ca,
+                "--cert", env.pki.ccert, "--key", env.pki.ckey, "-t", "c", "-m", "x"])
+    assert ok[0] == 0, ok[2]
+    assert "user sensor-1" in b.log()
+    no = A.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "--cafile", env.pki.ca,
+                "-t", "c", "-m", "x"])
+    assert no[0] != 0
+
+
+def test_tls_version_minimum(env, broker):
+    b = broker(["certfile " + env.pki.cert, "keyfile " + env.pki.key, "tls_version tlsv1.3"])
+    base = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "--cafile", env.pki.ca,
+            "-t", "v", "-m", "x"]
+    assert A.run(base)[0] == 0
+    # (mosquitto's --tls-version is a minimum too, so ask openssl for exactly 1.2)
+    s12 = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % b.port, "-CAfile", env.pki.ca]
+    assert A.run(s12 + ["-tls1_2"], stdin=subprocess.DEVNULL)[0] != 0
+    assert A.run(s12 + ["-tls1_3"], stdin=subprocess.DEVNULL)[0] == 0
+
+
+def test_sighup_reloads_psk(env, broker):
+    psk = A.write(env.d / "psk", "old:0011223344556677\n")
+    b = broker(["psk_file " + psk])
+    cmd = lambda ident, key: ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "-t", "h",
+                              "-m", "x", "--psk", key, "--psk-identity", ident]
+    assert A.run(cmd("old", "0011223344556677"))[0] == 0
+    assert A.run(cmd("new", "8899aabbccddeeff"))[0] != 0
+    A.write(env.d / "psk", "new:8899aabbccddeeff\n")
+    b.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert A.run(cmd("new", "8899aabbccddeeff"))[0] == 0
+    assert A.run(cmd("old", "0011223344556677"))[0] != 0
+
+
+# ---- mutual attestation ---------------------------------------------------------------
+
+def test_mutual_attestation_and_acl(env, broker):
+    cpol = A.policy(env.d / "client.policy", env.ckey_hash, A.MEAS_CLIENT,
+                    extra="measurement_set sensors %s\n" % A.MEAS_CLIENT)
+    acl = A.write(env.d / "acl", "attested sensors\ntopic readwrite sensors/#\n")
+    b = broker(["acl_file " + acl] + A.sim_listener(env.pki, env.key, extra=[
+        "cafile " + env.pki.ca, "require_client_attestation true",
+        "client_attestation_policy " + cpol]))
+    me = ["--cert", env.pki.ccert, "--key", env.pki.ckey, "--attest", "--attest-policy",
+          env.policy]
+    # the client's own evidence: flags for the subscriber, the environment fallback
+    # for the publisher (both are documented)
+    flags = me + ["--attest-provider", "sim", "--attest-provider-opt",
+                  "key=%s,measurement=%s" % (env.ckey, A.MEAS_CLIENT)]
+    good = {"TMQTT_ATTEST_PROVIDER": "sim",
+            "TMQTT_ATTEST_PROVIDER_OPTS": "key=%s,measurement=%s" % (env.ckey, A.MEAS_CLIENT)}
+    s = tsub_start(env, b.port, "sensors/#", flags)
+    rc, out, err = tpub(env, b.port, "other/t", "denied", me, env=good)
+    assert rc == 0, err                     # connected; the PUBLISH is dropped by the ACL
+    rc, out, err = tpub(env, b.port, "sensors/t", "allowed", flags)
+    assert rc == 0, err
+    rc, out, err = finish(s)
+    assert rc == 0, err
+    assert out.split() == ["allowed"]
+    log = b.log()
+    assert "client attestation accepted (sim, measurement %s)" % A.MEAS_CLIENT in log
+    assert "denied by ACL" in log
+
+    # no evidence (no provider): refused before CONNECT
+    rc, out, err = tpub(env, b.port, "sensors/t", "x", me)
+    assert rc != 0
+    # wrongly measured client: refused during the handshake
+    wrong = dict(good, TMQTT_ATTEST_PROVIDER_OPTS="key=%s,measurement=%s" % (env.ckey,
+                                                                            A.MEAS_OTHER))
+    rc, out, err = tpub(env, b.port, "sensors/t", "x", me, env=wrong)
+    assert rc != 0
+    # a plain TLS client with a certificate but no extension
+    rc, out, err = A.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "--cafile",
+                          env.pki.ca, "--cert", env.pki.ccert, "--key", env.pki.ckey,
+                          "-t", "sensors/t", "-m", "x"])
+    assert rc != 0
+    time.sleep(0.3)
+    log = b.log()
+    assert "client sent no attestation evidence" in log
+    assert "client attestation refused (policy)" in log
