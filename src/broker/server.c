@@ -356,9 +356,10 @@ static void process_input(tm_conn *c)
 static void conn_readable(tm_conn *c)
 {
     tm_broker *b = c->b;
-    /* read what is there, up to a few chunks, so one busy publisher cannot
-     * starve the others */
-    for (int round = 0; round < 4 && c->fd >= 0; round++) {
+    /* Read until a short read: a TLS transport may hold decrypted bytes that
+     * no socket readiness would announce again. The cap keeps one busy
+     * publisher from starving the others for long. */
+    for (int round = 0; round < 64 && c->fd >= 0; round++) {
         if (!tm_buf_reserve(&c->in, TM_READ_CHUNK)) {
             tm_conn_close(c, "out of memory for input");
             return;

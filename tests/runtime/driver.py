@@ -1,0 +1,432 @@
+#!/usr/bin/python3
+"""driver.py — runs one tmqtt-wasm test case (tests/runtime/CMakeLists.txt: one add_test each).
+
+Each case starts the runtime built around t_wasi.wasm (or t_tls.wasm) with the options
+under test, in a fresh temporary directory, and checks output and exit status. Prints
+one line per check and a summary "N passed, M failed"; exit status 0 only if all passed.
+Only loopback is used, with ports chosen by the kernel.
+"""
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TRAP_EXIT = 134
+
+class Ctx:
+    def __init__(self, args, tmp):
+        self.rt = args.runtime
+        self.hello = args.hello
+        self.module = args.module
+        self.testdata = args.testdata
+        self.tmp = tmp
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, what, detail=""):
+        if cond:
+            self.passed += 1
+            print(f"PASS {what}")
+        else:
+            self.failed += 1
+            print(f"FAIL {what}" + (f"\n  {detail}" if detail else ""))
+
+    def run(self, opts, margs=(), timeout=30, stdin=None, binary=None):
+        cmd = [binary or self.rt] + list(opts) + (["--"] + list(margs) if margs else [])
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=stdin, cwd=self.tmp)
+        return p
+
+    def sandbox(self):
+        """tmp/sandbox (preopened as /sandbox) next to tmp/outside (must stay unreachable)."""
+        sb = os.path.join(self.tmp, "sandbox")
+        out = os.path.join(self.tmp, "outside")
+        os.makedirs(os.path.join(sb, "sub"), exist_ok=True)
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "secret.txt"), "w") as f:
+            f.write("secret\n")
+        with open(os.path.join(sb, "inside.txt"), "w") as f:
+            f.write("inside\n")
+        for name, target in (("esc", "../outside"), ("abs", "/etc"), ("sub/up", ".."), ("loop", "loop")):
+            p = os.path.join(sb, name)
+            if not os.path.lexists(p):
+                os.symlink(target, p)
+        return sb
+
+
+def all_ok(c, p, what):
+    """Module printed ok/FAIL lines and PASSED; exit 0."""
+    fails = [l for l in p.stdout.splitlines() if l.startswith("FAIL")]
+    c.check(p.returncode == 0 and "PASSED" in p.stdout and not fails, what,
+            f"rc={p.returncode} fails={fails} stderr={p.stderr.strip()[:500]}")
+
+
+def case_args(c):
+    p = c.run([], ["args", "a b", "", "ünï"])
+    c.check(p.returncode == 0, "exit 0")
+    c.check("argc=5" in p.stdout, "argc counts module name + 4", p.stdout)
+    c.check("argv[0]=t_wasi.wasm" in p.stdout, "argv[0] is the module name", p.stdout)
+    c.check("argv[2]=a b" in p.stdout and "argv[3]=\n" in p.stdout and "argv[4]=ünï" in p.stdout,
+            "arguments passed verbatim (spaces, empty, UTF-8)", p.stdout)
+
+
+def case_env(c):
+    os.environ["TM_LEAK_CHECK"] = "host-only"
+    p = c.run(["--env", "TM_TEST=42", "--env", "B=x=y"], ["env"])
+    c.check("TM_TEST=42" in p.stdout and "env B=x=y" in p.stdout, "--env variables visible", p.stdout)
+    c.check("envc=2" in p.stdout and "TM_LEAK_CHECK" not in p.stdout, "host environment not leaked", p.stdout)
+    p = c.run([], ["env"])
+    c.check("envc=0" in p.stdout, "empty environment by default", p.stdout)
+
+
+def case_clock(c):
+    all_ok(c, c.run([], ["clock"]), "clocks and nanosleep")
+
+
+def case_random(c):
+    all_ok(c, c.run([], ["random"]), "random_get")
+
+
+def case_exit_code(c):
+    for code in (0, 1, 42, 255):
+        p = c.run([], ["exit", str(code)])
+        c.check(p.returncode == code, f"proc_exit({code}) propagated", f"rc={p.returncode}")
+
+
+def case_return_code(c):
+    p = c.run([], ["return", "7"])
+    c.check(p.returncode == 7, "return 7 from main propagated", f"rc={p.returncode}")
+
+
+def case_proc_exit_zero(c):
+    p = c.run([], ["return", "0"])
+    c.check(p.returncode == 0 and p.stderr == "", "clean exit 0, nothing on stderr", p.stderr)
+
+
+def case_fdstat(c):
+    sb = c.sandbox()
+    all_ok(c, c.run(["--dir", f"{sb}::/sandbox"], ["fdstat"]), "fdstat / prestat")
+
+
+def case_files(c):
+    sb = c.sandbox()
+    all_ok(c, c.run(["--dir", f"{sb}::/sandbox"], ["files"]), "file and directory calls")
+    c.check(not os.path.exists(os.path.join(sb, "d")), "module cleaned up after itself")
+
+
+def case_confine(c):
+    sb = c.sandbox()
+    before = sorted(os.listdir(c.tmp))
+    p = c.run(["--dir", f"{sb}::/sandbox"], ["confine"])
+    all_ok(c, p, "path confinement (.., absolute, symlinks)")
+    c.check(sorted(os.listdir(c.tmp)) == before, "nothing created outside the preopen", str(os.listdir(c.tmp)))
+    c.check(open(os.path.join(c.tmp, "outside", "secret.txt")).read() == "secret\n", "outside file untouched")
+
+
+def case_poll(c):
+    proc = subprocess.Popen([c.rt, "--", "poll"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    proc.stdin.write("wake\n")
+    proc.stdin.flush()
+    time.sleep(0.2)
+    proc.stdin.close()
+    proc.wait(timeout=20)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    fails = [l for l in out.splitlines() if l.startswith("FAIL")]
+    c.check(proc.returncode == 0 and "PASSED" in out, "poll_oneoff clocks, fd read/write, hangup",
+            f"rc={proc.returncode} {fails} {err}")
+
+
+def trap_case(kind, message, function):
+    def run(c):
+        p = c.run([], ["trap", kind])
+        c.check(p.returncode == TRAP_EXIT, f"trap {kind}: exit {TRAP_EXIT}", f"rc={p.returncode} {p.stderr}")
+        c.check(f"tmqtt-wasm: trap: {message}" in p.stderr, f"trap {kind}: message names the trap", p.stderr)
+        c.check(f"in function {function}" in p.stderr, f"trap {kind}: message names the function", p.stderr)
+    return run
+
+
+def case_max_memory(c):
+    p = c.run([], ["memory", "64"])
+    c.check("allocated 64 MiB" in p.stdout, "64 MiB allocatable without a limit", p.stdout + p.stderr)
+    p = c.run(["--max-memory", "16M"], ["memory", "64"])
+    got = int(p.stdout.split()[1]) if p.stdout.startswith("allocated") else -1
+    c.check(p.returncode == 0 and 0 < got < 16, "--max-memory 16M: malloc fails cleanly below 16 MiB",
+            p.stdout + p.stderr)
+
+
+def case_max_memory_too_small(c):
+    p = c.run(["--max-memory", "64K"], ["args"])
+    c.check(p.returncode == 1 and "more than --max-memory" in p.stderr,
+            "start refused when initial memory exceeds --max-memory", p.stderr)
+
+
+def case_module_check(c):
+    p = c.run([c.module], ["args"])
+    c.check(p.returncode == 0, "matching module.wasm accepted", p.stderr)
+    other = os.path.join(c.tmp, "other.wasm")
+    with open(other, "wb") as f:
+        f.write(b"\0asm\1\0\0\0")
+    p = c.run([other], ["args"])
+    c.check(p.returncode == 1 and "is not the module this runtime was built with" in p.stderr,
+            "different module.wasm refused", p.stderr)
+    p = c.run(["--print-measurement"])
+    import hashlib
+    want = hashlib.sha256(open(c.module, "rb").read()).hexdigest()
+    c.check(p.stdout.split()[0] == want, "--print-measurement is the SHA-256 of the .wasm", p.stdout)
+
+
+def case_bad_options(c):
+    for opts, what in ((["--nope"], "unknown option"), (["--dir"], "missing value"),
+                       (["--addr-pool", "300.1.1.1/8"], "bad pool"), (["--max-memory", "lots"], "bad size"),
+                       (["--dir", "/nonexistent-dir-xyz"], "missing preopen"),
+                       (["--attest", "bogus"], "unknown provider")):
+        p = c.run(opts, ["args"])
+        c.check(p.returncode in (1, 2) and p.stderr.startswith("tmqtt-wasm:") and "argc=" not in p.stdout,
+                f"{what}: refused before running", f"rc={p.returncode} {p.stderr}")
+
+
+def case_ra_none(c):
+    p = c.run([], ["ra"])
+    c.check("formats errno=0 bytes=0" in p.stdout, "none: no formats", p.stdout)
+    c.check("collect small errno=58" in p.stdout, "none: collect -> ENOTSUP", p.stdout)
+    c.check("collect bad pointer errno=21" in p.stdout, "bad pointer -> EFAULT", p.stdout)
+
+
+def case_ra_sim(c):
+    key = os.path.join(c.tmp, "sim-key.pem")
+    p = c.run(["--attest", "sim", "--attest-opt", f"key={key}"], ["ra"])
+    c.check("formats errno=0 bytes=2 0x0001" in p.stdout, "sim: format 0x0001 offered", p.stdout + p.stderr)
+    c.check("collect small errno=42" in p.stdout, "small buffer -> ENOBUFS with the needed size", p.stdout)
+    m = c.run(["--print-measurement"]).stdout.split()[0]
+    c.check(f"magic=TMQSIM01 measurement={m}" in p.stdout, "sim evidence measures the embedded .wasm", p.stdout)
+    c.check("report_data_bound=1" in p.stdout, "report data carried into the evidence", p.stdout)
+    c.check(os.path.exists(key), "provider key stays on the host side")
+
+
+def case_ra_gramine_fake(c):
+    """Gramine's /dev/attestation as a fake tree: the plumbing, not the hardware."""
+    root = os.path.join(c.tmp, "attestation")
+    os.makedirs(root)
+    quote = open(os.path.join(c.testdata, "sgx", "quote.bin"), "rb").read()
+    open(os.path.join(root, "quote"), "wb").write(quote)
+    open(os.path.join(root, "user_report_data"), "wb").close()
+    open(os.path.join(root, "attestation_type"), "w").write("dcap\n")
+    p = c.run(["--attest", "gramine", "--attest-opt", f"root={root}"], ["ra", "2"])
+    c.check("formats errno=0 bytes=2 0x0002" in p.stdout, "gramine: sgx-dcap offered", p.stdout + p.stderr)
+    c.check(f"collect errno=0 len={len(quote)}" in p.stdout, "the quote reaches the module", p.stdout + p.stderr)
+    rd = open(os.path.join(root, "user_report_data"), "rb").read()
+    c.check(rd == bytes(0xa0 + i for i in range(64)), "the module's report data reached user_report_data", rd.hex())
+    p = c.run(["--attest", "gramine", "--attest-opt", f"root={root}"], ["ra", "1"])
+    c.check("collect small errno=58" in p.stdout, "format not offered -> ENOTSUP", p.stdout)
+
+
+def case_ra_tsm_fake(c):
+    """configfs-tsm as a fake tree with a fixed entry (a real configfs creates the files)."""
+    root = os.path.join(c.tmp, "tsm")
+    entry = os.path.join(root, "e0")
+    os.makedirs(entry)
+    quote = open(os.path.join(c.testdata, "tdx", "quote.bin"), "rb").read()
+    for name, data in (("outblob", quote), ("provider", b"tdx_guest\n"), ("generation", b"1\n"), ("inblob", b"")):
+        open(os.path.join(entry, name), "wb").write(data)
+    p = c.run(["--attest", "tsm", "--attest-opt", f"root={root}", "--attest-opt", "entry=e0"], ["ra", "3"])
+    c.check("formats errno=0 bytes=2 0x0003" in p.stdout, "tsm: tdx-dcap offered", p.stdout + p.stderr)
+    c.check(f"collect errno=0 len={len(quote)}" in p.stdout, "the TD quote reaches the module", p.stdout + p.stderr)
+    inblob = open(os.path.join(entry, "inblob"), "rb").read()
+    c.check(inblob == bytes(0xa0 + i for i in range(64)), "the module's report data reached inblob", inblob.hex())
+
+
+def echo_case(host, family):
+    def run(c):
+        proc = subprocess.Popen([c.rt, "--addr-pool", "127.0.0.1/32,::1/128", "--", "echo-server", host],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        port = None
+        while line:
+            if line.startswith("PORT "):
+                port = int(line.split()[1])
+                break
+            line = proc.stdout.readline()
+        c.check(port is not None and port > 0, f"module listens on {host}:0 and reports its port", line)
+        if port is None:
+            proc.kill()
+            return
+        payload = os.urandom(200000)
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect((host, port))
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            got = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        out, err = proc.communicate(timeout=20)
+        c.check(got == payload, f"echoed 200000 random bytes over {host}", f"got {len(got)}")
+        c.check(proc.returncode == 0 and "PASSED" in out, "server module checks passed",
+                f"rc={proc.returncode} {out} {err}")
+        c.check(f"peer {host}" in out, "accept() fills the peer address", out)
+    return run
+
+
+def case_sock_pool_refuses_bind(c):
+    p = c.run(["--addr-pool", "127.0.0.1/32"], ["bind", "127.0.0.2"])
+    c.check(p.returncode == 13 and "refused errno 2" in p.stdout, "127.0.0.2 refused with EACCES when pool is 127.0.0.1/32",
+            p.stdout + p.stderr)
+    c.check("bind to 127.0.0.2 port 0 refused: not in --addr-pool" in p.stderr, "refusal logged for the operator",
+            p.stderr)
+    p = c.run(["--addr-pool", "127.0.0.1/32"], ["bind", "127.0.0.1"])
+    c.check(p.returncode == 0, "127.0.0.1 allowed", p.stdout + p.stderr)
+    p = c.run(["--addr-pool", "127.0.0.0/8"], ["bind", "127.0.0.2"])
+    c.check(p.returncode == 0, "127.0.0.2 allowed by 127.0.0.0/8", p.stdout + p.stderr)
+    p = c.run(["--addr-pool", "127.0.0.1/32"], ["bind", "::1"])
+    c.check(p.returncode == 13, "::1 refused when pool has only IPv4", p.stdout)
+
+
+def case_sock_no_pool_refuses(c):
+    p = c.run([], ["bind", "127.0.0.1"])
+    c.check(p.returncode == 13, "no --addr-pool: bind refused", p.stdout)
+    p = c.run([], ["connect", "127.0.0.1", "9"])
+    c.check(p.returncode == 13, "no --addr-pool: connect refused", p.stdout)
+
+
+def case_sock_connect(c):
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    proc = subprocess.Popen([c.rt, "--addr-pool", "127.0.0.1", "--", "connect", "127.0.0.1", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    srv.settimeout(10)
+    conn, _ = srv.accept()
+    data = b""
+    while len(data) < len(b"ping from wasm"):
+        d = conn.recv(100)
+        if not d:
+            break
+        data += d
+    conn.sendall(b"pong from host")
+    conn.close()
+    srv.close()
+    out, err = proc.communicate(timeout=20)
+    c.check(data == b"ping from wasm", "host received the module's bytes", repr(data))
+    c.check("reply pong from host" in out and proc.returncode == 0, "module received the reply", out + err)
+
+
+def case_sock_connect_refused(c):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    p = c.run(["--addr-pool", "127.0.0.1/32"], ["connect", "127.0.0.1", str(port)])
+    c.check(p.returncode == 2 and "errno 14" in p.stdout, "connection refused -> ECONNREFUSED (14)", p.stdout)
+
+
+def case_resolve(c):
+    p = c.run([], ["resolve", "localhost"])
+    c.check("addr 127.0.0.1 port 1883" in p.stdout, "localhost resolves to 127.0.0.1", p.stdout + p.stderr)
+    p = c.run([], ["resolve", "::1"])
+    c.check("addr ::1 port 1883" in p.stdout, "numeric IPv6", p.stdout)
+    p = c.run([], ["resolve", "example.invalid"])
+    c.check(p.returncode == 2, "names refused without --allow-dns", p.stdout)
+
+
+def case_hello(c):
+    p = c.run([], binary=c.hello)
+    c.check(p.returncode == 0 and p.stdout == "hello from wasm\n", "hello module (WASI-only imports)", p.stdout)
+
+
+def case_startup(c):
+    """Start-up time and peak RSS of the runtime with the trivial module (reported, lax bound)."""
+    import resource
+    n = 50
+    t0 = time.perf_counter()
+    for _ in range(n):
+        subprocess.run([c.hello], stdout=subprocess.DEVNULL, check=True)
+    dt = (time.perf_counter() - t0) / n
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"startup: {dt * 1000:.2f} ms per run (mean of {n}), peak RSS {rss} KiB")
+    c.check(dt < 0.5, "start-up under 500 ms", f"{dt}")
+
+
+def case_tls13(c):
+    certs = os.path.join(c.tmp, "certs")
+    os.makedirs(certs)
+    key, cert = os.path.join(certs, "key.pem"), os.path.join(certs, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    for suite in ("TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"):
+        srv = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", cert, "-key", key,
+                                "-tls1_3", "-rev", "-naccept", "1", "-quiet"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(0.5)
+        t0 = time.perf_counter()
+        p = c.run(["--dir", f"{certs}::/certs", "--addr-pool", "127.0.0.1/32"],
+                  ["127.0.0.1", str(port), "/certs/cert.pem", suite], timeout=60)
+        dt = time.perf_counter() - t0
+        srv.kill()
+        srv.wait()
+        c.check("ok sha256" in p.stdout and "ok ecdsa p-256" in p.stdout, "SHA-256 and ECDSA P-256 in wasm",
+                p.stdout + p.stderr)
+        c.check(f"ok handshake TLSv1.3 {suite} verify=0" in p.stdout,
+                f"TLS 1.3 handshake ({suite}) with certificate verification", p.stdout + p.stderr)
+        c.check("reply ylbmessabew morf olleh" in p.stdout, "data through the TLS channel", p.stdout)
+        print(f"tls: {suite}: run incl. keygen+handshake {dt * 1000:.0f} ms")
+
+
+CASES = {
+    "args": case_args, "env": case_env, "clock": case_clock, "random": case_random,
+    "exit-code": case_exit_code, "return-code": case_return_code, "proc-exit-zero": case_proc_exit_zero,
+    "fdstat": case_fdstat, "files": case_files, "confine": case_confine, "poll": case_poll,
+    "trap-unreachable": trap_case("unreachable", "unreachable executed", "cmd_trap"),
+    "trap-div0": trap_case("div0", "integer divide by zero", "cmd_trap"),
+    "trap-oob": trap_case("oob", "out of bounds memory", "cmd_trap"),
+    "trap-stack": trap_case("stack", "call stack exhausted", "recurse"),
+    "trap-indirect": trap_case("indirect", "indirect call", "cmd_trap"),
+    "trap-null": trap_case("null", "indirect call", "cmd_trap"),
+    "max-memory": case_max_memory, "max-memory-too-small": case_max_memory_too_small,
+    "module-check": case_module_check, "bad-options": case_bad_options,
+    "ra-none": case_ra_none, "ra-sim": case_ra_sim,
+    "ra-gramine-fake": case_ra_gramine_fake, "ra-tsm-fake": case_ra_tsm_fake,
+    "sock-echo-v4": echo_case("127.0.0.1", socket.AF_INET), "sock-echo-v6": echo_case("::1", socket.AF_INET6),
+    "sock-pool-refuses-bind": case_sock_pool_refuses_bind, "sock-no-pool-refuses": case_sock_no_pool_refuses,
+    "sock-connect": case_sock_connect, "sock-connect-refused": case_sock_connect_refused,
+    "resolve": case_resolve, "hello": case_hello, "startup": case_startup, "tls13": case_tls13,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runtime", required=True)
+    ap.add_argument("--hello")
+    ap.add_argument("--module")
+    ap.add_argument("--testdata", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "testdata"))
+    ap.add_argument("cases", nargs="+")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="tmqtt-wasm-test-")
+    c = Ctx(args, tmp)
+    try:
+        for name in args.cases:
+            print(f"== {name}")
+            CASES[name](c)
+    except Exception as e:  # a crash of the driver is a failure, not an error to hide
+        c.check(False, "driver exception", repr(e))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{c.passed} passed, {c.failed} failed")
+    return 0 if c.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
