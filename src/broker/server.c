@@ -25,6 +25,9 @@
 #include "broker/server.h"
 #include "broker/transport.h"
 #include "net/sock.h"
+#ifdef __wasi__
+#include "platform/wasi_socket.h" /* MSG_NOSIGNAL (0: the runtime never raises SIGPIPE) */
+#endif
 
 #define TM_READ_CHUNK 65536
 #define TM_TICK_MS 250
@@ -313,27 +316,28 @@ static tm_rc dispatch(tm_conn *c, const tm_frame *f, const uint8_t *body)
     }
 }
 
-static void process_input(tm_conn *c)
+/* Dispatch every complete packet in data[0..len). Returns the bytes consumed;
+ * stops early when the connection is failing or closing. */
+static size_t process_frames(tm_conn *c, const uint8_t *data, size_t len)
 {
     tm_broker *b = c->b;
     uint32_t max = b->cfg->max_packet_size ? b->cfg->max_packet_size : 268435460u;
     size_t off = 0;
-    while (c->fd >= 0 && (c->state == TM_CS_NEW || c->state == TM_CS_CONNECTED) &&
-           off < c->in.len) {
+    while (c->fd >= 0 && (c->state == TM_CS_NEW || c->state == TM_CS_CONNECTED) && off < len) {
         tm_frame f;
-        tm_rc rc = tm_frame_parse(c->in.data + off, c->in.len - off, max, &f);
+        tm_rc rc = tm_frame_parse(data + off, len - off, max, &f);
         if (rc == TM_RC_NEED_MORE)
             break;
         if (rc != TM_RC_SUCCESS) {
             tm_conn_fail(c, (uint8_t)rc, "bad packet header");
-            return;
+            return off;
         }
         size_t total = (size_t)f.header_len + f.remaining;
-        if (c->in.len - off < total)
+        if (len - off < total)
             break;
         b->st.msgs_received++;
         c->last_rx_ms = tm_now_ms();
-        rc = dispatch(c, &f, c->in.data + off + f.header_len);
+        rc = dispatch(c, &f, data + off + f.header_len);
         off += total;
         if (c->state == TM_CS_CLOSING)
             tm_conn_mark_dirty(c);   /* the flush closes it once output is out */
@@ -341,17 +345,17 @@ static void process_input(tm_conn *c)
             char why[64];
             snprintf(why, sizeof why, "bad %s", tm_ptype_name(f.type));
             tm_conn_fail(c, (uint8_t)rc, why);
-            return;
+            return off;
         }
     }
-    if (c->fd >= 0 && off) {
-        tm_buf_consume(&c->in, off);
-        if (c->in.len == 0 && c->in.cap > 4 * TM_READ_CHUNK) {
-            tm_buf_free(&c->in);
-            tm_buf_init(&c->in);
-        }
-    }
+    return off;
 }
+
+/* One read buffer for the whole broker (single-threaded): complete packets are
+ * dispatched straight from it, and only the tail of a packet cut by a read
+ * boundary is kept in the connection's own buffer. An idle connection thus
+ * holds no input memory at all. */
+static uint8_t g_rbuf[TM_READ_CHUNK];
 
 static void conn_readable(tm_conn *c)
 {
@@ -360,12 +364,8 @@ static void conn_readable(tm_conn *c)
      * no socket readiness would announce again. The cap keeps one busy
      * publisher from starving the others for long. */
     for (int round = 0; round < 64 && c->fd >= 0; round++) {
-        if (!tm_buf_reserve(&c->in, TM_READ_CHUNK)) {
-            tm_conn_close(c, "out of memory for input");
-            return;
-        }
         unsigned want = 0;
-        long n = conn_read(c, c->in.data + c->in.len, c->in.cap - c->in.len, &want);
+        long n = conn_read(c, g_rbuf, sizeof g_rbuf, &want);
         if (n == -2) {
             if (want & TM_EV_WRITE)
                 tm_loop_mod(b->loop, c->fd, TM_EV_READ | TM_EV_WRITE);
@@ -375,10 +375,35 @@ static void conn_readable(tm_conn *c)
             tm_conn_close(c, n == 0 ? "connection closed by peer" : "read error");
             return;
         }
-        c->in.len += (size_t)n;
         b->st.bytes_received += (uint64_t)n;
-        process_input(c);
-        if ((size_t)n < TM_READ_CHUNK)
+        if (c->in.len) {
+            /* completing a packet that an earlier read cut */
+            tm_buf_put(&c->in, g_rbuf, (size_t)n);
+            if (c->in.oom) {
+                tm_conn_close(c, "out of memory for input");
+                return;
+            }
+            size_t used = process_frames(c, c->in.data, c->in.len);
+            if (c->fd < 0)
+                return;
+            tm_buf_consume(&c->in, used);
+        } else {
+            size_t used = process_frames(c, g_rbuf, (size_t)n);
+            if (c->fd < 0)
+                return;
+            if (used < (size_t)n && (c->state == TM_CS_NEW || c->state == TM_CS_CONNECTED)) {
+                tm_buf_put(&c->in, g_rbuf + used, (size_t)n - used);
+                if (c->in.oom) {
+                    tm_conn_close(c, "out of memory for input");
+                    return;
+                }
+            }
+        }
+        if (c->in.len == 0 && c->in.cap) {
+            tm_buf_free(&c->in);
+            tm_buf_init(&c->in);
+        }
+        if ((size_t)n < sizeof g_rbuf)
             break;
     }
 }
