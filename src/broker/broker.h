@@ -158,6 +158,7 @@ struct tm_conn {
     tm_buf out;                  /* to send: [out_pos, out.len) */
     size_t out_pos;
     bool dirty;                  /* on the broker's flush list */
+    bool out_recent;             /* had output since the last timer tick */
     tm_conn *dirty_next;
     tm_conn *next, *prev;        /* all connections */
     char peer[64];

@@ -233,9 +233,6 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
             c->alias_max_out = cn.props.topic_alias_max;
         c->request_problem_info = !(cn.props.present & TM_PBIT(TM_P_REQUEST_PROBLEM_INFO)) ||
                                   cn.props.request_problem_info;
-        if (cfg->max_topic_alias) {
-            c->alias_in = calloc((size_t)cfg->max_topic_alias + 1, sizeof *c->alias_in);
-        }
     }
     c->state = TM_CS_CONNECTED;
     c->connected_ms = tm_now_ms();

@@ -54,8 +54,14 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
     /* Topic alias (client -> broker). */
     if (c->version == TM_V5 && (p.props.present & TM_PBIT(TM_P_TOPIC_ALIAS))) {
         uint16_t a = p.props.topic_alias;
-        if (a == 0 || a > b->cfg->max_topic_alias || !c->alias_in)
+        if (a == 0 || a > b->cfg->max_topic_alias)
             return TM_RC_TOPIC_ALIAS_INVALID;
+        if (!c->alias_in) {
+            /* allocated on first use: most clients never use aliases */
+            c->alias_in = calloc((size_t)b->cfg->max_topic_alias + 1, sizeof *c->alias_in);
+            if (!c->alias_in)
+                return TM_RC_UNSPECIFIED;
+        }
         if (p.topic.len) {
             tm_str *slot = &c->alias_in[a];
             uint8_t *copy = malloc(p.topic.len);

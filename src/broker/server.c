@@ -106,6 +106,7 @@ size_t tm_conn_backlog(const tm_conn *c) { return c->out.len - c->out_pos; }
 
 void tm_conn_mark_dirty(tm_conn *c)
 {
+    c->out_recent = true;
     if (!c->dirty) {
         c->dirty = true;
         c->dirty_next = c->b->dirty;
@@ -511,6 +512,14 @@ static void tick(tm_broker *b, int64_t now)
 {
     for (tm_conn *c = b->conns, *next; c; c = next) {
         next = c->next;
+        /* an output buffer unused for a whole tick goes back to the allocator:
+         * idle connections hold no buffers */
+        if (!c->out_recent && c->out.len == 0 && c->out.cap) {
+            tm_buf_free(&c->out);
+            tm_buf_init(&c->out);
+            c->out_pos = 0;
+        }
+        c->out_recent = false;
         if (c->state == TM_CS_CONNECTED && c->keep_alive &&
             now - c->last_rx_ms > (int64_t)c->keep_alive * 1500) {
             tm_conn_fail(c, TM_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");

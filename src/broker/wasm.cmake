@@ -1,0 +1,114 @@
+# src/broker/wasm.cmake — tmqtt-broker.wasm (the broker compiled to wasm32-wasi) and
+# tmqtt-wasm (the runtime built for it), with -DTMQTT_WASM=ON. docs/wasm-broker.md.
+#
+# How the same sources are compiled twice in one CMake project: the native build uses
+# CMake's C compiler as usual; the module is compiled by custom commands calling
+# Debian's `clang --target=wasm32-wasi` on the SAME source files (no copies, no second
+# configure). Each object gets a clang depfile (-MD), so header edits rebuild exactly
+# what they should; the module is linked once per build tree and translated by wasm2c
+# once (tm_wasm_runtime). An ExternalProject re-configuring the tree with a toolchain
+# file was rejected: every directory's CMakeLists.txt would have to learn to build
+# "module only", and a second configure costs CI time for nothing.
+#
+# What goes in is what the native tmqtt-broker links: codec (src/mqtt), broker
+# (src/broker), net with the poll() backend (WASI has no epoll), tls_server.c,
+# attestation incl. atls.c, plus the guest-side platform layer (src/platform) and
+# OpenSSL 3 for wasm32-wasi (scripts/build-openssl-wasm via runtime.cmake, built once
+# into the build tree and reused). The module-only difference is provider_wasi.c:
+# evidence comes from the runtime's tmqtt_ra import.
+#
+# Memory layout: 1 MiB stack placed first (--stack-first), so an overflow runs below
+# address 0 and traps instead of silently overwriting static data (wasm-ld's default is
+# 64 KiB after the data); initial memory = static data + stack, rounded up by wasm-ld;
+# no maximum in the module (4 GiB, the wasm32 limit): cap it per deployment with
+# `tmqtt-wasm --max-memory`.
+#
+# Included from src/broker/CMakeLists.txt (or the src/tools/broker-wasm.cmake hook);
+# include_guard makes a second include harmless.
+include_guard(GLOBAL)
+if(NOT TMQTT_WASM)
+  return()
+endif()
+include(${CMAKE_SOURCE_DIR}/src/runtime/runtime.cmake)
+
+set(TM_WASM_STACK_SIZE 1048576 CACHE STRING "tmqtt-broker.wasm: shadow stack size in bytes")
+
+set(_tw_src ${CMAKE_SOURCE_DIR}/src)
+set(TM_BROKER_WASM_SOURCES)
+foreach(f buf vbi_utf8 frame props connect publish ack subscribe disconnect topic names)
+  list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/mqtt/${f}.c)
+endforeach()
+foreach(f auth config deliver handle_ack handle_connect handle_misc handle_publish
+          handle_subscribe handle_unsubscribe log map msg server session sys trie will main)
+  list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/broker/${f}.c)
+endforeach()
+foreach(f loop_poll sock tls_server)
+  list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/net/${f}.c)
+endforeach()
+foreach(f evidence util json sim dcap snp policy provider provider_sim provider_gramine
+          provider_tsm provider_wasi atls)
+  list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/attest/${f}.c)
+endforeach()
+list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/platform/wasi_socket.c ${_tw_src}/platform/wasi_glue.c)
+
+# Same language level and warnings as the native build (top-level CMakeLists.txt).
+set(TM_BROKER_WASM_CFLAGS
+  --target=wasm32-wasi -O2 -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+  -D_GNU_SOURCE -fno-strict-aliasing
+  -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_PROCESS_CLOCKS -D_WASI_EMULATED_MMAN
+  -I${_tw_src} -I${TMQTT_OPENSSL_WASM_DIR}/include)
+# Linked without -O: clang would run wasm-opt, which drops the "name" section that
+# tmqtt-wasm uses to name functions in trap messages (runtime.cmake).
+set(TM_BROKER_WASM_LDFLAGS
+  --target=wasm32-wasi
+  -Wl,-z,stack-size=${TM_WASM_STACK_SIZE} -Wl,--stack-first
+  ${TM_OPENSSL_WASM_LIBS}
+  -lwasi-emulated-signal -lwasi-emulated-process-clocks -lwasi-emulated-mman
+  -Wl,-u,getentropy)
+
+set(_tw_objdir ${CMAKE_CURRENT_BINARY_DIR}/tmqtt-broker.wasm-obj)
+file(MAKE_DIRECTORY ${_tw_objdir})
+set(_tw_objs)
+foreach(src ${TM_BROKER_WASM_SOURCES})
+  file(RELATIVE_PATH rel ${_tw_src} ${src})
+  string(REPLACE "/" "_" base ${rel})
+  string(REGEX REPLACE "\\.c$" "" base ${base})
+  set(obj ${_tw_objdir}/${base}.o)
+  add_custom_command(
+    OUTPUT ${obj}
+    COMMAND ${TM_WASM_CLANG} ${TM_BROKER_WASM_CFLAGS} -MD -MF ${obj}.d -c ${src} -o ${obj}
+    DEPENDS ${src} openssl_wasm
+    DEPFILE ${obj}.d
+    COMMENT "clang --target=wasm32-wasi ${rel}"
+    VERBATIM)
+  list(APPEND _tw_objs ${obj})
+endforeach()
+
+set(TM_BROKER_WASM ${CMAKE_BINARY_DIR}/bin/tmqtt-broker.wasm)
+add_custom_command(
+  OUTPUT ${TM_BROKER_WASM}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/bin
+  COMMAND ${TM_WASM_CLANG} ${_tw_objs} -o ${TM_BROKER_WASM} ${TM_BROKER_WASM_LDFLAGS}
+  DEPENDS ${_tw_objs} openssl_wasm ${TM_OPENSSL_WASM_LIBS}
+  COMMENT "wasm-ld -> bin/tmqtt-broker.wasm"
+  VERBATIM)
+add_custom_target(tmqtt-broker-wasm ALL DEPENDS ${TM_BROKER_WASM})
+
+# The runtime, with the module translated ahead of time. DEPENDS on the target (not
+# only the file) so that make never runs the module's link rule from two targets.
+tm_wasm_runtime(TARGET tmqtt-wasm MODULE ${TM_BROKER_WASM} NAME tmqtt-broker.wasm
+                DEPENDS tmqtt-broker-wasm)
+
+# The integration suite against the Wasm broker (tests/integration, --broker=wasm).
+find_program(TMQTT_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT TMQTT_PYTHON3)
+  find_program(TMQTT_PYTHON3 python3)
+endif()
+if(TMQTT_PYTHON3 AND EXISTS ${CMAKE_SOURCE_DIR}/tests/integration/conftest.py)
+  add_test(NAME integration_wasm
+           COMMAND ${TMQTT_PYTHON3} -m pytest -q -p no:cacheprovider
+                   ${CMAKE_SOURCE_DIR}/tests/integration
+                   --broker=wasm --build-dir=${CMAKE_BINARY_DIR}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(integration_wasm PROPERTIES TIMEOUT 1200 LABELS "integration;wasm")
+endif()
