@@ -317,6 +317,20 @@ static bool push(walk_stack *st, tm_node *n, uint32_t off, bool done)
     return true;
 }
 
+/* The level of s starting at off: its bytes, length, where the next level
+ * starts, and whether it is the last. */
+static const uint8_t *next_level(tm_str s, uint32_t off, uint32_t *len, uint32_t *next_off,
+                                 bool *last)
+{
+    const uint8_t *p = s.p + off;
+    size_t rest = s.len - off;
+    const uint8_t *slash = memchr(p, '/', rest);
+    *len = slash ? (uint32_t)(slash - p) : (uint32_t)rest;
+    *next_off = off + *len + 1;
+    *last = !slash;
+    return p;
+}
+
 void tm_trie_match(tm_broker *b, tm_str topic, uint64_t origin)
 {
     b->n_matches = 0;
@@ -334,12 +348,9 @@ void tm_trie_match(tm_broker *b, tm_str topic, uint64_t origin)
                 collect(b, w.n->hash, origin);  /* "a/#" matches "a" */
             continue;
         }
-        const uint8_t *p = topic.p + w.off;
-        size_t rest = topic.len - w.off;
-        const uint8_t *slash = memchr(p, '/', rest);
-        uint32_t lvl_len = slash ? (uint32_t)(slash - p) : (uint32_t)rest;
-        uint32_t next_off = w.off + lvl_len + 1;
-        bool last = !slash;
+        uint32_t lvl_len, next_off;
+        bool last;
+        const uint8_t *p = next_level(topic, w.off, &lvl_len, &next_off, &last);
         bool first = w.n == b->root;
         if (!(first && dollar)) {
             if (w.n->hash)
@@ -374,9 +385,20 @@ void tm_trie_retain(tm_broker *b, tm_str topic, tm_msg *m)
     }
 }
 
+/* Can the subtree under child c hold retained messages that a wildcard level
+ * matches? Not under wildcard levels, and not under '$' topics at the first
+ * level (MQTT's '$' rule). */
+static bool may_hold_retained(const tm_node *c, bool first_level)
+{
+    if (is_level(c, '+') || is_level(c, '#'))
+        return false;
+    uint32_t l;
+    const uint8_t *lv = level_of(c, &l);
+    return !(first_level && l && lv[0] == '$');
+}
+
 /* Visit n and every descendant that holds a retained message. */
-static void each_below(tm_node *n, bool skip_dollar, tm_retained_cb cb, void *ud,
-                       walk_stack *st)
+static void each_below(tm_node *n, tm_retained_cb cb, void *ud, walk_stack *st)
 {
     uint32_t base = st->n;
     push(st, n, 0, false);
@@ -384,17 +406,9 @@ static void each_below(tm_node *n, bool skip_dollar, tm_retained_cb cb, void *ud
         tm_node *x = st->e[--st->n].n;
         if (x->retained)
             cb(x->retained, ud);
-        for (tm_node *c = x->child; c; c = c->next) {
-            if (is_level(c, '+') || is_level(c, '#'))
-                continue;
-            if (skip_dollar && x == n) {
-                uint32_t l;
-                const uint8_t *lv = level_of(c, &l);
-                if (l && lv[0] == '$')
-                    continue;
-            }
-            push(st, c, 0, false);
-        }
+        for (tm_node *c = x->child; c; c = c->next)
+            if (may_hold_retained(c, false))
+                push(st, c, 0, false);
     }
 }
 
@@ -411,33 +425,22 @@ void tm_trie_retained_each(tm_broker *b, tm_str filter, tm_retained_cb cb, void 
                 cb(w.n->retained, ud);
             continue;
         }
-        const uint8_t *p = filter.p + w.off;
-        size_t rest = filter.len - w.off;
-        const uint8_t *slash = memchr(p, '/', rest);
-        uint32_t lvl_len = slash ? (uint32_t)(slash - p) : (uint32_t)rest;
-        uint32_t next_off = w.off + lvl_len + 1;
-        bool last = !slash;
+        uint32_t lvl_len, next_off;
+        bool last;
+        const uint8_t *p = next_level(filter, w.off, &lvl_len, &next_off, &last);
         bool first = w.n == b->root;
         if (lvl_len == 1 && p[0] == '#') {
             /* "#" matches the parent level too ("a/#" matches "a") */
             if (!first && w.n->retained)
                 cb(w.n->retained, ud);
             for (tm_node *c = w.n->child; c; c = c->next) {
-                if (is_level(c, '+') || is_level(c, '#'))
+                if (!may_hold_retained(c, first))
                     continue;
-                uint32_t l;
-                const uint8_t *lv = level_of(c, &l);
-                if (first && l && lv[0] == '$')
-                    continue;
-                each_below(c, false, cb, ud, &st);
+                each_below(c, cb, ud, &st);
             }
         } else if (lvl_len == 1 && p[0] == '+') {
             for (tm_node *c = w.n->child; c; c = c->next) {
-                if (is_level(c, '+') || is_level(c, '#'))
-                    continue;
-                uint32_t l;
-                const uint8_t *lv = level_of(c, &l);
-                if (first && l && lv[0] == '$')
+                if (!may_hold_retained(c, first))
                     continue;
                 push(&st, c, next_off, last);
             }
