@@ -1,0 +1,765 @@
+/*
+ * tmqtt-bench — load generator reproducing the evaluation of the OPODIS 2023
+ * paper (connection latency, message latency vs rate / subscribers /
+ * publishers, throughput) plus idle-connection memory, against any MQTT
+ * broker on loopback. This file owns the command line, the scenarios (which
+ * points to run with which parameters) and the output (table + CSV); the
+ * measuring itself is bench_core.c.
+ *
+ * Contract with bench/run-all: every run verifies delivery; a run that
+ * loses messages at QoS >= 1, duplicates at QoS 0/2, delivers corrupted
+ * payloads or loses its connections makes the exit status 1, whatever its
+ * timings. CSV rows are appended as
+ *   broker,scenario,variant,qos,payload,publishers,subscribers,rate,metric,value
+ * with a header line when the file is new. Latencies are in microseconds.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "tools/bench_core.h"
+#include "tools/tools_common.h"
+
+#define MAX_LIST 64
+
+typedef struct opts {
+    const char *scenario;
+    const char *broker;          /* label for the CSV / table */
+    const char *csv;
+    bench_net net;
+    bool quiet;
+    int broker_pid;
+    /* TLS */
+    const char *cafile, *psk_hex, *psk_identity, *certfile, *keyfile;
+    bool insecure;
+    bool attest;
+    tm_tool_attest attest_opts;
+    /* run shape */
+    double duration, warmup, drain;
+    uint8_t qos;
+    uint32_t size;
+    double rate;
+    int n;                       /* connect: connections; idle: connections */
+    double settle;
+    double list[MAX_LIST];
+    int nlist;
+    bool list_set;
+    int fixed_subs;              /* publishers scenario */
+    uint32_t fan;                /* throughput: clients on the "many" side */
+    size_t window;
+    uint32_t inflight;
+    uint8_t qos_list[3];
+    int n_qos;
+    uint32_t sizes[8];
+    int n_sizes;
+    bool fan_in, fan_out;
+    int min_msgs;
+    bool all_rates;
+    double max_qos0_loss;
+} opts;
+
+static int n_failed;
+static FILE *csv_f;
+
+/* ---- output ----------------------------------------------------------- */
+
+/* A number without exponent notation: "%g" prints 1e+06, and '+' is a topic
+ * wildcard (labels become topic levels) and awkward in CSV consumers. */
+static const char *num(char *buf, size_t cap, double v)
+{
+    if (v == (double)(long long)v)
+        snprintf(buf, cap, "%lld", (long long)v);
+    else
+        snprintf(buf, cap, "%.6f", v);
+    return buf;
+}
+
+static void csv_row(const opts *o, const char *scenario, const char *variant, int qos,
+                    long payload, long pubs, long subs, double rate, const char *metric,
+                    double value)
+{
+    if (!csv_f)
+        return;
+    fprintf(csv_f, "%s,%s,%s,", o->broker, scenario, variant);
+    if (qos >= 0)
+        fprintf(csv_f, "%d", qos);
+    fprintf(csv_f, ",");
+    if (payload >= 0)
+        fprintf(csv_f, "%ld", payload);
+    fprintf(csv_f, ",");
+    if (pubs >= 0)
+        fprintf(csv_f, "%ld", pubs);
+    fprintf(csv_f, ",");
+    if (subs >= 0)
+        fprintf(csv_f, "%ld", subs);
+    fprintf(csv_f, ",");
+    char nb[48];
+    if (rate >= 0)
+        fprintf(csv_f, "%s", num(nb, sizeof nb, rate));
+    fprintf(csv_f, ",%s,%.10g\n", metric, value);
+    fflush(csv_f);
+}
+
+static double us(uint64_t ns) { return (double)ns / 1000.0; }
+
+
+static void print_run_header(void)
+{
+    printf("%-10s %-24s %9s %9s %6s %5s %10s %10s %9s %9s %9s %9s  %s\n", "broker", "point",
+           "sent", "delivered", "lost", "dups", "offered/s", "deliv/s", "p50 ms", "p90 ms",
+           "p99 ms", "max ms", "verdict");
+}
+
+/* One bench_run result: table line + CSV rows. */
+static void report_run(const opts *o, const char *scenario, const char *variant,
+                       const bench_spec *sp, const bench_result *r, const char *extra)
+{
+    char point[64];
+    snprintf(point, sizeof point, "%s%sq%u %uB %up/%us%s", variant, variant[0] ? " " : "", sp->qos,
+             sp->size, sp->n_pubs, sp->n_subs, "");
+    if (sp->rate > 0) {
+        size_t l = strlen(point);
+        char nb[48];
+        snprintf(point + l, sizeof point - l, " @%s/s", num(nb, sizeof nb, sp->rate));
+    }
+    printf("%-10s %-24s %9llu %9llu %6llu %5llu %10.0f %10.0f %9.3f %9.3f %9.3f %9.3f  %s%s%s\n",
+           o->broker, point, (unsigned long long)r->sent, (unsigned long long)r->unique,
+           (unsigned long long)r->lost, (unsigned long long)r->dups, r->offered_rate,
+           r->delivered_rate, us(bench_hist_pct(&r->lat, 50)) / 1000,
+           us(bench_hist_pct(&r->lat, 90)) / 1000, us(bench_hist_pct(&r->lat, 99)) / 1000,
+           us(r->lat.max_ns) / 1000, r->ok ? "OK" : "FAIL: ", r->ok ? "" : r->why,
+           extra ? extra : "");
+    fflush(stdout);
+    double rate = sp->rate > 0 ? sp->rate : -1;
+    const char *sc = scenario;
+#define ROW(m, v) csv_row(o, sc, variant, sp->qos, sp->size, sp->n_pubs, sp->n_subs, rate, m, v)
+    ROW("sent", (double)r->sent);
+    ROW("expected", (double)r->expected);
+    ROW("delivered", (double)r->unique);
+    ROW("lost", (double)r->lost);
+    ROW("duplicates", (double)r->dups);
+    ROW("offered_msgs_per_s", r->offered_rate);
+    ROW("delivered_msgs_per_s", r->delivered_rate);
+    ROW("samples", (double)r->lat.n);
+    ROW("p50_us", us(bench_hist_pct(&r->lat, 50)));
+    ROW("p90_us", us(bench_hist_pct(&r->lat, 90)));
+    ROW("p99_us", us(bench_hist_pct(&r->lat, 99)));
+    ROW("max_us", us(r->lat.max_ns));
+    ROW("mean_us", r->lat.n ? us(r->lat.sum_ns / r->lat.n) : 0);
+    ROW("bench_cpu", r->bench_cpu);
+    if (r->broker_cpu >= 0)
+        ROW("broker_cpu", r->broker_cpu);
+    ROW("verified", r->ok ? 1 : 0);
+#undef ROW
+    if (!r->ok) {
+        n_failed++;
+        fprintf(stderr, "tmqtt-bench: %s %s: delivery check failed: %s\n", o->broker, point, r->why);
+    }
+}
+
+static void base_spec(const opts *o, bench_spec *sp, const char *label)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->label = label;
+    sp->qos = o->qos;
+    sp->size = o->size;
+    sp->warmup_s = o->warmup;
+    sp->duration_s = o->duration;
+    sp->drain_s = o->drain;
+    sp->window_bytes = o->window;
+    sp->inflight = o->inflight;
+    sp->max_qos0_loss = o->max_qos0_loss;
+    sp->broker_pid = o->broker_pid;
+}
+
+/* ---- scenarios -------------------------------------------------------- */
+
+static int attest_prepare(tm_client_opts *co, void *arg, char *err, size_t errcap)
+{
+    const opts *o = arg;
+    return tm_tools_attest_setup(&o->attest_opts, co, err, errcap);
+}
+
+static int sc_connect(opts *o)
+{
+    char variant[32];
+    const char *mode = o->psk_hex ? "psk" : o->net.ssl_ctx ? "tls" : "tcp";
+    snprintf(variant, sizeof variant, "%s%s", mode, o->attest ? "+attest" : "");
+    if (o->attest) {
+        /* Probe once: "unsupported" is a property of this build, not a failure. */
+        tm_client_opts probe;
+        tm_client_opts_init(&probe);
+        char err[256];
+        if (!o->net.ssl_ctx) {
+            printf("%-10s connect %-12s unsupported: attestation needs TLS (--cafile or --psk)\n",
+                   o->broker, variant);
+            csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "unsupported", 1);
+            return 0;
+        }
+        if (attest_prepare(&probe, o, err, sizeof err) < 0) {
+            printf("%-10s connect %-12s unsupported: %s\n", o->broker, variant, err);
+            csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "unsupported", 1);
+            return 0;
+        }
+        o->net.prepare = attest_prepare;
+        o->net.prepare_arg = o;
+    }
+    bench_hist h;
+    bench_hist_init(&h);
+    char why[256];
+    double bc0 = o->broker_pid > 0 ? bench_proc_cpu_s(o->broker_pid) : -1;
+    uint64_t t0 = bench_now_ns();
+    int fails = bench_connect_seq(&o->net, o->n, &h, why, sizeof why);
+    double wall = (double)(bench_now_ns() - t0) / 1e9;
+    printf("%-10s connect %-12s n=%d ok=%llu failed=%d  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  "
+           "max %.3f ms  mean %.3f ms  (%.2f s)%s%s\n",
+           o->broker, variant, o->n, (unsigned long long)h.n, fails,
+           us(bench_hist_pct(&h, 50)) / 1000, us(bench_hist_pct(&h, 90)) / 1000,
+           us(bench_hist_pct(&h, 99)) / 1000, us(h.max_ns) / 1000,
+           h.n ? us(h.sum_ns / h.n) / 1000 : 0, wall, fails ? "  FAIL: " : "", fails ? why : "");
+    csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "connections", (double)h.n);
+    csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "failures", fails);
+    csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "p50_us", us(bench_hist_pct(&h, 50)));
+    csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "p90_us", us(bench_hist_pct(&h, 90)));
+    csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "p99_us", us(bench_hist_pct(&h, 99)));
+    csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "max_us", us(h.max_ns));
+    csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "mean_us", h.n ? us(h.sum_ns / h.n) : 0);
+    if (bc0 >= 0)
+        csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "broker_cpu_s",
+                bench_proc_cpu_s(o->broker_pid) - bc0);
+    csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "verified", fails ? 0 : 1);
+    bench_hist_free(&h);
+    if (fails) {
+        n_failed++;
+        fprintf(stderr, "tmqtt-bench: %s connect %s: %d of %d failed: %s\n", o->broker, variant,
+                fails, o->n, why);
+    }
+    return 0;
+}
+
+static int sc_rate(opts *o)
+{
+    static const double def[] = {1,    10,    50,    100,    200,    500,    1000,   2000,
+                                 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000};
+    const double *rates = o->list_set ? o->list : def;
+    int nr = o->list_set ? o->nlist : (int)(sizeof def / sizeof def[0]);
+    print_run_header();
+    for (int i = 0; i < nr; i++) {
+        bench_spec sp;
+        char label[64];
+        char nb[48];
+        snprintf(label, sizeof label, "rate-%s-q%u", num(nb, sizeof nb, rates[i]), o->qos);
+        base_spec(o, &sp, label);
+        sp.n_pubs = 1;
+        sp.n_subs = 1;
+        sp.rate = rates[i];
+        sp.flush_each = true;
+        sp.window_bytes = o->window > (4u << 20) ? o->window : (4u << 20);   /* safety only */
+        sp.inflight = 65535;
+        /* At low rates a short window holds too few messages for a p99. */
+        if (o->min_msgs > 0 && sp.duration_s * sp.rate < o->min_msgs)
+            sp.duration_s = o->min_msgs / sp.rate;
+        bench_result r;
+        bench_run(&o->net, &sp, &r);
+        bool sat = r.ok && (r.delivered_rate < 0.9 * sp.rate || r.offered_rate < 0.9 * sp.rate ||
+                            bench_hist_pct(&r.lat, 99) > 1000000000ull);
+        report_run(o, "rate", "", &sp, &r, sat ? "  (saturated)" : "");
+        csv_row(o, "rate", "", sp.qos, sp.size, 1, 1, sp.rate, "saturated", sat);
+        bench_result_free(&r);
+        if (sat && !o->all_rates)
+            break;
+    }
+    return 0;
+}
+
+static int sc_scale(opts *o, bool subs_scale)
+{
+    static const double def_s[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    static const double def_p[] = {1, 2, 4, 8, 16, 32, 64};
+    const double *counts = o->list_set ? o->list : subs_scale ? def_s : def_p;
+    int nc = o->list_set ? o->nlist
+                         : subs_scale ? (int)(sizeof def_s / sizeof def_s[0])
+                                      : (int)(sizeof def_p / sizeof def_p[0]);
+    print_run_header();
+    for (int i = 0; i < nc; i++) {
+        bench_spec sp;
+        char label[64];
+        char nb[48];
+        snprintf(label, sizeof label, "%s-%s-q%u", subs_scale ? "subs" : "pubs",
+                 num(nb, sizeof nb, counts[i]), o->qos);
+        base_spec(o, &sp, label);
+        if (subs_scale) {
+            sp.n_pubs = 1;
+            sp.n_subs = (uint32_t)counts[i];
+            sp.shared = true;
+            sp.rate = o->rate > 0 ? o->rate : 25;
+        } else {
+            sp.n_pubs = (uint32_t)counts[i];
+            sp.n_subs = (uint32_t)(o->fixed_subs > 0 ? o->fixed_subs : 25);
+            sp.rate = o->rate > 0 ? o->rate : 5;
+        }
+        sp.flush_each = true;
+        sp.window_bytes = 4u << 20;
+        sp.inflight = 65535;
+        double total = sp.rate * sp.n_pubs;
+        if (o->min_msgs > 0 && sp.duration_s * total < o->min_msgs)
+            sp.duration_s = o->min_msgs / total;
+        bench_result r;
+        bench_run(&o->net, &sp, &r);
+        report_run(o, subs_scale ? "subscribers" : "publishers", subs_scale ? "shared" : "", &sp,
+                   &r, NULL);
+        bench_result_free(&r);
+    }
+    return 0;
+}
+
+static int sc_throughput(opts *o)
+{
+    print_run_header();
+    uint32_t fan = o->fan ? o->fan : 8;
+    for (int s = 0; s < 2; s++) {
+        if ((s == 0 && !o->fan_in) || (s == 1 && !o->fan_out))
+            continue;
+        for (int z = 0; z < o->n_sizes; z++)
+            for (int q = 0; q < o->n_qos; q++) {
+                bench_spec sp;
+                char label[64];
+                const char *shape = s == 0 ? "fan-in" : "fan-out";
+                snprintf(label, sizeof label, "tput-%s-q%u-%u", shape, o->qos_list[q], o->sizes[z]);
+                base_spec(o, &sp, label);
+                sp.qos = o->qos_list[q];
+                sp.size = o->sizes[z];
+                sp.n_pubs = s == 0 ? fan : 1;
+                sp.n_subs = s == 0 ? 1 : fan;
+                sp.rate = 0;
+                bench_result r;
+                bench_run(&o->net, &sp, &r);
+                char extra[80];
+                snprintf(extra, sizeof extra, "  cpu bench %.2f broker %.2f", r.bench_cpu,
+                         r.broker_cpu);
+                report_run(o, "throughput", shape, &sp, &r, extra);
+                bench_result_free(&r);
+            }
+    }
+    return 0;
+}
+
+typedef struct idle_meas {
+    int pid;
+    long rss;
+} idle_meas;
+
+static void idle_measure(void *arg)
+{
+    idle_meas *m = arg;
+    m->rss = bench_rss_kb(m->pid);
+}
+
+static int sc_idle(opts *o)
+{
+    if (o->broker_pid <= 0) {
+        fprintf(stderr, "tmqtt-bench: idle needs --broker-pid\n");
+        return -1;
+    }
+    long before = bench_rss_kb(o->broker_pid);
+    if (before < 0) {
+        fprintf(stderr, "tmqtt-bench: cannot read /proc/%d/status\n", o->broker_pid);
+        return -1;
+    }
+    idle_meas m = {.pid = o->broker_pid, .rss = -1};
+    char why[256];
+    uint64_t t0 = bench_now_ns();
+    int rc = bench_idle(&o->net, o->n, o->settle, idle_measure, &m, why, sizeof why);
+    double wall = (double)(bench_now_ns() - t0) / 1e9;
+    long after_close = bench_rss_kb(o->broker_pid);
+    bool alive = after_close >= 0;
+    double per = m.rss >= 0 ? (double)(m.rss - before) * 1024.0 / o->n : 0;
+    printf("%-10s idle n=%d  RSS before %ld KiB  with connections %ld KiB  after close %ld KiB  "
+           "=> %.0f bytes/connection  (%.1f s)  %s%s\n",
+           o->broker, o->n, before, m.rss, after_close, per, wall,
+           rc == 0 && alive ? "OK" : "FAIL: ", rc == 0 && alive ? "" : rc ? why : "broker died");
+    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "connections", rc == 0 ? o->n : 0);
+    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "rss_before_kb", (double)before);
+    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "rss_connected_kb", (double)m.rss);
+    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "rss_after_close_kb", (double)after_close);
+    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "bytes_per_connection", per);
+    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "verified", rc == 0 && alive ? 1 : 0);
+    if (rc != 0 || !alive)
+        n_failed++;
+    return 0;
+}
+
+/* ---- command line ----------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"tmqtt-bench — MQTT broker benchmark (latency, throughput, memory) with delivery checks\n"
+"\n"
+"Usage: tmqtt-bench SCENARIO [options]\n"
+"Scenarios:\n"
+"  connect      N sequential connections, TCP connect -> CONNACK latency (-n)\n"
+"  rate         1 publisher, 1 subscriber, rising rates until saturation (--list)\n"
+"  subscribers  1 publisher at 25 msg/s, N subscribers in $share/bench/... (--list)\n"
+"  publishers   25 subscribers, N publishers at 5 msg/s each (--list)\n"
+"  throughput   max delivered msg/s, fan-in and fan-out, QoS and payload lists\n"
+"  idle         open -n idle connections, broker VmRSS per connection (--broker-pid)\n"
+"Common options:\n"
+"  -h HOST -p PORT        broker (127.0.0.1:1883)\n"
+"  -V 5|311               MQTT version (5; shared subscriptions need 5)\n"
+"  --broker NAME          label in the table and CSV (tmqtt)\n"
+"  --csv FILE             append rows broker,scenario,variant,qos,payload,publishers,\n"
+"                         subscribers,rate,metric,value (header when new)\n"
+"  --broker-pid PID       sample the broker's CPU time / RSS from /proc\n"
+"  -q QOS  -s BYTES       QoS (0) and payload size (64, >= 16)\n"
+"  --duration S --warmup S --drain S   measured window (5), warm-up (1), drain limit (10)\n"
+"  --list A,B,...         rates (rate) or client counts (subscribers, publishers)\n"
+"  --rate R               per-publisher rate (subscribers: 25, publishers: 5)\n"
+"  --subs N               subscribers in the publishers scenario (25)\n"
+"  --min-msgs N           lengthen a point so it holds N messages (30)\n"
+"  --all-rates            do not stop the rate scenario at saturation\n"
+"  --qos-list 0,1,2 --sizes 64,4096 --shapes fan-in,fan-out --fan N (8)\n"
+"  --window BYTES         throughput: end-to-end outstanding bytes per publisher (65536)\n"
+"  --inflight N           QoS 1/2 unacknowledged per publisher (100)\n"
+"  --max-qos0-loss F      tolerated QoS 0 loss fraction (0.01)\n"
+"  -n N                   connections (connect: 200, idle: 10000)\n"
+"  --settle S             idle: wait before reading RSS (2)\n"
+"  --parallel N           connections in progress at once (64)\n"
+"TLS (connect latency, or any scenario over TLS):\n"
+"  --cafile F [--cert F --key F] [--insecure]   certificate TLS 1.3 (ECDHE)\n"
+"  --psk HEX --psk-identity ID                  TLS 1.3 external PSK\n"
+"  --attest [--attest-policy F] [--attest-format NAME]  request attestation\n"
+"  --quiet\n"
+"Exit status: 0 all runs verified, 1 a delivery check failed, 2 usage or setup error.\n");
+}
+
+static int parse_list(const char *s, double *out, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (end == s || errno || v <= 0)
+            return -1;
+        out[n++] = v;
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -1;
+    }
+    return *s ? -1 : n;
+}
+
+static int parse_u(const char *s, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (!*s || *end || errno || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_d(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_args(opts *o, int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return -1;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 1;
+    }
+    o->scenario = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        unsigned long u;
+        double d;
+        bool used = true;
+#define NEED()                                                               \
+    do {                                                                     \
+        if (!v) {                                                            \
+            fprintf(stderr, "tmqtt-bench: %s needs a value\n", a);           \
+            return -1;                                                       \
+        }                                                                    \
+    } while (0)
+#define BAD()                                                                \
+    do {                                                                     \
+        fprintf(stderr, "tmqtt-bench: bad value for %s: '%s'\n", a, v);      \
+        return -1;                                                           \
+    } while (0)
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = true;
+            used = false;
+        } else if (!strcmp(a, "--attest")) {
+            o->attest = true;
+            o->attest_opts.enable = true;
+            used = false;
+        } else if (!strcmp(a, "--insecure")) {
+            o->insecure = true;
+            used = false;
+        } else if (!strcmp(a, "--all-rates")) {
+            o->all_rates = true;
+            used = false;
+        } else {
+            NEED();
+            if (!strcmp(a, "-h"))
+                o->net.host = v;
+            else if (!strcmp(a, "-p")) {
+                if (parse_u(v, 65535, &u) || !u)
+                    BAD();
+                o->net.port = (uint16_t)u;
+            } else if (!strcmp(a, "-V")) {
+                if (!strcmp(v, "5") || !strcmp(v, "mqttv5"))
+                    o->net.version = TM_V5;
+                else if (!strcmp(v, "311") || !strcmp(v, "mqttv311"))
+                    o->net.version = TM_V311;
+                else
+                    BAD();
+            } else if (!strcmp(a, "--broker"))
+                o->broker = v;
+            else if (!strcmp(a, "--csv"))
+                o->csv = v;
+            else if (!strcmp(a, "--broker-pid")) {
+                if (parse_u(v, INT_MAX, &u) || !u)
+                    BAD();
+                o->broker_pid = (int)u;
+            } else if (!strcmp(a, "-q")) {
+                if (parse_u(v, 2, &u))
+                    BAD();
+                o->qos = (uint8_t)u;
+            } else if (!strcmp(a, "-s")) {
+                if (parse_u(v, 256u << 20, &u) || u < BENCH_HDR)
+                    BAD();
+                o->size = (uint32_t)u;
+            } else if (!strcmp(a, "--duration")) {
+                if (parse_d(v, &d) || d <= 0)
+                    BAD();
+                o->duration = d;
+            } else if (!strcmp(a, "--warmup")) {
+                if (parse_d(v, &d))
+                    BAD();
+                o->warmup = d;
+            } else if (!strcmp(a, "--drain")) {
+                if (parse_d(v, &d))
+                    BAD();
+                o->drain = d;
+            } else if (!strcmp(a, "--list")) {
+                o->nlist = parse_list(v, o->list, MAX_LIST);
+                if (o->nlist <= 0)
+                    BAD();
+                o->list_set = true;
+            } else if (!strcmp(a, "--rate")) {
+                if (parse_d(v, &d) || d <= 0)
+                    BAD();
+                o->rate = d;
+            } else if (!strcmp(a, "--subs")) {
+                if (parse_u(v, 100000, &u) || !u)
+                    BAD();
+                o->fixed_subs = (int)u;
+            } else if (!strcmp(a, "--min-msgs")) {
+                if (parse_u(v, 1000000, &u))
+                    BAD();
+                o->min_msgs = (int)u;
+            } else if (!strcmp(a, "--qos-list")) {
+                /* parse_list refuses 0: read the digits directly. */
+                o->n_qos = 0;
+                for (const char *p = v; *p; p++) {
+                    if (*p >= '0' && *p <= '2' && o->n_qos < 3)
+                        o->qos_list[o->n_qos++] = (uint8_t)(*p - '0');
+                    else if (*p != ',')
+                        BAD();
+                }
+                if (!o->n_qos)
+                    BAD();
+            } else if (!strcmp(a, "--sizes")) {
+                double l[8];
+                int n = parse_list(v, l, 8);
+                if (n <= 0)
+                    BAD();
+                for (int k = 0; k < n; k++) {
+                    if (l[k] < BENCH_HDR || l[k] > (256u << 20))
+                        BAD();
+                    o->sizes[k] = (uint32_t)l[k];
+                }
+                o->n_sizes = n;
+            } else if (!strcmp(a, "--shapes")) {
+                o->fan_in = strstr(v, "fan-in") != NULL;
+                o->fan_out = strstr(v, "fan-out") != NULL;
+                if (!o->fan_in && !o->fan_out)
+                    BAD();
+            } else if (!strcmp(a, "--fan")) {
+                if (parse_u(v, 100000, &u) || !u)
+                    BAD();
+                o->fan = (uint32_t)u;
+            } else if (!strcmp(a, "--window")) {
+                if (parse_u(v, 1u << 30, &u))
+                    BAD();
+                o->window = u;
+            } else if (!strcmp(a, "--inflight")) {
+                if (parse_u(v, 65535, &u) || !u)
+                    BAD();
+                o->inflight = (uint32_t)u;
+            } else if (!strcmp(a, "--max-qos0-loss")) {
+                if (parse_d(v, &d) || d > 1)
+                    BAD();
+                o->max_qos0_loss = d;
+            } else if (!strcmp(a, "-n")) {
+                if (parse_u(v, 1000000, &u) || !u)
+                    BAD();
+                o->n = (int)u;
+            } else if (!strcmp(a, "--settle")) {
+                if (parse_d(v, &d))
+                    BAD();
+                o->settle = d;
+            } else if (!strcmp(a, "--parallel")) {
+                if (parse_u(v, 100000, &u) || !u)
+                    BAD();
+                o->net.connect_parallel = (int)u;
+            } else if (!strcmp(a, "--cafile"))
+                o->cafile = v;
+            else if (!strcmp(a, "--cert"))
+                o->certfile = v;
+            else if (!strcmp(a, "--key"))
+                o->keyfile = v;
+            else if (!strcmp(a, "--psk"))
+                o->psk_hex = v;
+            else if (!strcmp(a, "--psk-identity"))
+                o->psk_identity = v;
+            else if (!strcmp(a, "--attest-policy")) {
+                o->attest_opts.policy = v;
+                o->attest = o->attest_opts.enable = true;
+            } else if (!strcmp(a, "--attest-format")) {
+                o->attest_opts.format = v;
+                o->attest = o->attest_opts.enable = true;
+            } else {
+                fprintf(stderr, "tmqtt-bench: unknown option %s (see --help)\n", a);
+                return -1;
+            }
+        }
+        if (used)
+            i++;
+#undef NEED
+#undef BAD
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    memset(&o, 0, sizeof o);
+    o.broker = "tmqtt";
+    o.net.host = "127.0.0.1";
+    o.net.port = 1883;
+    o.net.version = TM_V5;
+    o.net.keep_alive = 60;
+    o.net.connect_parallel = 64;
+    o.net.connect_timeout_s = 10;
+    o.size = 64;
+    o.duration = 5;
+    o.warmup = 1;
+    o.drain = 10;
+    o.window = 65536;
+    o.inflight = 100;
+    o.min_msgs = 30;
+    o.settle = 2;
+    o.max_qos0_loss = 0.01;
+    o.qos_list[0] = 0;
+    o.qos_list[1] = 1;
+    o.qos_list[2] = 2;
+    o.n_qos = 3;
+    o.sizes[0] = 64;
+    o.sizes[1] = 4096;
+    o.n_sizes = 2;
+    o.fan_in = o.fan_out = true;
+    int pr = parse_args(&o, argc, argv);
+    if (pr != 0)
+        return pr > 0 ? 0 : 2;
+    if (o.n == 0)
+        o.n = !strcmp(o.scenario, "idle") ? 10000 : 200;
+
+    if (o.cafile || o.psk_hex || o.certfile || o.insecure) {
+        if (o.psk_hex && !o.psk_identity) {
+            fprintf(stderr, "tmqtt-bench: --psk needs --psk-identity\n");
+            return 2;
+        }
+        tm_tls_opts t = {.enable = true,
+                         .cafile = o.cafile,
+                         .certfile = o.certfile,
+                         .keyfile = o.keyfile,
+                         .insecure = o.insecure,
+                         .psk_identity = o.psk_identity,
+                         .psk_hex = o.psk_hex,
+                         .min_version = "tlsv1.3"};
+        char err[256];
+        o.net.ssl_ctx = tm_tls_ctx_new(&t, err, sizeof err);
+        if (!o.net.ssl_ctx) {
+            fprintf(stderr, "tmqtt-bench: TLS set-up: %s\n", err);
+            return 2;
+        }
+    }
+    if (o.csv) {
+        struct stat st;
+        bool fresh = stat(o.csv, &st) != 0 || st.st_size == 0;
+        csv_f = fopen(o.csv, "a");
+        if (!csv_f) {
+            fprintf(stderr, "tmqtt-bench: %s: %s\n", o.csv, strerror(errno));
+            return 2;
+        }
+        if (fresh)
+            fprintf(csv_f, "broker,scenario,variant,qos,payload,publishers,subscribers,rate,"
+                           "metric,value\n");
+    }
+    if (o.quiet && !freopen("/dev/null", "w", stdout))
+        return 2;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    int rc;
+    if (!strcmp(o.scenario, "connect"))
+        rc = sc_connect(&o);
+    else if (!strcmp(o.scenario, "rate"))
+        rc = sc_rate(&o);
+    else if (!strcmp(o.scenario, "subscribers"))
+        rc = sc_scale(&o, true);
+    else if (!strcmp(o.scenario, "publishers"))
+        rc = sc_scale(&o, false);
+    else if (!strcmp(o.scenario, "throughput"))
+        rc = sc_throughput(&o);
+    else if (!strcmp(o.scenario, "idle"))
+        rc = sc_idle(&o);
+    else {
+        fprintf(stderr, "tmqtt-bench: unknown scenario '%s' (see --help)\n", o.scenario);
+        rc = -1;
+    }
+    if (o.net.ssl_ctx)
+        SSL_CTX_free(o.net.ssl_ctx);
+    if (csv_f)
+        fclose(csv_f);
+    if (rc < 0)
+        return 2;
+    return n_failed ? 1 : 0;
+}
