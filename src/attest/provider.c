@@ -4,6 +4,11 @@
  *
  * Options are "key=value,key=value"; unknown keys are errors so that a typo
  * in a broker config cannot silently select a default key file or root.
+ *
+ * Compiled for wasm32-wasi (tmqtt-broker.wasm), every provider name but `none`
+ * opens the `wasi` provider (provider_wasi.c: evidence from the runtime's
+ * tmqtt_ra import), after checking the options against the named provider: the
+ * host, not the module, owns the TEE interface and the keys.
  */
 #include "attest/provider_int.h"
 #include "attest/attest_int.h"
@@ -27,6 +32,9 @@ static const tm_provider_ops none_ops = {"none", none_keys, NULL, NULL, none_for
 
 static const tm_provider_ops *const registry[] = {
     &tm_provider_sim_ops, &tm_provider_gramine_ops, &tm_provider_tsm_ops, &none_ops,
+#ifdef __wasi__
+    &tm_provider_wasi_ops,
+#endif
 };
 
 const char *tm_prov_opt_get(const tm_prov_opt *opts, int n, const char *key)
@@ -82,6 +90,12 @@ tm_provider *tm_provider_open(const char *name, const char *options, char *err, 
     tm_prov_opt opts[TM_PROV_MAX_OPTS];
     int n;
     if (parse_opts(ops, options, opts, &n, err, errcap)) return NULL;
+#ifdef __wasi__
+    if (ops != &none_ops) {
+        ops = &tm_provider_wasi_ops;
+        n = 0; /* host-side options: tmqtt-wasm --attest-opt */
+    }
+#endif
     tm_provider *p = calloc(1, sizeof *p);
     if (!p) {
         tm_reasonf(err, errcap, "out of memory");

@@ -36,4 +36,7 @@ int tm_prov_read(const char *path, uint8_t *buf, size_t cap, size_t *len);
 int tm_prov_write(const char *path, const uint8_t *data, size_t len);
 
 extern const tm_provider_ops tm_provider_sim_ops, tm_provider_gramine_ops, tm_provider_tsm_ops;
+#ifdef __wasi__
+extern const tm_provider_ops tm_provider_wasi_ops; /* provider_wasi.c: the tmqtt_ra import */
+#endif
 #endif

@@ -1,7 +1,7 @@
 /*
  * sock.c — socket helpers over the POSIX API. On WASI the same calls are
  * provided by src/platform/wasi_socket.c on top of the runtime's socket
- * imports, so this file compiles unchanged for both.
+ * imports (declared by platform/wasi_socket.h, the only WASI difference here).
  */
 #include "net/sock.h"
 
@@ -14,6 +14,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __wasi__
+#include "platform/wasi_socket.h" /* socket(), bind(), listen(), SO_REUSEADDR ... */
+#endif
 
 /* Fill a sockaddr from a numeric host. Returns its length or 0 if unparsable. */
 static socklen_t make_addr(const char *host, uint16_t port, struct sockaddr_storage *ss)

@@ -454,7 +454,16 @@ static int conn_new(void *lstate, tm_conn *c, int fd, char *err, size_t errcap)
 {
     tls_listener *l = lstate;
     SSL *ssl = SSL_new(l->ctx);
+#ifdef __wasi__
+    /* OpenSSL for wasm32-wasi is built no-sock (no BIO_s_socket): an fd BIO
+     * does the same read()/write() on the socket descriptor. */
+    BIO *bio = ssl ? BIO_new_fd(fd, BIO_NOCLOSE) : NULL;
+    if (bio)
+        SSL_set_bio(ssl, bio, bio);
+    if (!ssl || !bio) {
+#else
     if (!ssl || !SSL_set_fd(ssl, fd)) {
+#endif
         SSL_free(ssl);
         ERR_clear_error();
         snprintf(err, errcap, "cannot create a TLS connection");

@@ -260,13 +260,15 @@ u32 TM_WASI(sock_accept)(TM_WASI_CTX, u32 fd, u32 flags, u32 fd_out)
     if (flags & ~(u32)TM_FDFLAG_NONBLOCK) return TM_EINVAL;
     int s = accept4(f->host, NULL, NULL, SOCK_CLOEXEC | (flags & TM_FDFLAG_NONBLOCK ? SOCK_NONBLOCK : 0));
     if (s < 0) return tm_errno_from_host(errno);
+    /* read before tm_fd_alloc: growing the table moves it, and f with it */
+    int family = f->sock_family;
     uint32_t g;
     uint16_t e = tm_fd_alloc(h, TM_FD_SOCKET, s, &g);
     if (e) {
         close(s);
         return e;
     }
-    h->fds[g].sock_family = f->sock_family;
+    h->fds[g].sock_family = family;
     tm_st32(h, fd_out, g);
     return TM_ESUCCESS;
 }
