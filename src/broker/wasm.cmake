@@ -17,11 +17,14 @@
 # into the build tree and reused). The module-only difference is provider_wasi.c:
 # evidence comes from the runtime's tmqtt_ra import.
 #
-# Memory layout: 1 MiB stack placed first (--stack-first), so an overflow runs below
+# Memory layout: 16 MiB stack placed first (--stack-first), so an overflow runs below
 # address 0 and traps instead of silently overwriting static data (wasm-ld's default is
 # 64 KiB after the data); initial memory = static data + stack, rounded up by wasm-ld;
 # no maximum in the module (4 GiB, the wasm32 limit): cap it per deployment with
-# `tmqtt-wasm --max-memory`.
+# `tmqtt-wasm --max-memory`. Why 16 MiB: wasi-libc's poll() builds its poll_oneoff
+# subscription and event arrays as variable-length arrays ON THE STACK, 160 bytes per
+# watched descriptor (2 subscriptions of 48 + 2 events of 32): 10 000 connections need
+# 1.6 MiB, 65 536 (tmqtt-wasm --max-fds) 10.5 MiB. Only touched pages are resident.
 #
 # Included from src/broker/CMakeLists.txt (or the src/tools/broker-wasm.cmake hook);
 # include_guard makes a second include harmless.
@@ -31,7 +34,7 @@ if(NOT TMQTT_WASM)
 endif()
 include(${CMAKE_SOURCE_DIR}/src/runtime/runtime.cmake)
 
-set(TM_WASM_STACK_SIZE 1048576 CACHE STRING "tmqtt-broker.wasm: shadow stack size in bytes")
+set(TM_WASM_STACK_SIZE 16777216 CACHE STRING "tmqtt-broker.wasm: shadow stack size in bytes")
 
 set(_tw_src ${CMAKE_SOURCE_DIR}/src)
 set(TM_BROKER_WASM_SOURCES)
