@@ -161,7 +161,7 @@ struct tm_conn {
     bool out_recent;             /* had output since the last timer tick */
     tm_conn *dirty_next;
     tm_conn *next, *prev;        /* all connections */
-    char peer[64];
+    char peer[48];               /* "addr:port" for logs; longer IPv6 forms are cut */
     char *client_id;             /* copy for logs */
     char *username;
     uint16_t keep_alive;

@@ -454,7 +454,7 @@ static void accept_cb(tm_loop *loop, int fd, unsigned events, void *ud)
                 tm_log(TM_LOG_WARN, "accept on port %u: %s", l->cfg->port, strerror(errno));
             return;
         }
-        char peer[64];
+        char peer[sizeof ((tm_conn *)0)->peer];
         tm_sock_peer_name(cfd, peer, sizeof peer);
         if (l->cfg->max_connections >= 0 && l->n_conns >= (uint32_t)l->cfg->max_connections) {
             tm_log(TM_LOG_NOTICE, "connection from %s refused: max_connections (%d) reached",
