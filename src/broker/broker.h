@@ -199,6 +199,7 @@ struct tm_broker {
     tm_conn *dirty;              /* connections with output to flush */
     tm_map sessions;             /* client id -> tm_session* */
     uint64_t next_sess_id;
+    uint64_t next_assigned_id;   /* for client ids the broker assigns */
     tm_node *root;               /* topic tree root */
     tm_map nodes;                /* (parent, level) -> tm_node* */
     uint32_t n_retained;
@@ -277,8 +278,12 @@ void tm_outq_resend(tm_broker *b, tm_session *s);
 /* Ack handling: returns false when pid is not in flight in that state. */
 bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_t reason);
 void tm_outq_free(tm_outq *q);
-/* Encode and send a PUBLISH for a delivery on connection c. */
-void tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool retain, bool dup,
+/* Drop queued, unsent messages the session's ACL no longer allows (reload);
+ * returns how many. */
+uint32_t tm_outq_acl_sweep(tm_broker *b, tm_session *s);
+/* Encode and send a PUBLISH for a delivery on connection c. false when it was
+ * discarded because it exceeds the client's Maximum Packet Size. */
+bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool retain, bool dup,
                      uint16_t pid, const uint32_t *subids, uint8_t n_subids);
 
 /* trie.c */

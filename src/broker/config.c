@@ -263,15 +263,25 @@ static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
         l->max_connections = (int)u;
         return 0;
     }
-    if (strcmp(k, "max_packet_size") == 0 || strcmp(k, "message_size_limit") == 0) {
+    if (strcmp(k, "max_packet_size") == 0) {
         if (parse_u32(p, k, v, 268435460u, &u) < 0)
             return -1;
         if (u != 0 && u < 20)
             return fail(p, "%s: %u is too small (minimum 20 bytes)", k, u);
-        if (strcmp(k, "max_packet_size") == 0)
-            c->max_packet_size = u;
-        else if (u && (!c->max_packet_size || u + 5 + 65535 + 100 < c->max_packet_size))
-            c->max_packet_size = u + 5 + 65535 + 100; /* payload limit -> packet limit */
+        c->max_packet_size = u;
+        return 0;
+    }
+    if (strcmp(k, "message_size_limit") == 0) {
+        /* Mosquitto's meaning: a limit on PUBLISH payloads (and will payloads),
+         * any value; the packets themselves are limited by max_packet_size. */
+        if (parse_u32(p, k, v, 268435455u, &c->message_size_limit) < 0)
+            return -1;
+        if (c->message_size_limit)
+            tm_log(TM_LOG_NOTICE, "%s:%d: message_size_limit %u: PUBLISH payloads larger than "
+                   "%u bytes are dropped (QoS 1/2 flows completed, MQTT 5 clients told 0x95), "
+                   "and a CONNECT whose will payload is larger is refused; CONNECT and the "
+                   "other packets are not limited by it (see max_packet_size)",
+                   p->file, p->line, c->message_size_limit, c->message_size_limit);
         return 0;
     }
     if (strcmp(k, "max_inflight_messages") == 0) {
@@ -296,7 +306,7 @@ static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
         c->max_topic_alias = (uint16_t)u;
         return 0;
     }
-    if (strcmp(k, "max_qos") == 0)
+    if (strcmp(k, "max_qos") == 0 || strcmp(k, "maximum_qos") == 0)
         return parse_u32(p, k, v, 2, &c->max_qos);
     if (strcmp(k, "retain_available") == 0)
         return parse_bool(p, k, v, &c->retain_available);

@@ -46,6 +46,7 @@ typedef struct tm_config {
     char *acl_file;
     int password_file_line, acl_file_line;   /* where they were set, for messages */
     uint32_t max_packet_size;    /* 0: protocol maximum */
+    uint32_t message_size_limit; /* largest PUBLISH/will payload, 0: no limit */
     uint16_t max_inflight;       /* outgoing QoS 1/2 window per client */
     uint32_t max_queued;         /* queued QoS 1/2 messages per client, 0: unlimited */
     uint64_t max_queued_bytes;   /* per-client output backlog limit, 0: unlimited */

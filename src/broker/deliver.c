@@ -94,7 +94,7 @@ static uint16_t out_alias(tm_conn *c, tm_str topic, bool *send_topic)
     return alias;
 }
 
-void tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool retain, bool dup,
+bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool retain, bool dup,
                      uint16_t pid, const uint32_t *subids, uint8_t n_subids)
 {
     bool send_topic;
@@ -153,11 +153,16 @@ void tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool reta
          * discarded without sending, as if it had been delivered */
         c->out.len = before;
         b->st.pub_dropped++;
-        return;
+        if (tm_log_enabled(TM_LOG_DEBUG))
+            tm_log(TM_LOG_DEBUG, "client '%s': PUBLISH of %zu bytes dropped (its maximum "
+                   "packet size is %u)", c->client_id ? c->client_id : "?", n,
+                   c->max_out_packet);
+        return false;
     }
     b->st.msgs_sent++;
     b->st.pub_sent++;
     tm_conn_mark_dirty(c);
+    return true;
 }
 
 /* ---- the session queue -------------------------------------------------- */
@@ -241,9 +246,17 @@ void tm_outq_pump(tm_broker *b, tm_session *s)
             continue;
         }
         o->pid = tm_sess_next_pid(s);
+        if (!tm_send_publish(b, c, o->msg, o->qos, o->retain, false, o->pid, o->subids,
+                             o->n_subids)) {
+            /* too large for this client: discarded as if its flow had completed
+             * (MQTT-3.1.2-25), so it holds no slot of the in-flight window */
+            tm_msg_unref(o->msg);
+            o->msg = NULL;
+            o->state = TM_OUT_DONE;
+            continue;
+        }
         o->state = o->qos == 1 ? TM_OUT_WAIT_ACK : TM_OUT_WAIT_REC;
         q->inflight++;
-        tm_send_publish(b, c, o->msg, o->qos, o->retain, false, o->pid, o->subids, o->n_subids);
     }
     q_pop_done(q);
 }
@@ -254,11 +267,21 @@ void tm_outq_resend(tm_broker *b, tm_session *s)
     tm_outq *q = &s->q;
     for (uint32_t i = 0; i < q->sent; i++) {
         tm_out *o = q_at(q, i);
-        if (o->state == TM_OUT_WAIT_ACK || o->state == TM_OUT_WAIT_REC)
-            tm_send_publish(b, c, o->msg, o->qos, o->retain, true, o->pid, o->subids, o->n_subids);
-        else if (o->state == TM_OUT_WAIT_COMP)
+        if (o->state == TM_OUT_WAIT_ACK || o->state == TM_OUT_WAIT_REC) {
+            if (!tm_send_publish(b, c, o->msg, o->qos, o->retain, true, o->pid, o->subids,
+                                 o->n_subids)) {
+                /* the resumed connection allows smaller packets than the one that
+                 * received it first: discarded, its slot freed */
+                tm_msg_unref(o->msg);
+                o->msg = NULL;
+                o->state = TM_OUT_DONE;
+                q->inflight--;
+            }
+        } else if (o->state == TM_OUT_WAIT_COMP) {
             send_pubrel(c, o->pid, 0);
+        }
     }
+    q_pop_done(q);
 }
 
 bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_t reason)
@@ -306,6 +329,31 @@ bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_
     q_pop_done(q);
     tm_outq_pump(b, s);
     return true;
+}
+
+/* After an ACL reload: drop the queued (not yet sent) messages the session may
+ * no longer read. Messages already in flight keep their flow, as the spec
+ * requires. ACLs change only on reload, so this keeps "checked at delivery"
+ * true without a second check per message on the hot path. */
+uint32_t tm_outq_acl_sweep(tm_broker *b, tm_session *s)
+{
+    tm_outq *q = &s->q;
+    uint32_t keep = q->sent, dropped = 0;
+    for (uint32_t i = q->sent; i < q->count; i++) {
+        tm_out *o = q_at(q, i);
+        if (!o->msg || tm_acl_allowed(b->auth, s->username, s->client_id,
+                                      s->conn ? s->conn->claims : NULL, o->msg->topic,
+                                      TM_ACC_READ)) {
+            if (keep != i)
+                *q_at(q, keep) = *o;
+            keep++;
+            continue;
+        }
+        tm_msg_unref(o->msg);
+        dropped++;
+    }
+    q->count = keep;
+    return dropped;
 }
 
 /* ---- one delivery ---------------------------------------------------- */

@@ -2,6 +2,12 @@
  * handle_connect.c — what happens on CONNECT: protocol and client-id rules,
  * authentication, the will, session takeover, clean start / session expiry,
  * CONNACK with the server's limits, and redelivery of a resumed session.
+ *
+ * The handler runs in phases over one `pending` record (decode, client id,
+ * keep alive, authentication, will, CONNACK size) and only then touches the
+ * session table: every refusal goes through refuse(), the one place that
+ * frees what earlier phases allocated, and no refused CONNECT can have
+ * disturbed an existing session or fired a will.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,27 +16,77 @@
 #include "broker/broker.h"
 #include "broker/server.h"
 
-static void send_connack(tm_conn *c, uint8_t version, bool present, uint8_t code,
-                         const tm_props *props)
+/* What a CONNECT establishes, gathered before it is applied. */
+typedef struct pending {
+    tm_connect cn;
+    uint8_t v;
+    tm_str cid;
+    char assigned[40];
+    uint16_t keep_alive;
+    bool server_ka;              /* keep alive imposed by the server (v5) */
+    char *username;              /* owned until applied */
+    tm_msg *will;                /* owned until applied */
+    uint32_t will_delay;
+} pending;
+
+/* A refusal: 0 when the CONNECT is accepted so far. */
+typedef struct refusal {
+    uint8_t rc5, rc3;            /* rc3 0: close without a CONNACK in 3.1/3.1.1 */
+    const char *why;
+} refusal;
+
+#define REFUSE(r5, r3, text) ((refusal){(r5), (r3), (text)})
+#define ACCEPT ((refusal){0, 0, NULL})
+
+static void encode_connack(tm_buf *out, uint8_t version, bool present, uint8_t code,
+                           const tm_props *props)
 {
     tm_connack ca;
     memset(&ca, 0, sizeof ca);
-    ca.session_present = present;
+    /* MQTT 3.1 has no session-present flag: that byte is reserved (0) */
+    ca.session_present = present && version != TM_V31;
     ca.code = code;
     if (props)
         ca.props = *props;
-    tm_encode_connack(&c->out, version, &ca);
-    tm_conn_mark_dirty(c);
+    tm_encode_connack(out, version, &ca);
 }
 
-/* Refuse a CONNECT: v5 reason code or its v3 equivalent, then close. */
-static tm_rc refuse(tm_conn *c, uint8_t version, uint8_t rc5, uint8_t rc3, const char *why)
+/* Bytes the CONNACK would take, to honour the client's Maximum Packet Size
+ * before anything is decided (MQTT-3.1.2-24). */
+static size_t connack_size(tm_broker *b, uint8_t version, uint8_t code, const tm_props *props)
 {
-    if (version == TM_V5)
-        send_connack(c, TM_V5, false, rc5, NULL);
-    else
-        send_connack(c, version, false, rc3, NULL);
-    tm_log(TM_LOG_NOTICE, "client %s: connection refused: %s", c->peer, why);
+    b->scratch.len = 0;
+    encode_connack(&b->scratch, version, false, code, props);
+    return b->scratch.len;
+}
+
+static bool connack_fits(tm_conn *c, uint8_t version, uint8_t code, const tm_props *props)
+{
+    if (!c->max_out_packet)
+        return true;
+    size_t n = connack_size(c->b, version, code, props);
+    if (n <= c->max_out_packet)
+        return true;
+    tm_log(TM_LOG_NOTICE, "client %s: its Maximum Packet Size (%u) is smaller than the "
+           "CONNACK (%zu bytes): closing without one", c->peer, c->max_out_packet, n);
+    return false;
+}
+
+/* Refuse a CONNECT: v5 reason code or its v3 equivalent, then close. Frees
+ * what the phases so far allocated. */
+static tm_rc refuse(tm_conn *c, pending *pc, refusal r)
+{
+    uint8_t code = pc->v == TM_V5 ? r.rc5 : r.rc3;
+    bool send = (pc->v == TM_V5 || r.rc3) && connack_fits(c, pc->v, code, NULL);
+    if (send) {
+        encode_connack(&c->out, pc->v, false, code, NULL);
+        tm_conn_mark_dirty(c);
+    }
+    tm_log(TM_LOG_NOTICE, "client %s: connection refused: %s", c->peer, r.why);
+    free(pc->username);
+    pc->username = NULL;
+    tm_msg_unref(pc->will);
+    pc->will = NULL;
     c->state = TM_CS_CLOSING;
     return TM_RC_SUCCESS;   /* handled: the connection closes after the flush */
 }
@@ -48,135 +104,139 @@ static bool listener_allows_anonymous(tm_conn *c)
     return c->b->cfg->allow_anonymous;
 }
 
-tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
+/* ---- phases ----------------------------------------------------------------- */
+
+static refusal check_client_id(tm_broker *b, pending *pc)
 {
-    tm_broker *b = c->b;
-    tm_config *cfg = b->cfg;
-    tm_connect cn;
-    if (c->state != TM_CS_NEW)
-        return TM_RC_PROTOCOL_ERROR;   /* a second CONNECT */
-
-    /* Peek at the protocol level so that errors get the right CONNACK form. */
-    uint8_t peek_version = 4;
-    if (len >= 7 && body[0] == 0 && body[1] == 4 && body[6] == 5)
-        peek_version = 5;
-    tm_rc rc = tm_decode_connect(body, len, &cn);
-    if (rc == TM_RC_UNSUPPORTED_VERSION)
-        return refuse(c, peek_version, TM_RC_UNSUPPORTED_VERSION, TM_V3_BAD_VERSION,
-                      "unsupported protocol name or version");
-    if (rc != TM_RC_SUCCESS) {
-        if (peek_version == TM_V5) {
-            send_connack(c, TM_V5, false, (uint8_t)rc, NULL);
-            c->state = TM_CS_CLOSING;
-        }
-        tm_log(TM_LOG_NOTICE, "client %s: bad CONNECT: %s", c->peer, tm_rc_name(rc));
-        return peek_version == TM_V5 ? TM_RC_SUCCESS : rc;
-    }
-    uint8_t v = cn.version;
-    c->version = v;
-
-    /* Enhanced authentication: no method is configured in this broker. */
-    if (v == TM_V5 && (cn.props.present & TM_PBIT(TM_P_AUTH_METHOD)))
-        return refuse(c, v, TM_RC_BAD_AUTH_METHOD, TM_V3_NOT_AUTHORIZED,
-                      "authentication method not supported");
-
-    /* Client identifier. */
-    char assigned[40] = "";
-    tm_str cid = cn.client_id;
-    if (cid.len == 0) {
-        if (v != TM_V5 && (!cn.clean_start || v == TM_V31))
-            return refuse(c, v, TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
+    pc->cid = pc->cn.client_id;
+    if (pc->cid.len == 0) {
+        if (pc->v != TM_V5 && (!pc->cn.clean_start || pc->v == TM_V31))
+            return REFUSE(TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
                           "empty client identifier without clean session");
-        static uint64_t seq;
-        snprintf(assigned, sizeof assigned, "tmqtt-%llx-%llx",
-                 (unsigned long long)b->start_wall, (unsigned long long)++seq);
-        cid = (tm_str){(const uint8_t *)assigned, (uint32_t)strlen(assigned)};
+        snprintf(pc->assigned, sizeof pc->assigned, "tmqtt-%llx-%llx",
+                 (unsigned long long)b->start_wall, (unsigned long long)++b->next_assigned_id);
+        pc->cid = (tm_str){(const uint8_t *)pc->assigned, (uint32_t)strlen(pc->assigned)};
     }
-    if (v == TM_V31 && cid.len > 23)
-        return refuse(c, v, TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
+    if (pc->v == TM_V31 && pc->cid.len > 23)
+        return REFUSE(TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
                       "MQTT 3.1 client identifier longer than 23 characters");
+    return ACCEPT;
+}
 
-    /* Keep alive limit. */
-    uint16_t keep_alive = cn.keep_alive;
-    bool server_ka = false;
-    if (cfg->max_keepalive && (keep_alive > cfg->max_keepalive || keep_alive == 0)) {
-        if (v == TM_V5) {
-            keep_alive = cfg->max_keepalive;
-            server_ka = true;
-        } else if (keep_alive > cfg->max_keepalive) {
-            return refuse(c, v, TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
+static refusal check_keep_alive(const tm_config *cfg, pending *pc)
+{
+    pc->keep_alive = pc->cn.keep_alive;
+    if (cfg->max_keepalive && (pc->keep_alive > cfg->max_keepalive || pc->keep_alive == 0)) {
+        if (pc->v == TM_V5) {
+            pc->keep_alive = cfg->max_keepalive;
+            pc->server_ka = true;
+        } else if (pc->keep_alive > cfg->max_keepalive) {
+            return REFUSE(TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
                           "keep alive above max_keepalive");
         }
     }
+    return ACCEPT;
+}
 
-    /* Authentication. */
-    char *username = strdup_slice(cn.username);
+static refusal authenticate(tm_conn *c, pending *pc)
+{
+    tm_broker *b = c->b;
     const tm_listener_cfg *lc = tm_listener_config(c->lst);
     if (lc->use_identity_as_username && c->tls) {
-        char *id = tm_server_tls_identity(c);
-        if (!id) {
-            free(username);
-            return refuse(c, v, TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
+        pc->username = tm_server_tls_identity(c);
+        if (!pc->username)
+            return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                           "no certificate identity to use as username");
-        }
-        free(username);
-        username = id;
-    } else if (cn.username.p) {
-        int ok = b->auth ? tm_auth_check_password(b->auth, cn.username, cn.password) : -1;
-        if (ok == 0) {
-            free(username);
-            return refuse(c, v, TM_RC_BAD_USER_OR_PASSWORD, TM_V3_BAD_USER_PASS,
+    } else if (pc->cn.username.p) {
+        int ok = b->auth ? tm_auth_check_password(b->auth, pc->cn.username, pc->cn.password)
+                         : -1;
+        if (ok == 0)
+            return REFUSE(TM_RC_BAD_USER_OR_PASSWORD, TM_V3_BAD_USER_PASS,
                           "bad user name or password");
-        }
-        if (ok < 0 && !listener_allows_anonymous(c)) {
-            free(username);
-            return refuse(c, v, TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
+        if (ok < 0 && !listener_allows_anonymous(c))
+            return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                           "not authorised (no password file, anonymous access off)");
-        }
+        pc->username = strdup_slice(pc->cn.username);
     } else if (!listener_allows_anonymous(c)) {
-        return refuse(c, v, TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
+        return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                       "anonymous access is not allowed on this listener");
     }
-    if (!tm_server_attest_ok(c)) {
-        free(username);
-        return refuse(c, v, TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
-                      "client attestation required");
-    }
+    if (!tm_server_attest_ok(c))
+        return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED, "client attestation required");
+    return ACCEPT;
+}
 
-    /* Will message. */
-    tm_msg *will = NULL;
-    uint32_t will_delay = 0;
-    if (cn.will) {
-        if (!tm_topic_name_valid(cn.will_topic.p, cn.will_topic.len)) {
-            free(username);
-            if (v == TM_V5)
-                return refuse(c, v, TM_RC_TOPIC_NAME_INVALID, 0, "invalid will topic");
-            return TM_RC_MALFORMED;
-        }
-        if (v == TM_V5 && cn.will_props.payload_format == 1 &&
-            !tm_utf8_valid(cn.will_payload.p, cn.will_payload.len)) {
-            free(username);
-            return refuse(c, v, TM_RC_PAYLOAD_FORMAT_INVALID, 0,
-                          "will payload is not UTF-8 as its format indicator says");
-        }
-        if (cn.will_qos > cfg->max_qos) {
-            free(username);
-            return refuse(c, v, TM_RC_QOS_NOT_SUPPORTED, TM_V3_NOT_AUTHORIZED,
-                          "will QoS above the maximum QoS");
-        }
-        if (cn.will_retain && !cfg->retain_available) {
-            free(username);
-            return refuse(c, v, TM_RC_RETAIN_NOT_SUPPORTED, TM_V3_NOT_AUTHORIZED,
-                          "retained will but retain is not available");
-        }
-        will = tm_msg_new(cn.will_topic, cn.will_payload, cn.will_qos, cn.will_retain,
-                          v == TM_V5 ? &cn.will_props : NULL, 0, tm_now_ms());
-        if (v == TM_V5)
-            will_delay = cn.will_props.will_delay;
-    }
+static refusal build_will(tm_broker *b, pending *pc)
+{
+    const tm_connect *cn = &pc->cn;
+    const tm_config *cfg = b->cfg;
+    if (!cn->will)
+        return ACCEPT;
+    /* v3 has no code for these: the connection is closed without a CONNACK */
+    if (!tm_topic_name_valid(cn->will_topic.p, cn->will_topic.len))
+        return REFUSE(TM_RC_TOPIC_NAME_INVALID, 0, "invalid will topic");
+    if (pc->v == TM_V5 && cn->will_props.payload_format == 1 &&
+        !tm_utf8_valid(cn->will_payload.p, cn->will_payload.len))
+        return REFUSE(TM_RC_PAYLOAD_FORMAT_INVALID, 0,
+                      "will payload is not UTF-8 as its format indicator says");
+    if (cfg->message_size_limit && cn->will_payload.len > cfg->message_size_limit)
+        return REFUSE(TM_RC_PACKET_TOO_LARGE, 0, "will payload larger than message_size_limit");
+    if (cn->will_qos > cfg->max_qos)
+        return REFUSE(TM_RC_QOS_NOT_SUPPORTED, TM_V3_NOT_AUTHORIZED,
+                      "will QoS above the maximum QoS");
+    if (cn->will_retain && !cfg->retain_available)
+        return REFUSE(TM_RC_RETAIN_NOT_SUPPORTED, TM_V3_NOT_AUTHORIZED,
+                      "retained will but retain is not available");
+    pc->will = tm_msg_new(cn->will_topic, cn->will_payload, cn->will_qos, cn->will_retain,
+                          pc->v == TM_V5 ? &cn->will_props : NULL, 0, tm_now_ms());
+    if (!pc->will)
+        return REFUSE(TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE, "out of memory");
+    if (pc->v == TM_V5)
+        pc->will_delay = cn->will_props.will_delay;
+    return ACCEPT;
+}
 
-    /* Session: take over, resume or start. */
-    tm_session *s = tm_sess_find(b, cid);
+/* The server's limits, announced in a v5 CONNACK. */
+static void connack_props(const tm_config *cfg, const pending *pc, tm_props *p)
+{
+    memset(p, 0, sizeof *p);
+    if (pc->v != TM_V5)
+        return;
+    if (pc->assigned[0]) {
+        p->assigned_client_id = pc->cid;
+        p->present |= TM_PBIT(TM_P_ASSIGNED_CLIENT_ID);
+    }
+    if (pc->server_ka) {
+        p->server_keep_alive = pc->keep_alive;
+        p->present |= TM_PBIT(TM_P_SERVER_KEEP_ALIVE);
+    }
+    if (cfg->max_inflight < 65535) {
+        p->receive_max = cfg->max_inflight;
+        p->present |= TM_PBIT(TM_P_RECEIVE_MAX);
+    }
+    if (cfg->max_qos < 2) {
+        p->max_qos = (uint8_t)cfg->max_qos;
+        p->present |= TM_PBIT(TM_P_MAX_QOS);
+    }
+    if (!cfg->retain_available) {
+        p->retain_available = 0;
+        p->present |= TM_PBIT(TM_P_RETAIN_AVAILABLE);
+    }
+    if (cfg->max_packet_size) {
+        p->max_packet_size = cfg->max_packet_size;
+        p->present |= TM_PBIT(TM_P_MAX_PACKET_SIZE);
+    }
+    if (cfg->max_topic_alias) {
+        p->topic_alias_max = cfg->max_topic_alias;
+        p->present |= TM_PBIT(TM_P_TOPIC_ALIAS_MAX);
+    }
+}
+
+/* Take over, resume or start the session. NULL only when out of memory. */
+static tm_session *open_session(tm_conn *c, pending *pc, bool *present)
+{
+    tm_broker *b = c->b;
+    tm_session *s = tm_sess_find(b, pc->cid);
     if (s && s->conn) {
         tm_conn *old = s->conn;
         tm_log(TM_LOG_NOTICE, "client '%s': session taken over by %s (was %s)",
@@ -186,99 +246,140 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
             tm_encode_disconnect(&old->out, TM_V5, &d);
         }
         tm_server_end_conn(old, "session taken over");
-        s = tm_sess_find(b, cid);   /* the old session may have ended with it */
+        s = tm_sess_find(b, pc->cid);   /* the old session may have ended with it */
     }
-    bool present = false;
-    if (s && cn.clean_start) {
+    *present = false;
+    if (s && pc->cn.clean_start) {
         tm_sess_free(b, s);
         s = NULL;
     }
     if (s) {
-        present = true;
+        *present = true;
         tm_will_cancel(b, s);
-    } else {
-        s = tm_sess_new(b, cid);
-        if (!s) {
-            tm_msg_unref(will);
-            free(username);
-            return refuse(c, v, TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE,
-                          "out of memory");
-        }
+        return s;
     }
-    s->version = v;
-    if (v == TM_V5)
-        s->expiry = cn.props.session_expiry;
-    else if (cn.clean_start)
+    return tm_sess_new(b, pc->cid);
+}
+
+/* Attach the session to the connection and move the pending state over. */
+static void apply(tm_conn *c, pending *pc, tm_session *s)
+{
+    const tm_config *cfg = c->b->cfg;
+    const tm_connect *cn = &pc->cn;
+    s->version = pc->v;
+    if (pc->v == TM_V5)
+        s->expiry = cn->props.session_expiry;
+    else if (cn->clean_start)
         s->expiry = 0;
     else
         s->expiry = cfg->persistent_client_expiration ? cfg->persistent_client_expiration
                                                        : UINT32_MAX;
     free(s->username);
-    s->username = username ? strdup(username) : NULL;
+    s->username = pc->username ? strdup(pc->username) : NULL;
     s->conn = c;
     c->sess = s;
     c->client_id = strdup(s->client_id);
-    c->username = username;
-    c->keep_alive = keep_alive;
-    c->will = will;
-    c->will_delay = will_delay;
-    c->max_out_packet = 0;
+    c->username = pc->username;
+    pc->username = NULL;
+    c->keep_alive = pc->keep_alive;
+    c->will = pc->will;
+    pc->will = NULL;
+    c->will_delay = pc->will_delay;
     c->recv_max = 65535;
-    if (v == TM_V5) {
-        if (cn.props.present & TM_PBIT(TM_P_MAX_PACKET_SIZE))
-            c->max_out_packet = cn.props.max_packet_size;
-        if (cn.props.present & TM_PBIT(TM_P_RECEIVE_MAX))
-            c->recv_max = cn.props.receive_max;
-        if (cn.props.present & TM_PBIT(TM_P_TOPIC_ALIAS_MAX))
-            c->alias_max_out = cn.props.topic_alias_max;
-        c->request_problem_info = !(cn.props.present & TM_PBIT(TM_P_REQUEST_PROBLEM_INFO)) ||
-                                  cn.props.request_problem_info;
+    if (pc->v == TM_V5) {
+        if (cn->props.present & TM_PBIT(TM_P_RECEIVE_MAX))
+            c->recv_max = cn->props.receive_max;
+        if (cn->props.present & TM_PBIT(TM_P_TOPIC_ALIAS_MAX))
+            c->alias_max_out = cn->props.topic_alias_max;
+        c->request_problem_info = !(cn->props.present & TM_PBIT(TM_P_REQUEST_PROBLEM_INFO)) ||
+                                  cn->props.request_problem_info;
     }
+}
+
+/* Decode; a malformed CONNECT gets a v5 CONNACK with the reason when the
+ * protocol level can be seen, else the connection just closes. */
+static tm_rc decode(tm_conn *c, const uint8_t *body, size_t len, pending *pc, bool *handled)
+{
+    uint8_t peek_version = 4;
+    if (len >= 7 && body[0] == 0 && body[1] == 4 && body[6] == 5)
+        peek_version = 5;
+    pc->v = peek_version;
+    *handled = true;
+    tm_rc rc = tm_decode_connect(body, len, &pc->cn);
+    if (rc == TM_RC_UNSUPPORTED_VERSION)
+        return refuse(c, pc, REFUSE(TM_RC_UNSUPPORTED_VERSION, TM_V3_BAD_VERSION,
+                                    "unsupported protocol name or version"));
+    if (rc != TM_RC_SUCCESS) {
+        tm_log(TM_LOG_NOTICE, "client %s: bad CONNECT: %s", c->peer, tm_rc_name(rc));
+        if (peek_version != TM_V5)
+            return rc;
+        return refuse(c, pc, REFUSE((uint8_t)rc, 0, "malformed CONNECT"));
+    }
+    *handled = false;
+    pc->v = pc->cn.version;
+    return TM_RC_SUCCESS;
+}
+
+tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
+{
+    tm_broker *b = c->b;
+    if (c->state != TM_CS_NEW)
+        return TM_RC_PROTOCOL_ERROR;   /* a second CONNECT */
+    pending pc;
+    memset(&pc, 0, sizeof pc);
+    bool handled;
+    tm_rc rc = decode(c, body, len, &pc, &handled);
+    if (handled)
+        return rc;
+    c->version = pc.v;
+    if (pc.v == TM_V5 && (pc.cn.props.present & TM_PBIT(TM_P_MAX_PACKET_SIZE)))
+        c->max_out_packet = pc.cn.props.max_packet_size;
+
+    /* Enhanced authentication: no method is configured in this broker. */
+    refusal r = ACCEPT;
+    if (pc.v == TM_V5 && (pc.cn.props.present & TM_PBIT(TM_P_AUTH_METHOD)))
+        r = REFUSE(TM_RC_BAD_AUTH_METHOD, TM_V3_NOT_AUTHORIZED,
+                   "authentication method not supported");
+    if (!r.why)
+        r = check_client_id(b, &pc);
+    if (!r.why)
+        r = check_keep_alive(b->cfg, &pc);
+    if (!r.why)
+        r = authenticate(c, &pc);
+    if (!r.why)
+        r = build_will(b, &pc);
+    if (r.why)
+        return refuse(c, &pc, r);
+
+    tm_props props;
+    connack_props(b->cfg, &pc, &props);
+    if (!connack_fits(c, pc.v, TM_RC_SUCCESS, &props)) {
+        free(pc.username);
+        tm_msg_unref(pc.will);
+        c->state = TM_CS_CLOSING;
+        return TM_RC_SUCCESS;
+    }
+
+    bool present;
+    tm_session *s = open_session(c, &pc, &present);
+    if (!s)
+        return refuse(c, &pc, REFUSE(TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE,
+                                     "out of memory"));
+    apply(c, &pc, s);
     c->state = TM_CS_CONNECTED;
     c->connected_ms = tm_now_ms();
     b->st.clients_connected++;
     if (b->st.clients_connected > b->st.clients_max)
         b->st.clients_max = b->st.clients_connected;
 
-    /* CONNACK */
-    tm_props p;
-    memset(&p, 0, sizeof p);
-    if (v == TM_V5) {
-        if (assigned[0]) {
-            p.assigned_client_id = cid;
-            p.present |= TM_PBIT(TM_P_ASSIGNED_CLIENT_ID);
-        }
-        if (server_ka) {
-            p.server_keep_alive = keep_alive;
-            p.present |= TM_PBIT(TM_P_SERVER_KEEP_ALIVE);
-        }
-        if (cfg->max_inflight < 65535) {
-            p.receive_max = cfg->max_inflight;
-            p.present |= TM_PBIT(TM_P_RECEIVE_MAX);
-        }
-        if (cfg->max_qos < 2) {
-            p.max_qos = (uint8_t)cfg->max_qos;
-            p.present |= TM_PBIT(TM_P_MAX_QOS);
-        }
-        if (!cfg->retain_available) {
-            p.retain_available = 0;
-            p.present |= TM_PBIT(TM_P_RETAIN_AVAILABLE);
-        }
-        if (cfg->max_packet_size) {
-            p.max_packet_size = cfg->max_packet_size;
-            p.present |= TM_PBIT(TM_P_MAX_PACKET_SIZE);
-        }
-        if (cfg->max_topic_alias) {
-            p.topic_alias_max = cfg->max_topic_alias;
-            p.present |= TM_PBIT(TM_P_TOPIC_ALIAS_MAX);
-        }
-    }
-    send_connack(c, v, present, TM_RC_SUCCESS, &p);
-    if (cfg->connection_messages)
+    encode_connack(&c->out, pc.v, present, TM_RC_SUCCESS, &props);
+    tm_conn_mark_dirty(c);
+    if (b->cfg->connection_messages)
         tm_log(TM_LOG_NOTICE, "client '%s' connected from %s (MQTT %s%s%s, keep alive %u%s)",
-               s->client_id, c->peer, v == TM_V5 ? "5.0" : v == TM_V311 ? "3.1.1" : "3.1",
+               s->client_id, c->peer,
+               pc.v == TM_V5 ? "5.0" : pc.v == TM_V311 ? "3.1.1" : "3.1",
                c->username ? ", user " : "", c->username ? c->username : "",
-               (unsigned)keep_alive, present ? ", session resumed" : "");
+               (unsigned)c->keep_alive, present ? ", session resumed" : "");
     if (present) {
         tm_outq_resend(b, s);
         tm_outq_pump(b, s);

@@ -96,6 +96,9 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
         return refuse_publish(c, &p, TM_RC_PAYLOAD_FORMAT_INVALID,
                               "payload is not UTF-8 as its format indicator says");
     }
+    if (b->cfg->message_size_limit && p.payload.len > b->cfg->message_size_limit)
+        return refuse_publish(c, &p, TM_RC_PACKET_TOO_LARGE,
+                              "payload larger than message_size_limit");
     if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->claims, p.topic,
                                    TM_ACC_WRITE))
         return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED, "denied by ACL");

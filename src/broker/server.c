@@ -567,6 +567,15 @@ static void reload(tm_broker *b)
     }
     tm_auth_free(b->auth);
     b->auth = a;
+    if (b->auth) {
+        uint32_t i = 0, dropped = 0;
+        tm_map_ent *e;
+        while ((e = tm_map_next(&b->sessions, &i)))
+            dropped += tm_outq_acl_sweep(b, e->val);
+        if (dropped)
+            tm_log(TM_LOG_NOTICE, "reload: %u queued message(s) dropped: the new ACL denies "
+                   "their subscribers read access", dropped);
+    }
     for (tm_listener *l = b->listeners; l; l = l->next) {
         if (l->tr && l->tr->listener_reload &&
             l->tr->listener_reload(l->tstate, l->cfg, err, sizeof err) < 0)
