@@ -268,6 +268,13 @@ void tm_atls_server_free(tm_atls_server *s)
     free(s);
 }
 
+tm_atls_server *tm_atls_server_ref(tm_atls_server *s)
+{
+    if (s)
+        s->refs++;
+    return s;
+}
+
 const tm_policy *tm_atls_server_client_policy(const tm_atls_server *s)
 {
     return s ? s->client_policy : NULL;

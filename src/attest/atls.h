@@ -87,6 +87,7 @@ typedef struct tm_atls_server_opts {
  * policy is bad. The result holds one reference. */
 tm_atls_server *tm_atls_server_new(const tm_atls_server_opts *o, char *err, size_t errcap);
 void tm_atls_server_free(tm_atls_server *s);   /* drops one reference */
+tm_atls_server *tm_atls_server_ref(tm_atls_server *s);   /* one more reference */
 const tm_policy *tm_atls_server_client_policy(const tm_atls_server *s);
 bool tm_atls_server_requires_client(const tm_atls_server *s);
 /* The configuration registered on the SSL_CTX this server SSL was made from. */

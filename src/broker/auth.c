@@ -24,7 +24,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "broker/broker.h"
+#include "attest/atls_peer.h"
+#include "broker/broker_int.h"
 #include "broker/passwd.h"
 
 typedef struct pw_entry {
@@ -74,9 +75,6 @@ struct tm_auth {
     uint32_t n_sets;
 };
 
-static tm_claims_in_set_fn g_in_set;
-
-void tm_acl_set_claims_checker(tm_claims_in_set_fn fn) { g_in_set = fn; }
 
 /* ---- base64 ----------------------------------------------------------- */
 
@@ -550,14 +548,14 @@ static int check_rule(const acl_rule *r, const char *topic_rule, tm_str topic, i
 }
 
 bool tm_acl_allowed(struct tm_auth *a, const char *username, const char *client_id,
-                    const void *claims, tm_str topic, int access)
+                    const struct tm_atls_peer *attest, tm_str topic, int access)
 {
     if (!a || !a->has_acl)
         return true;
     bool granted = false;
-    if (claims && g_in_set) {
+    if (attest) {
         for (uint32_t k = 0; k < a->n_sets; k++) {
-            if (!g_in_set(claims, a->sets[k].set))
+            if (!tm_atls_peer_in_set(attest, a->sets[k].set))
                 continue;
             const acl_list *l = &a->sets[k].rules;
             for (uint32_t i = 0; i < l->n; i++) {

@@ -15,24 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 
-/* ---- encode cache for one fan-out ------------------------------------- */
-
-#define TM_FORMS 12
-
-typedef struct form_cache {
-    bool active;             /* only inside tm_route, where every msg is alive */
-    const tm_msg *msg;
-    struct {
-        bool used;
-        uint8_t key;
-        uint32_t pid_off;    /* 0 for QoS 0 */
-        tm_buf buf;
-    } f[TM_FORMS];
-} form_cache;
-
-static form_cache g_cache;
+/* ---- encode cache for one fan-out (b->forms) ---------------------------- */
 
 static uint8_t form_key(uint8_t version, uint8_t qos, bool retain)
 {
@@ -53,7 +38,7 @@ static void encode_publish(tm_broker *b, tm_buf *out, uint8_t version, tm_msg *m
     p.packet_id = pid;
     p.payload = m->payload;
     if (version == TM_V5) {
-        tm_msg_props(m, tm_now_ms(), &p.props);
+        tm_msg_props(m, b->now, &p.props);
         for (uint8_t i = 0; i < n_subids && i < TM_MAX_SUB_IDS; i++)
             p.props.sub_ids[p.props.n_sub_ids++] = subids[i];
         if (p.props.n_sub_ids)
@@ -63,7 +48,6 @@ static void encode_publish(tm_broker *b, tm_buf *out, uint8_t version, tm_msg *m
             p.props.present |= TM_PBIT(TM_P_TOPIC_ALIAS);
         }
     }
-    (void)b;
     tm_encode_publish(out, version, &p);
 }
 
@@ -103,12 +87,12 @@ bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool reta
     size_t before = c->out.len;
     bool uncached = dup || n_subids || alias ||
                     (c->version == TM_V5 && (m->props.present & TM_PBIT(TM_P_MESSAGE_EXPIRY))) ||
-                    !g_cache.active;
+                    !b->forms.active;
     if (uncached) {
         encode_publish(b, &c->out, c->version, m, qos, retain, dup, pid, subids, n_subids,
                        topic, alias);
     } else {
-        form_cache *fc = &g_cache;
+        tm_form_cache *fc = &b->forms;
         if (fc->msg != m) {
             for (int i = 0; i < TM_FORMS; i++)
                 fc->f[i].used = false;
@@ -228,7 +212,7 @@ void tm_outq_pump(tm_broker *b, tm_session *s)
         return;
     tm_outq *q = &s->q;
     uint32_t w = window(b, c);
-    int64_t now = tm_now_ms();
+    int64_t now = b->now;
     while (q->sent < q->count && (q->inflight < w || q_at(q, q->sent)->qos == 0)) {
         tm_out *o = q_at(q, q->sent);
         q->sent++;
@@ -342,7 +326,7 @@ uint32_t tm_outq_acl_sweep(tm_broker *b, tm_session *s)
     for (uint32_t i = q->sent; i < q->count; i++) {
         tm_out *o = q_at(q, i);
         if (!o->msg || tm_acl_allowed(b->auth, s->username, s->client_id,
-                                      s->conn ? s->conn->claims : NULL, o->msg->topic,
+                                      s->attest, o->msg->topic,
                                       TM_ACC_READ)) {
             if (keep != i)
                 *q_at(q, keep) = *o;
@@ -409,18 +393,17 @@ void tm_route(tm_broker *b, tm_msg *m, bool set_retained)
             tm_trie_retain(b, m->topic, m);
     }
     tm_trie_match(b, m->topic, m->origin);
-    g_cache.active = true;
-    g_cache.msg = NULL;
+    b->forms.active = true;
+    b->forms.msg = NULL;
     for (uint32_t i = 0; i < b->n_matches; i++) {
         tm_match *mt = &b->matches[i];
         tm_session *s = mt->sess;
-        if (b->auth && !tm_acl_allowed(b->auth, s->username, s->client_id,
-                                       s->conn ? s->conn->claims : NULL, m->topic,
+        if (b->auth && !tm_acl_allowed(b->auth, s->username, s->client_id, s->attest, m->topic,
                                        TM_ACC_READ))
             continue;
         bool retain = mt->retain_as_published ? m->retain : false;
         tm_deliver(b, s, m, mt->qos, retain, mt->subids, mt->n_subids);
     }
-    g_cache.active = false;
-    g_cache.msg = NULL;
+    b->forms.active = false;
+    b->forms.msg = NULL;
 }

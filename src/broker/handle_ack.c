@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 
 tm_rc tm_handle_ack(tm_conn *c, uint8_t type, uint8_t flags, const uint8_t *body, size_t len)
 {

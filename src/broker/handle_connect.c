@@ -13,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
-#include "broker/server.h"
+#include "attest/atls_peer.h"
+#include "broker/broker_int.h"
+
 
 /* What a CONNECT establishes, gathered before it is applied. */
 typedef struct pending {
@@ -98,9 +99,8 @@ static char *strdup_slice(tm_str s)
 
 static bool listener_allows_anonymous(tm_conn *c)
 {
-    const tm_listener_cfg *lc = tm_listener_config(c->lst);
-    if (lc->allow_anonymous >= 0)
-        return lc->allow_anonymous;
+    if (c->lcfg->allow_anonymous >= 0)
+        return c->lcfg->allow_anonymous;
     return c->b->cfg->allow_anonymous;
 }
 
@@ -141,9 +141,8 @@ static refusal check_keep_alive(const tm_config *cfg, pending *pc)
 static refusal authenticate(tm_conn *c, pending *pc)
 {
     tm_broker *b = c->b;
-    const tm_listener_cfg *lc = tm_listener_config(c->lst);
-    if (lc->use_identity_as_username && c->tls) {
-        pc->username = tm_server_tls_identity(c);
+    if (c->lcfg->use_identity_as_username && c->tls) {
+        pc->username = c->identity ? strdup(c->identity) : NULL;
         if (!pc->username)
             return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                           "no certificate identity to use as username");
@@ -161,7 +160,7 @@ static refusal authenticate(tm_conn *c, pending *pc)
         return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                       "anonymous access is not allowed on this listener");
     }
-    if (!tm_server_attest_ok(c))
+    if (c->lcfg->require_client_attestation && !c->attest)
         return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED, "client attestation required");
     return ACCEPT;
 }
@@ -188,7 +187,7 @@ static refusal build_will(tm_broker *b, pending *pc)
         return REFUSE(TM_RC_RETAIN_NOT_SUPPORTED, TM_V3_NOT_AUTHORIZED,
                       "retained will but retain is not available");
     pc->will = tm_msg_new(cn->will_topic, cn->will_payload, cn->will_qos, cn->will_retain,
-                          pc->v == TM_V5 ? &cn->will_props : NULL, 0, tm_now_ms());
+                          pc->v == TM_V5 ? &cn->will_props : NULL, 0, b->now);
     if (!pc->will)
         return REFUSE(TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE, "out of memory");
     if (pc->v == TM_V5)
@@ -245,7 +244,7 @@ static tm_session *open_session(tm_conn *c, pending *pc, bool *present)
             tm_disconnect d = {.reason = TM_RC_SESSION_TAKEN_OVER};
             tm_encode_disconnect(&old->out, TM_V5, &d);
         }
-        tm_server_end_conn(old, "session taken over");
+        tm_conn_end(old, "session taken over");
         s = tm_sess_find(b, pc->cid);   /* the old session may have ended with it */
     }
     *present = false;
@@ -276,6 +275,9 @@ static void apply(tm_conn *c, pending *pc, tm_session *s)
                                                        : UINT32_MAX;
     free(s->username);
     s->username = pc->username ? strdup(pc->username) : NULL;
+    /* the session keeps the claims its Will and queued messages are checked with */
+    tm_atls_peer_unref(s->attest);
+    s->attest = tm_atls_peer_ref(c->attest);
     s->conn = c;
     c->sess = s;
     c->client_id = strdup(s->client_id);
@@ -367,7 +369,6 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
                                      "out of memory"));
     apply(c, &pc, s);
     c->state = TM_CS_CONNECTED;
-    c->connected_ms = tm_now_ms();
     b->st.clients_connected++;
     if (b->st.clients_connected > b->st.clients_max)
         b->st.clients_max = b->st.clients_connected;

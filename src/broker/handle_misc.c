@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 
 tm_rc tm_handle_pingreq(tm_conn *c, uint8_t flags, size_t len)
 {

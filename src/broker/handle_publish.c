@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 
 static void send_ack(tm_conn *c, uint8_t type, uint16_t pid, uint8_t reason)
 {
@@ -99,7 +99,7 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
     if (b->cfg->message_size_limit && p.payload.len > b->cfg->message_size_limit)
         return refuse_publish(c, &p, TM_RC_PACKET_TOO_LARGE,
                               "payload larger than message_size_limit");
-    if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->claims, p.topic,
+    if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->attest, p.topic,
                                    TM_ACC_WRITE))
         return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED, "denied by ACL");
 
@@ -112,7 +112,7 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
     }
 
     tm_msg *m = tm_msg_new(p.topic, p.payload, p.qos, p.retain,
-                           c->version == TM_V5 ? &p.props : NULL, s->id, tm_now_ms());
+                           c->version == TM_V5 ? &p.props : NULL, s->id, b->now);
     if (!m)
         return TM_RC_UNSPECIFIED;
     tm_route(b, m, true);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 
 typedef struct retained_ctx {
     tm_broker *b;
@@ -20,9 +20,9 @@ typedef struct retained_ctx {
 static void send_retained(tm_msg *m, void *ud)
 {
     retained_ctx *r = ud;
-    if (!tm_msg_alive(m, tm_now_ms(), NULL))
+    if (!tm_msg_alive(m, r->b->now, NULL))
         return;
-    if (r->b->auth && !tm_acl_allowed(r->b->auth, r->c->username, r->c->client_id, r->c->claims,
+    if (r->b->auth && !tm_acl_allowed(r->b->auth, r->c->username, r->c->client_id, r->c->attest,
                                       m->topic, TM_ACC_READ))
         return;
     tm_deliver(r->b, r->s, m, r->qos, true, r->subid ? &r->subid : NULL, r->subid ? 1 : 0);
@@ -92,7 +92,7 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
             return TM_RC_PROTOCOL_ERROR;   /* MQTT 5 3.8.3.1 */
         if (!shared)
             group = (tm_str){0};
-        if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->claims, filter,
+        if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->attest, filter,
                                        TM_ACC_SUBSCRIBE)) {
             tm_log(TM_LOG_INFO, "client '%s': subscription to '%.*s' denied by ACL",
                    c->client_id, (int)full.len, (const char *)full.p);

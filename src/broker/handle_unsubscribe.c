@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 
 tm_rc tm_handle_unsubscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len)
 {

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/log.h"
+#include "broker/service.h"
 #include "broker/version.h"
 
 static void usage(FILE *f)
@@ -88,16 +89,12 @@ int main(int argc, char **argv)
         tm_log(TM_LOG_WARN, "persistence true: this version keeps sessions and messages in "
                             "memory only; they do not survive a restart");
 
-    tm_broker b;
-    int rc = 0;
-    if (tm_broker_init(&b, &cfg, err, sizeof err) < 0) {
+    int rc = tm_service_run(&cfg, err, sizeof err);
+    if (rc == 2) {
         fprintf(stderr, "tmqtt-broker: %s\n", err);
         tm_log(TM_LOG_ERR, "%s", err);
         rc = 1;
-    } else if (tm_broker_run(&b) < 0) {
-        rc = 1;
     }
-    tm_broker_free(&b);
     tm_config_free(&cfg);
     return rc;
 }

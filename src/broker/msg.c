@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 
 /* Properties a broker passes on from PUBLISH to subscribers (MQTT 5 3.3.2.3). */
 #define TM_FWD_MASK                                                                       \

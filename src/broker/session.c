@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "attest/atls_peer.h"
+#include "broker/broker_int.h"
 
 tm_session *tm_sess_find(tm_broker *b, tm_str client_id)
 {
@@ -61,6 +62,7 @@ void tm_sess_free(tm_broker *b, tm_session *s)
     tm_outq_free(&s->q);
     free(s->qos2.ids);
     free(s->username);
+    tm_atls_peer_unref(s->attest);
     free(s->client_id);
     free(s);
 }
@@ -75,7 +77,7 @@ void tm_sess_detach(tm_broker *b, tm_session *s)
     if (s->expiry == UINT32_MAX)
         s->expire_at_ms = INT64_MAX;
     else
-        s->expire_at_ms = tm_now_ms() + (int64_t)s->expiry * 1000;
+        s->expire_at_ms = b->now + (int64_t)s->expiry * 1000;
 }
 
 void tm_sess_expire(tm_broker *b, int64_t now_ms)

@@ -6,14 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 #include "broker/version.h"
 
 static void pub(tm_broker *b, const char *topic, const char *value)
 {
     tm_str t = {(const uint8_t *)topic, (uint32_t)strlen(topic)};
     tm_str v = {(const uint8_t *)value, (uint32_t)strlen(value)};
-    tm_msg *m = tm_msg_new(t, v, 0, true, NULL, 0, tm_now_ms());
+    tm_msg *m = tm_msg_new(t, v, 0, true, NULL, 0, b->now);
     if (!m)
         return;
     tm_route(b, m, true);
@@ -31,7 +31,7 @@ void tm_sys_publish(tm_broker *b)
 {
     char s[64];
     pub(b, "$SYS/broker/version", "tmqtt version " TMQTT_VERSION);
-    snprintf(s, sizeof s, "%lld seconds", (long long)((tm_now_ms() - b->start_ms) / 1000));
+    snprintf(s, sizeof s, "%lld seconds", (long long)((b->now - b->start_ms) / 1000));
     pub(b, "$SYS/broker/uptime", s);
     pubu(b, "$SYS/broker/clients/connected", b->st.clients_connected);
     pubu(b, "$SYS/broker/clients/active", b->st.clients_connected);

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 
 struct tm_node {
     tm_node *parent;

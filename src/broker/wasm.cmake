@@ -26,8 +26,8 @@
 # watched descriptor (2 subscriptions of 48 + 2 events of 32): 10 000 connections need
 # 1.6 MiB, 65 536 (tmqtt-wasm --max-fds) 10.5 MiB. Only touched pages are resident.
 #
-# Included from src/broker/CMakeLists.txt (or the src/tools/broker-wasm.cmake hook);
-# include_guard makes a second include harmless.
+# Included from src/broker/CMakeLists.txt after every library directory (the
+# top-level list orders src/mqtt, src/net and src/attest before src/broker).
 include_guard(GLOBAL)
 if(NOT TMQTT_WASM)
   return()
@@ -37,21 +37,10 @@ include(${CMAKE_SOURCE_DIR}/src/runtime/runtime.cmake)
 set(TM_WASM_STACK_SIZE 16777216 CACHE STRING "tmqtt-broker.wasm: shadow stack size in bytes")
 
 set(_tw_src ${CMAKE_SOURCE_DIR}/src)
-set(TM_BROKER_WASM_SOURCES)
-foreach(f buf vbi_utf8 frame props connect publish ack subscribe disconnect topic names)
-  list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/mqtt/${f}.c)
-endforeach()
-foreach(f auth config deliver handle_ack handle_connect handle_misc handle_publish
-          handle_subscribe handle_unsubscribe log map msg server session sys trie will main)
-  list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/broker/${f}.c)
-endforeach()
-foreach(f loop_poll sock tls_server)
-  list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/net/${f}.c)
-endforeach()
-foreach(f evidence util json sim dcap snp policy provider provider_sim provider_gramine
-          provider_tsm provider_wasi atls)
-  list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/attest/${f}.c)
-endforeach()
+# The sources are the native libraries' own lists (each CMakeLists.txt adds
+# its portable files to the global property TM_WASM_SOURCES), so a file added
+# to a library is in the module too; only the guest platform layer is extra.
+get_property(TM_BROKER_WASM_SOURCES GLOBAL PROPERTY TM_WASM_SOURCES)
 list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/platform/wasi_socket.c ${_tw_src}/platform/wasi_glue.c)
 
 # Same language level and warnings as the native build (top-level CMakeLists.txt).

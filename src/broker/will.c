@@ -4,12 +4,12 @@
  * one; cancelled when the session reconnects within the delay; published at
  * once when the session ends first (MQTT 5 3.1.3.2.2).
  */
-#include "broker/broker.h"
+#include "broker/broker_int.h"
 
 static void publish_will(tm_broker *b, tm_msg *will, const char *client_id,
-                         const char *username, void *claims)
+                         const char *username, const struct tm_atls_peer *attest)
 {
-    if (b->auth && !tm_acl_allowed(b->auth, username, client_id, claims, will->topic,
+    if (b->auth && !tm_acl_allowed(b->auth, username, client_id, attest, will->topic,
                                    TM_ACC_WRITE)) {
         tm_log(TM_LOG_NOTICE, "client '%s': will to '%.*s' denied by ACL", client_id,
                (int)will->topic.len, (const char *)will->topic.p);
@@ -18,7 +18,7 @@ static void publish_will(tm_broker *b, tm_msg *will, const char *client_id,
     tm_log(TM_LOG_INFO, "client '%s': publishing will to '%.*s'", client_id,
            (int)will->topic.len, (const char *)will->topic.p);
     /* Message expiry counts from publication, not from CONNECT. */
-    will->created_ms = tm_now_ms();
+    will->created_ms = b->now;
     tm_route(b, will, true);
 }
 
@@ -48,7 +48,7 @@ void tm_will_trigger(tm_broker *b, tm_conn *c)
     }
     tm_session *s = c->sess;
     if (c->will_delay == 0 || !s || s->expiry == 0) {
-        publish_will(b, will, c->client_id, c->username, c->claims);
+        publish_will(b, will, c->client_id, c->username, c->attest);
         tm_msg_unref(will);
         return;
     }
@@ -56,7 +56,7 @@ void tm_will_trigger(tm_broker *b, tm_conn *c)
     tm_msg_unref(s->will);
     s->will = will;
     s->will_delay = c->will_delay;
-    s->will_at_ms = tm_now_ms() + (int64_t)c->will_delay * 1000;
+    s->will_at_ms = b->now + (int64_t)c->will_delay * 1000;
     if (!s->will_listed) {
         s->will_next = b->wills;
         s->will_prev = NULL;
@@ -80,7 +80,7 @@ void tm_will_fire_session(tm_broker *b, tm_session *s)
     unlist(b, s);
     s->will = NULL;
     if (will) {
-        publish_will(b, will, s->client_id, s->username, NULL);
+        publish_will(b, will, s->client_id, s->username, s->attest);
         tm_msg_unref(will);
     }
 }

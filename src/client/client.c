@@ -1,10 +1,10 @@
 /*
  * client.c — the client's lifecycle and its I/O: options, the CONNECT packet,
- * non-blocking TCP connect, TLS handshake, reading and framing, batched
- * writing, keep-alive and timeouts, close.
+ * non-blocking TCP connect, then the transport stack of src/net (TCP, TLS),
+ * reading and framing, batched writing, keep-alive and timeouts, close.
  *
  * Output batching: every operation appends to c->out and asks for write
- * interest; the bytes leave in one write()/SSL_write() at the end of the
+ * interest; the bytes leave in one stream write at the end of the
  * current event callback or on the next writable event, so a burst of
  * operations costs one system call per loop iteration. Write interest is
  * dropped as soon as the buffer is empty (the loop is level-triggered).
@@ -23,13 +23,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
-
 #include "client/client_int.h"
 #include "net/sock.h"
-
-bool tm_tls_ctx_insecure(const SSL_CTX *ctx);   /* tls.c */
 
 #define TM_READ_CHUNK 16384
 #define TM_READ_ROUNDS 8       /* reads per event before yielding to others */
@@ -266,7 +261,7 @@ static void reset_session_state(tm_client *c)
     c->in.len = 0;
     c->out.len = 0;
     c->ping_out = false;
-    c->ssl_read_wants_write = c->ssl_write_wants_read = false;
+    c->stream_read_wants_write = false;
     if (c->aliases)
         for (uint32_t i = 0; i <= c->topic_alias_max_in; i++) {
             free((void *)c->aliases[i].p);
@@ -275,15 +270,22 @@ static void reset_session_state(tm_client *c)
         }
 }
 
+/* Unregisters and closes the connection's socket (through its stream). */
+static void drop_socket(tm_client *c)
+{
+    if (c->fd >= 0)
+        tm_loop_del(c->loop, c->fd);
+    if (c->st)
+        tm_stream_free(c->st);
+    else if (c->fd >= 0)
+        close(c->fd);
+    c->st = NULL;
+    c->fd = -1;
+}
+
 static void really_free(tm_client *c)
 {
-    if (c->fd >= 0) {
-        tm_loop_del(c->loop, c->fd);
-        close(c->fd);
-        c->fd = -1;
-    }
-    if (c->ssl)
-        SSL_free(c->ssl);
+    drop_socket(c);
     if (c->ctx)
         SSL_CTX_free(c->ctx);
     reset_session_state(c);
@@ -350,18 +352,11 @@ void tm_client_close(tm_client *c, uint8_t reason, const char *error)
     if (error && error != c->err)
         snprintf(c->err, sizeof c->err, "%s", error);
     tm_client_trace(c, "--", "closed: %s", error ? error : "normal disconnection");
-    if (c->ssl) {
-        if (!error)
-            SSL_shutdown(c->ssl);   /* best effort close_notify */
-        SSL_free(c->ssl);
-        c->ssl = NULL;
-        ERR_clear_error();
+    if (c->st && !error) {
+        unsigned want;
+        tm_stream_shutdown(c->st, &want);   /* best effort close_notify */
     }
-    if (c->fd >= 0) {
-        tm_loop_del(c->loop, c->fd);
-        close(c->fd);
-        c->fd = -1;
-    }
+    drop_socket(c);
     c->want_events = 0;
     c->state = TM_CS_CLOSED;
     c->disc_reason = reason;
@@ -413,86 +408,56 @@ static void start_tls(tm_client *c)
 {
     char why[256] = "";
     c->state = TM_CS_TLS_HANDSHAKE;
-    c->ssl = SSL_new(c->ctx);
-    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
-        tm_client_close(c, TM_RC_UNSPECIFIED, "TLS: cannot create connection object");
+    tm_tls_client_hooks hooks = {.setup = c->tls_setup, .verify = c->tls_verify,
+                                 .arg = c->tls_arg};
+    /* the name the certificate must carry: the SNI name, else the address */
+    const char *expect = c->tls_insecure ? NULL : c->sni ? c->sni : c->host;
+    tm_stream *tls = tm_stream_tls_client(c->ctx, c->st, c->sni, expect, &hooks, why,
+                                          sizeof why);
+    if (!tls) {
+        tm_client_close(c, TM_RC_UNSPECIFIED, why);
         return;
     }
-    if (c->sni)
-        SSL_set_tlsext_host_name(c->ssl, c->sni);
-    if (!c->tls_insecure) {
-        /* Check the name we were told to expect: the SNI name, else the
-         * numeric address against the certificate's IP SANs. */
-        if (c->sni)
-            SSL_set1_host(c->ssl, c->sni);
-        else {
-            const char *h = strcmp(c->host, "localhost") ? c->host : "127.0.0.1";
-            char b[64];
-            size_t n = strlen(h);
-            if (n >= 2 && h[0] == '[' && n - 2 < sizeof b) {
-                memcpy(b, h + 1, n - 2);
-                b[n - 2] = 0;
-                h = b;
-            }
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), h);
-        }
-    }
-    if (c->tls_setup && c->tls_setup(c->ctx, c->ssl, c->tls_arg, why, sizeof why) != 0) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "TLS setup failed: %s", why[0] ? why : "refused by hook");
-        tm_client_close(c, TM_RC_UNSPECIFIED, msg);
-        return;
-    }
+    c->st = tls;
     set_events(c, TM_EV_READ | TM_EV_WRITE);
     tls_step(c);
 }
 
 static void tls_step(tm_client *c)
 {
-    ERR_clear_error();
-    int r = SSL_connect(c->ssl);
+    unsigned want = 0;
+    int r = tm_stream_handshake(c->st, &want);
     if (r == 1) {
-        char why[256] = "";
-        tm_client_trace(c, "--", "TLS handshake done: %s %s", SSL_get_version(c->ssl),
-                        SSL_get_cipher_name(c->ssl));
-        if (c->tls_verify && c->tls_verify(c->ssl, c->tls_arg, why, sizeof why) != 0) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "TLS peer rejected: %s", why[0] ? why : "refused by hook");
-            tm_client_close(c, TM_RC_UNSPECIFIED, msg);
-            return;
-        }
+        SSL *ssl = tm_client_ssl(c);
+        tm_client_trace(c, "--", "TLS handshake done: %s %s", SSL_get_version(ssl),
+                        SSL_get_cipher_name(ssl));
         set_events(c, TM_EV_READ);
         send_connect(c);
         return;
     }
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ) {
-        set_events(c, TM_EV_READ);
+    if (r == 0) {
+        set_events(c, want == TM_EV_WRITE ? TM_EV_READ | TM_EV_WRITE : TM_EV_READ);
         return;
     }
-    if (e == SSL_ERROR_WANT_WRITE) {
-        set_events(c, TM_EV_READ | TM_EV_WRITE);
-        return;
-    }
-    char msg[300], why[200] = "";
-    long vr = SSL_get_verify_result(c->ssl);
-    unsigned long ec = ERR_peek_error();
-    if (vr != X509_V_OK)
-        snprintf(why, sizeof why, "certificate verify failed: %s",
-                 X509_verify_cert_error_string(vr));
-    else if (ec)
-        ERR_error_string_n(ec, why, sizeof why);
-    else if (e == SSL_ERROR_SYSCALL)
-        snprintf(why, sizeof why, "%s", errno ? strerror(errno) : "connection closed by peer");
+    const char *why = tm_stream_error(c->st);
+    char msg[300];
+    if (!strncmp(why, "TLS peer rejected", 17))
+        snprintf(msg, sizeof msg, "%s", why);
     else
-        snprintf(why, sizeof why, "SSL error %d", e);
-    snprintf(msg, sizeof msg, "TLS handshake with %s port %u failed: %s", c->host,
-             (unsigned)c->port, why);
+        snprintf(msg, sizeof msg, "TLS handshake with %s port %u failed: %s", c->host,
+                 (unsigned)c->port, strncmp(why, "TLS handshake: ", 15) ? why : why + 15);
     tm_client_close(c, TM_RC_UNSPECIFIED, msg);
 }
 
 static void connected_tcp(tm_client *c)
 {
+    c->st = tm_stream_tcp(c->fd);
+    if (!c->st) {            /* the fd is closed with it */
+        tm_loop_del(c->loop, c->fd);
+        c->fd = -1;
+        tm_client_close(c, TM_RC_UNSPECIFIED, "out of memory");
+        return;
+    }
     if (c->ctx)
         start_tls(c);
     else {
@@ -598,47 +563,16 @@ int tm_client_flush_out(tm_client *c)
         return -1;
     }
     if (c->out.len) {
-        ssize_t n;
-        if (c->ssl) {
-            ERR_clear_error();
-            c->ssl_write_wants_read = false;
-            int len = c->out.len > (1u << 30) ? (1 << 30) : (int)c->out.len;
-            int r = SSL_write(c->ssl, c->out.data, len);
-            if (r > 0)
-                n = r;
-            else {
-                int e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_WANT_WRITE)
-                    n = 0;
-                else if (e == SSL_ERROR_WANT_READ) {
-                    c->ssl_write_wants_read = true;
-                    n = 0;
-                } else {
-                    char why[200];
-                    unsigned long ec = ERR_peek_error();
-                    if (ec)
-                        ERR_error_string_n(ec, why, sizeof why);
-                    else
-                        snprintf(why, sizeof why, "%s", errno ? strerror(errno) : "closed");
-                    char msg[260];
-                    snprintf(msg, sizeof msg, "TLS write failed: %s", why);
-                    tm_client_close(c, TM_RC_UNSPECIFIED, msg);
-                    return -1;
-                }
-            }
-        } else {
-            n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                    n = 0;
-                else {
-                    char msg[200];
-                    snprintf(msg, sizeof msg, "write to %s port %u failed: %s", c->host,
-                             (unsigned)c->port, strerror(errno));
-                    tm_client_close(c, TM_RC_UNSPECIFIED, msg);
-                    return -1;
-                }
-            }
+        unsigned want = 0;   /* READ is always watched; WRITE while output waits */
+        long n = tm_stream_write(c->st, c->out.data, c->out.len, &want);
+        if (n == -2) {
+            n = 0;
+        } else if (n < 0) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "write to %s port %u failed: %s", c->host,
+                     (unsigned)c->port, tm_stream_error(c->st));
+            tm_client_close(c, TM_RC_UNSPECIFIED, msg);
+            return -1;
         }
         if (n > 0) {
             tm_buf_consume(&c->out, (size_t)n);
@@ -653,7 +587,7 @@ int tm_client_flush_out(tm_client *c)
             tm_client_close(c, c->disc_reason, c->disc_is_error ? c->err : NULL);
             return c->disc_is_error ? -1 : 0;
         }
-        set_events(c, TM_EV_READ | (c->ssl_read_wants_write ? TM_EV_WRITE : 0));
+        set_events(c, TM_EV_READ | (c->stream_read_wants_write ? TM_EV_WRITE : 0));
     } else {
         set_events(c, TM_EV_READ | TM_EV_WRITE);
     }
@@ -699,47 +633,24 @@ static ssize_t process_input(tm_client *c, const uint8_t *data, size_t len)
  * when the connection closed. */
 static ssize_t read_some(tm_client *c, uint8_t *dst, size_t room)
 {
-    if (c->ssl) {
-        ERR_clear_error();
-        c->ssl_read_wants_write = false;
-        int r = SSL_read(c->ssl, dst, room > (1u << 30) ? (1 << 30) : (int)room);
-        if (r > 0)
-            return r;
-        int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_READ)
-            return 0;
-        if (e == SSL_ERROR_WANT_WRITE) {
-            c->ssl_read_wants_write = true;
-            set_events(c, TM_EV_READ | TM_EV_WRITE);
-            return 0;
-        }
-        if (e == SSL_ERROR_ZERO_RETURN) {
-            tm_client_close(c, TM_RC_UNSPECIFIED, "server closed the TLS connection");
-            return -1;
-        }
-        char why[200];
-        unsigned long ec = ERR_peek_error();
-        if (ec)
-            ERR_error_string_n(ec, why, sizeof why);
-        else
-            snprintf(why, sizeof why, "%s",
-                     e == SSL_ERROR_SYSCALL && errno ? strerror(errno) : "connection closed by server");
-        char msg[260];
-        snprintf(msg, sizeof msg, "TLS read failed: %s", why);
-        tm_client_close(c, TM_RC_UNSPECIFIED, msg);
-        return -1;
-    }
-    ssize_t n = recv(c->fd, dst, room, 0);
+    unsigned want = 0;
+    c->stream_read_wants_write = false;
+    long n = tm_stream_read(c->st, dst, room, &want);
     if (n > 0)
         return n;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n == -2) {
+        if (want & TM_EV_WRITE) {
+            c->stream_read_wants_write = true;
+            set_events(c, TM_EV_READ | TM_EV_WRITE);
+        }
         return 0;
-    char msg[200];
+    }
+    char msg[300];
     if (n == 0)
         snprintf(msg, sizeof msg, "connection closed by server");
     else
         snprintf(msg, sizeof msg, "read from %s port %u failed: %s", c->host,
-                 (unsigned)c->port, strerror(errno));
+                 (unsigned)c->port, tm_stream_error(c->st));
     tm_client_close(c, TM_RC_UNSPECIFIED, msg);
     return -1;
 }
@@ -787,8 +698,9 @@ static void do_read(tm_client *c)
             if (c->in.len == 0 && c->in.cap > 4 * TM_READ_CHUNK)
                 tm_buf_free(&c->in);   /* a big message passed: give it back */
         }
-        /* TLS may hold decrypted bytes the kernel no longer reports. */
-        if (!c->ssl && (size_t)n < room)
+        /* a short read means the transport had no more (TLS reads drain
+         * every record that arrived) */
+        if ((size_t)n < room)
             return;
     }
 }
@@ -819,15 +731,15 @@ static void on_io(tm_loop *loop, int fd, unsigned events, void *ud)
     case TM_CS_MQTT_CONNECTING:
     case TM_CS_CONNECTED:
     case TM_CS_DISCONNECTING:
-        if (((events & TM_EV_READ) || ((events & TM_EV_WRITE) && c->ssl_read_wants_write)) &&
+        if (((events & TM_EV_READ) || ((events & TM_EV_WRITE) && c->stream_read_wants_write)) &&
             !c->dispatching) {
             if (c->state == TM_CS_DISCONNECTING) {
                 /* Still drain input so the peer's EOF/errors are noticed,
                  * but deliver nothing more. */
                 uint8_t sink[4096];
-                ssize_t n = c->ssl ? SSL_read(c->ssl, sink, sizeof sink)
-                                   : recv(fd, sink, sizeof sink, 0);
-                if (n == 0 && !c->ssl)
+                unsigned want;
+                long n = tm_stream_read(c->st, sink, sizeof sink, &want);
+                if (n == 0 || n == -1)
                     tm_client_close(c, c->disc_reason, c->disc_is_error ? c->err : NULL);
             } else {
                 do_read(c);
@@ -907,7 +819,10 @@ int tm_client_tick(tm_client *c, uint64_t now)
 tm_client_state tm_client_get_state(const tm_client *c) { return c->state; }
 const char *tm_client_error(const tm_client *c) { return c->err; }
 int tm_client_fd(const tm_client *c) { return c->fd; }
-SSL *tm_client_ssl(const tm_client *c) { return c->ssl; }
+SSL *tm_client_ssl(const tm_client *c)
+{
+    return c->st ? tm_stream_tls_ssl(tm_stream_find(c->st, "tls")) : NULL;
+}
 void *tm_client_userdata(const tm_client *c) { return c->ud; }
 uint8_t tm_client_version(const tm_client *c) { return c->version; }
 const tm_client_server_info *tm_client_server(const tm_client *c) { return &c->srv; }

@@ -41,42 +41,15 @@
 
 #include "mqtt/mqtt.h"
 #include "net/loop.h"
+#include "net/tls.h"
 
 typedef struct tm_client tm_client;
 
 /* ---- TLS --------------------------------------------------------------- */
 
-typedef struct tm_tls_opts {
-    bool enable;               /* implied by cafile/capath/psk/certfile/insecure */
-    const char *cafile;        /* PEM CA bundle; none + !insecure: system defaults */
-    const char *capath;        /* hashed CA directory */
-    const char *certfile;      /* client certificate (PEM) */
-    const char *keyfile;       /* its private key (PEM) */
-    /* insecure: do not check the server's host name; when neither cafile nor
-     * capath is given, do not verify the certificate chain at all either. */
-    bool insecure;
-    const char *psk_identity;  /* PSK (TLS 1.3 external PSK / TLS 1.2 PSK suites) */
-    const char *psk_hex;       /* key as hex digits */
-    const char *min_version;   /* "tlsv1.2" (default) or "tlsv1.3"; NULL = tlsv1.2 */
-    const char *max_version;   /* NULL = highest */
-    const char *ciphers;       /* TLS <= 1.2 cipher list (OpenSSL syntax) */
-    const char *ciphersuites;  /* TLS 1.3 suites, e.g. "TLS_AES_128_GCM_SHA256" */
-    const char *keylog_file;   /* NSS key log; NULL: $SSLKEYLOGFILE if set */
-} tm_tls_opts;
-
-/* A client SSL_CTX configured from `o` (caller owns it: SSL_CTX_free). Share
- * one across many clients with identical options. NULL + err on failure. */
-SSL_CTX *tm_tls_ctx_new(const tm_tls_opts *o, char *err, size_t errcap);
-
-/* Called with the SSL object after it is created and configured (SNI, host
- * check), before the handshake starts: the place to add TLS extensions.
- * Note that `ctx` may be shared by many clients; register per-context state
- * (SSL_CTX_add_custom_ext) once. Return 0, or -1 with a reason to abort. */
-typedef int (*tm_tls_setup_fn)(SSL_CTX *ctx, SSL *ssl, void *arg, char *err, size_t errcap);
-/* Called after the TLS handshake completed, before CONNECT is sent. Return 0
- * to proceed, or -1 with a reason: the connection is closed and on_disconnect
- * reports "TLS peer rejected: <reason>". Attestation appraisal goes here. */
-typedef int (*tm_tls_verify_fn)(SSL *ssl, void *arg, char *err, size_t errcap);
+/* Options (tm_tls_opts), tm_tls_ctx_new and the setup/verify hook types come
+ * from the connection layer (net/tls.h): one TLS set-up for the broker and
+ * the clients. `tls.enable` asks for TLS with default options. */
 
 /* ---- callbacks --------------------------------------------------------- */
 

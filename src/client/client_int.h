@@ -6,12 +6,13 @@
  *   handle.c      what happens on each packet received from the server
  *   send.c        operations that produce packets (publish, subscribe, ...)
  *   pidmap.c      small packet-identifier -> state hash used for QoS flows
- *   tls.c         SSL_CTX construction (CA, cert, PSK, key log)
+ *   atls_client.c the attested-TLS hooks for tools (setup/verify)
  *   props.c       user-property helpers
  *   sync.c        the blocking layer
  *
  * Invariants:
- *  - c->fd >= 0 exactly when state is TCP_CONNECTING..DISCONNECTING.
+ *  - c->fd >= 0 exactly when state is TCP_CONNECTING..DISCONNECTING; c->st
+ *    (src/net/stream.h, owning the fd) exists from the end of the TCP connect.
  *  - every outgoing QoS>0 PUBLISH has one entry in c->out_ids; entries in
  *    state OUT_QUEUED have their bytes in the c->qhead list, the others count
  *    in c->ninflight, and ninflight <= window once the CONNACK is in.
@@ -24,6 +25,7 @@
 #include <stdio.h>
 
 #include "client/client.h"
+#include "net/stream.h"
 
 /* ---- packet id map ---------------------------------------------------- */
 
@@ -75,9 +77,9 @@ struct tm_client {
     bool host_is_ip;
 
     SSL_CTX *ctx;              /* NULL without TLS; one reference held */
-    SSL *ssl;
+    tm_stream *st;             /* the transport stack once TCP is connected */
     bool tls_insecure;
-    bool ssl_read_wants_write, ssl_write_wants_read;
+    bool stream_read_wants_write;
     tm_tls_setup_fn tls_setup;
     tm_tls_verify_fn tls_verify;
     void *tls_arg;

@@ -3,7 +3,6 @@
 #    verifiers instrumented; ctest `fuzz_atls_smoke` (20 s from the seeds).
 #  - otherwise: `fuzz_atls_replay` replays the seed corpus (ctest fuzz_atls_replay).
 set(TM_ATLS_CORPUS ${CMAKE_CURRENT_LIST_DIR}/corpus/atls)
-include(${CMAKE_SOURCE_DIR}/src/attest/atls.cmake)
 if(TMQTT_FUZZ)
   file(GLOB TM_ATLS_FUZZ_SRCS ${CMAKE_SOURCE_DIR}/src/attest/*.c)
   add_executable(fuzz_atls ${CMAKE_CURRENT_LIST_DIR}/fuzz_atls.c ${TM_ATLS_FUZZ_SRCS})

@@ -1,0 +1,350 @@
+/*
+ * broker_int.h — the broker engine's internal model, shared by the files of
+ * src/broker (the engine's public face is broker.h).
+ *
+ * Ownership, in one paragraph: the broker (tm_broker) owns listeners,
+ * connections and sessions. A connection (tm_conn) is one network peer; once
+ * its CONNECT is accepted it is attached to a session (tm_session), which
+ * outlives it when the session expiry interval says so. Messages (tm_msg) are
+ * immutable after creation and reference-counted: one published payload is
+ * stored once and shared by every queue, in-flight slot and retained entry
+ * that holds it. The topic tree (trie.c) holds both subscriptions and retained
+ * messages, one node per topic level.
+ *
+ * Every piece of instance state lives in tm_broker (no file globals): two
+ * brokers can run in one process, which is what the unit tests and the fuzz
+ * target do. Time comes in with every call (b->now); nothing here reads a
+ * clock or touches a socket.
+ *
+ * Threading: none.
+ */
+#ifndef TM_BROKER_INT_H
+#define TM_BROKER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "broker/broker.h"
+#include "broker/config.h"
+#include "broker/log.h"
+#include "broker/map.h"
+#include "mqtt/mqtt.h"
+
+struct tm_atls_peer;
+
+typedef struct tm_session tm_session;
+typedef struct tm_node tm_node;
+
+/* ---- messages ------------------------------------------------------------ */
+
+typedef struct tm_msg {
+    uint32_t refs;
+    uint8_t qos;                /* QoS as published */
+    bool retain;                /* retain flag as published */
+    int64_t created_ms;         /* monotonic time of arrival */
+    uint64_t origin;            /* id of the publishing session (no local); 0 = broker */
+    tm_str topic;               /* slices point into this same allocation */
+    tm_str payload;
+    /* Forwardable v5 properties (payload format, message expiry, content type,
+     * response topic, correlation data, user properties); slices point into
+     * this allocation. Topic alias and subscription ids are never stored. */
+    tm_props props;
+} tm_msg;
+
+tm_msg *tm_msg_new(tm_str topic, tm_str payload, uint8_t qos, bool retain,
+                   const tm_props *props, uint64_t origin, int64_t now_ms);
+tm_msg *tm_msg_ref(tm_msg *m);
+void tm_msg_unref(tm_msg *m);
+/* Remaining expiry in seconds; false when the message has expired. */
+bool tm_msg_alive(const tm_msg *m, int64_t now_ms, uint32_t *remaining);
+/* Fill props (for tm_encode_publish) from a message: forwardable properties,
+ * the remaining expiry, and no subscription identifiers. */
+void tm_msg_props(const tm_msg *m, int64_t now_ms, tm_props *out);
+
+/* ---- outgoing delivery queue of a session -------------------------------- */
+
+#define TM_OUT_SUBIDS 4
+
+enum tm_out_state {
+    TM_OUT_PENDING = 0,   /* not sent yet */
+    TM_OUT_WAIT_ACK,      /* QoS 1 sent, waiting for PUBACK */
+    TM_OUT_WAIT_REC,      /* QoS 2 sent, waiting for PUBREC */
+    TM_OUT_WAIT_COMP,     /* PUBREL sent, waiting for PUBCOMP (msg released) */
+    TM_OUT_DONE           /* acknowledged; removed when it reaches the head */
+};
+
+typedef struct tm_out {
+    tm_msg *msg;          /* NULL in WAIT_COMP and DONE */
+    uint16_t pid;
+    uint8_t qos;
+    uint8_t state;
+    bool retain;
+    uint8_t n_subids;
+    uint32_t subids[TM_OUT_SUBIDS];
+} tm_out;
+
+/* Ring buffer: entries [head, head+sent) have been sent (or are done),
+ * [head+sent, head+count) are pending. */
+typedef struct tm_outq {
+    tm_out *e;
+    uint32_t head, count, cap;
+    uint32_t sent;        /* entries at the front that were transmitted */
+    uint32_t inflight;    /* sent entries not yet DONE */
+} tm_outq;
+
+/* ---- subscriptions ----------------------------------------------------- */
+
+typedef struct tm_sub {
+    tm_session *sess;
+    tm_subopts opts;
+    uint32_t subid;       /* 0 = none */
+} tm_sub;
+
+typedef struct tm_share {
+    char *group;
+    tm_sub *members;
+    uint32_t n, cap;
+    uint32_t next;        /* round-robin cursor */
+} tm_share;
+
+/* A subscription as the session remembers it, to remove it at session end. */
+typedef struct tm_sess_sub {
+    char *filter;         /* the full filter as subscribed ($share/... included) */
+    tm_node *node;
+} tm_sess_sub;
+
+/* ---- sessions ------------------------------------------------------------ */
+
+typedef struct tm_qos2_in {      /* incoming QoS 2 ids awaiting PUBREL */
+    uint16_t *ids;
+    uint32_t n, cap;
+} tm_qos2_in;
+
+struct tm_session {
+    char *client_id;
+    uint64_t id;                 /* unique, for no-local */
+    tm_conn *conn;               /* NULL when offline */
+    uint8_t version;
+    uint32_t expiry;             /* session expiry interval; UINT32_MAX = never */
+    int64_t expire_at_ms;        /* when offline: when it ends */
+    tm_sess_sub *subs;
+    uint32_t n_subs, cap_subs;
+    tm_outq q;
+    uint16_t next_pid;
+    tm_qos2_in qos2;
+    char *username;              /* copy for ACL checks of queued deliveries */
+    /* the attested claims of the connection that opened the session: ACL
+     * checks of queued deliveries and of a delayed Will use them after the
+     * connection is gone (a reference; NULL when not attested) */
+    struct tm_atls_peer *attest;
+    /* fan-out scratch: which publish last touched this session, at which slot */
+    uint64_t match_stamp;
+    uint32_t match_idx;
+    /* pending will with a delay (connection gone, session alive) */
+    tm_msg *will;
+    uint32_t will_delay;
+    int64_t will_at_ms;
+    struct tm_session *will_next, *will_prev;   /* list of sessions with pending wills */
+    bool will_listed;
+    uint64_t dropped;            /* messages dropped by queue limits */
+};
+
+/* ---- connections --------------------------------------------------------- */
+
+enum tm_conn_state {
+    TM_CS_NEW = 0,        /* waiting for CONNECT */
+    TM_CS_CONNECTED,
+    TM_CS_CLOSING         /* the engine is done with it: output, then close */
+};
+
+struct tm_conn {
+    uint8_t state;
+    uint8_t version;             /* from CONNECT; 0 before */
+    bool dirty;                  /* on the broker's output list */
+    bool out_recent;             /* had output since the last timer tick */
+    bool ended;                  /* will processed, session detached */
+    bool gone;                   /* transport closed: freed at the next bury */
+    bool tls;
+    bool will_suppressed;        /* normal DISCONNECT */
+    bool request_problem_info;
+    tm_broker *b;
+    const tm_listener_cfg *lcfg;
+    const char *peer;            /* "addr:port", owned by the transport */
+    tm_session *sess;
+    tm_buf in;                   /* received, not yet parsed */
+    tm_buf out;                  /* to send this iteration */
+    size_t io_backlog;           /* bytes the transport still holds */
+    tm_conn *dirty_next;
+    tm_conn *next, *prev;        /* all connections; graveyard once gone */
+    char *client_id;             /* copy for logs */
+    char *username;
+    char *identity;              /* the transport's, for use_identity_as_username */
+    struct tm_atls_peer *attest; /* appraised client claims (a reference), or NULL */
+    void *io;                    /* the driver's handle for the transport */
+    uint16_t keep_alive;
+    int64_t last_rx_ms;
+    int64_t opened_ms;
+    uint32_t max_out_packet;     /* client's maximum packet size (0 = protocol max) */
+    uint16_t recv_max;           /* client's receive maximum (our in-flight window) */
+    uint16_t alias_max_out;      /* client's topic alias maximum */
+    tm_str *alias_in;            /* client->broker aliases [1..alias_max_in] */
+    tm_map alias_out;            /* topic -> alias number (broker->client) */
+    uint16_t alias_out_next;
+    tm_msg *will;                /* will message, NULL if none */
+    uint32_t will_delay;
+};
+
+/* ---- the broker ---------------------------------------------------------- */
+
+typedef struct tm_sys_stats {
+    uint64_t msgs_received, msgs_sent, pub_received, pub_sent, pub_dropped;
+    uint64_t bytes_received, bytes_sent;
+    uint64_t clients_total_ever, clients_max;
+    uint32_t clients_connected;
+} tm_sys_stats;
+
+/* Encoded PUBLISH forms of the message being fanned out (deliver.c). */
+#define TM_FORMS 12
+typedef struct tm_form_cache {
+    bool active;                 /* only inside tm_route, where every msg is alive */
+    const tm_msg *msg;
+    struct {
+        bool used;
+        uint8_t key;
+        uint32_t pid_off;        /* 0 for QoS 0 */
+        tm_buf buf;
+    } f[TM_FORMS];
+} tm_form_cache;
+
+struct tm_broker {
+    const tm_config *cfg;
+    int64_t now;                 /* monotonic ms, from the caller of every entry point */
+    tm_conn *conns;              /* list of all connections */
+    tm_conn *graveyard;          /* gone; freed by tm_broker_bury */
+    uint32_t n_conns;
+    tm_conn *dirty;              /* connections with output to flush */
+    tm_map sessions;             /* client id -> tm_session* */
+    uint64_t next_sess_id;
+    uint64_t next_assigned_id;   /* for client ids the broker assigns */
+    tm_node *root;               /* topic tree root */
+    tm_map nodes;                /* (parent, level) -> tm_node* */
+    uint32_t n_retained;
+    uint32_t n_subscriptions;
+    tm_session *wills;           /* sessions with delayed wills */
+    int64_t start_ms;
+    time_t start_wall;
+    int64_t next_tick_ms;
+    int64_t next_sys_ms;
+    tm_sys_stats st;
+    uint64_t match_stamp;
+    /* fan-out scratch */
+    struct tm_match *matches;
+    uint32_t n_matches, cap_matches;
+    tm_buf scratch;
+    tm_form_cache forms;
+    struct tm_auth *auth;        /* password file + ACL, NULL when none */
+    tm_broker_io_stats io;
+};
+
+/* One matched delivery collected while walking the topic tree. */
+typedef struct tm_match {
+    tm_session *sess;
+    uint8_t qos;
+    bool retain_as_published;
+    uint8_t n_subids;
+    uint32_t subids[TM_OUT_SUBIDS];
+} tm_match;
+
+/* ---- functions shared between files -------------------------------------- */
+
+/* engine.c */
+void tm_conn_send(tm_conn *c, const void *p, size_t n);   /* append to output */
+void tm_conn_mark_dirty(tm_conn *c);
+/* The engine is done with c: its will is processed, its session detached,
+ * and the transport closes once the output queued so far has left. */
+void tm_conn_end(tm_conn *c, const char *why);
+/* Protocol error: v5 gets DISCONNECT with `rc`, then the connection ends. */
+void tm_conn_fail(tm_conn *c, uint8_t rc, const char *why);
+size_t tm_conn_backlog(const tm_conn *c);                 /* bytes not yet written */
+
+/* dispatch (handle_*.c) */
+tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len);
+tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len);
+tm_rc tm_handle_ack(tm_conn *c, uint8_t type, uint8_t flags, const uint8_t *body, size_t len);
+tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len);
+tm_rc tm_handle_unsubscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len);
+tm_rc tm_handle_pingreq(tm_conn *c, uint8_t flags, size_t len);
+tm_rc tm_handle_disconnect(tm_conn *c, const uint8_t *body, size_t len);
+tm_rc tm_handle_auth(tm_conn *c, const uint8_t *body, size_t len);
+
+/* session.c */
+tm_session *tm_sess_find(tm_broker *b, tm_str client_id);
+tm_session *tm_sess_new(tm_broker *b, tm_str client_id);
+void tm_sess_free(tm_broker *b, tm_session *s);        /* ends it: subs removed */
+void tm_sess_detach(tm_broker *b, tm_session *s);      /* connection gone */
+void tm_sess_expire(tm_broker *b, int64_t now_ms);
+uint16_t tm_sess_next_pid(tm_session *s);
+bool tm_sess_qos2_has(tm_session *s, uint16_t pid);
+bool tm_sess_qos2_add(tm_session *s, uint16_t pid);
+void tm_sess_qos2_del(tm_session *s, uint16_t pid);
+
+/* deliver.c */
+/* Route a message to every matching subscription (and store it when retained). */
+void tm_route(tm_broker *b, tm_msg *m, bool set_retained);
+/* Queue one delivery to a session; sends it now when the window allows. */
+void tm_deliver(tm_broker *b, tm_session *s, tm_msg *m, uint8_t qos, bool retain,
+                const uint32_t *subids, uint8_t n_subids);
+/* Send pending entries while the in-flight window has room. */
+void tm_outq_pump(tm_broker *b, tm_session *s);
+/* Resend everything in flight (after reconnect), with DUP. */
+void tm_outq_resend(tm_broker *b, tm_session *s);
+/* Ack handling: returns false when pid is not in flight in that state. */
+bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_t reason);
+void tm_outq_free(tm_outq *q);
+/* Drop queued, unsent messages the session's ACL no longer allows (reload);
+ * returns how many. */
+uint32_t tm_outq_acl_sweep(tm_broker *b, tm_session *s);
+/* Encode and send a PUBLISH for a delivery on connection c. false when it was
+ * discarded because it exceeds the client's Maximum Packet Size. */
+bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool retain, bool dup,
+                     uint16_t pid, const uint32_t *subids, uint8_t n_subids);
+
+/* trie.c */
+tm_node *tm_trie_get(tm_broker *b, tm_str filter, bool create);
+void tm_trie_prune(tm_broker *b, tm_node *n);
+/* Add/replace a subscription; returns true if it already existed. */
+bool tm_trie_sub_add(tm_broker *b, tm_node *n, tm_str group, const tm_sub *sub);
+bool tm_trie_sub_del(tm_broker *b, tm_node *n, tm_str group, tm_session *s);
+/* Collect matches for topic into b->matches (normal subs merged per session;
+ * shared groups pick one member each). */
+void tm_trie_match(tm_broker *b, tm_str topic, uint64_t origin);
+/* Retained: set (m NULL = clear) and walk those matching a filter. */
+void tm_trie_retain(tm_broker *b, tm_str topic, tm_msg *m);
+typedef void (*tm_retained_cb)(tm_msg *m, void *ud);
+void tm_trie_retained_each(tm_broker *b, tm_str filter, tm_retained_cb cb, void *ud);
+void tm_trie_free(tm_broker *b);
+
+/* will.c */
+void tm_will_trigger(tm_broker *b, tm_conn *c);         /* connection ended abnormally */
+void tm_will_cancel(tm_broker *b, tm_session *s);       /* session reconnected */
+void tm_will_fire_session(tm_broker *b, tm_session *s); /* session ends: send now */
+void tm_will_tick(tm_broker *b, int64_t now_ms);
+
+/* sys.c */
+void tm_sys_publish(tm_broker *b);
+
+/* auth.c */
+struct tm_auth;
+struct tm_auth *tm_auth_load(const tm_config *cfg, char *err, size_t errcap);
+void tm_auth_free(struct tm_auth *a);
+/* 1 = ok, 0 = bad user/password, -1 = no password file (anonymous rules apply) */
+int tm_auth_check_password(struct tm_auth *a, tm_str user, tm_str pass);
+enum { TM_ACC_READ = 1, TM_ACC_WRITE = 2, TM_ACC_SUBSCRIBE = 4 };
+/* ACL decision for a topic (or filter, with TM_ACC_SUBSCRIBE). NULL auth:
+ * allow. `attest` (may be NULL) selects the `attested SETNAME` blocks. */
+bool tm_acl_allowed(struct tm_auth *a, const char *username, const char *client_id,
+                    const struct tm_atls_peer *attest, tm_str topic, int access);
+
+#endif

@@ -1,0 +1,537 @@
+/*
+ * netsrv.c — listeners and accepted connections (netsrv.h).
+ *
+ * States of a connection:
+ *   HANDSHAKE  transport handshake running (TLS), under the handshake deadline
+ *   OPEN       the upper layer owns it: input is delivered, output sent
+ *   CLOSING    the upper layer let go: the rest of the output leaves, then
+ *              the transport is shut down for writing
+ *   DRAINING   input is read and discarded until the peer closes or the
+ *              drain deadline passes
+ *   DEAD       socket closed; waiting for tm_netsrv_reap to report and free
+ * Connections are freed only in tm_netsrv_reap, so pointers the upper layer
+ * and the loop hold stay valid for the whole iteration in which one ends.
+ */
+#include "net/netsrv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/sock.h"
+#include "net/stream.h"
+#ifdef __wasi__
+#include "platform/wasi_socket.h"
+#endif
+
+#define TM_READ_CHUNK 65536
+#define TM_READ_ROUNDS 64        /* per readiness event: one busy peer cannot starve others */
+#define TM_DRAIN_MS 2000
+#define TM_DRAIN_MAX (1u << 20)
+
+enum { NC_HANDSHAKE, NC_OPEN, NC_CLOSING, NC_DRAINING, NC_DEAD };
+
+typedef struct nlistener {
+    tm_netsrv *srv;
+    int fd;
+    uint16_t port;
+    int max_connections;
+    uint32_t n_conns;
+    tm_tls_server *tls;          /* NULL: plain TCP */
+    void *cookie;
+} nlistener;
+
+struct tm_nconn {
+    tm_netsrv *srv;
+    nlistener *lst;
+    tm_stream *st;               /* NULL once dead */
+    void *up;                    /* the upper layer's connection while it owns it */
+    tm_nconn *next, *prev;       /* live connections */
+    tm_nconn *reap_next;
+    uint8_t *pend;               /* output the socket did not take yet */
+    size_t pend_len, pend_pos;
+    int64_t deadline;            /* handshake or drain */
+    uint32_t drained;
+    uint8_t state;
+    const char *why;             /* how it ended, for closed() */
+    char peer[48];
+};
+
+struct tm_netsrv {
+    tm_loop *loop;
+    tm_netsrv_handler h;
+    uint32_t handshake_ms;
+    nlistener **lst;
+    int n_lst;
+    tm_nconn *conns;
+    tm_nconn *reap;              /* ended this iteration */
+    tm_netsrv_stats st;
+    uint8_t rbuf[TM_READ_CHUNK]; /* one read buffer for every connection */
+};
+
+int64_t tm_net_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void conn_io(tm_loop *loop, int fd, unsigned events, void *ud);
+
+/* ---- ending ----------------------------------------------------------------- */
+
+/* The socket closes now; the struct is freed (and the upper layer told,
+ * when it still owns the connection) in tm_netsrv_reap. */
+static void conn_end(tm_nconn *c, const char *why)
+{
+    if (c->state == NC_DEAD)
+        return;
+    tm_netsrv *s = c->srv;
+    if (c->state == NC_HANDSHAKE && why && s->h.log)
+        s->h.log(s->h.ud, TM_NET_NOTICE, c->peer, why);
+    tm_loop_del(s->loop, c->st->fd);
+    tm_stream_free(c->st);
+    c->st = NULL;
+    c->state = NC_DEAD;
+    c->why = why;
+    c->lst->n_conns--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->reap_next = s->reap;
+    s->reap = c;
+}
+
+static void conn_free(tm_nconn *c)
+{
+    free(c->pend);
+    free(c);
+}
+
+void tm_netsrv_reap(tm_netsrv *s)
+{
+    while (s->reap) {
+        tm_nconn *c = s->reap;
+        s->reap = c->reap_next;
+        if (c->up && s->h.closed)
+            s->h.closed(s->h.ud, c->up, c->why ? c->why : "connection closed");
+        conn_free(c);
+    }
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static void set_events(tm_nconn *c, unsigned ev)
+{
+    if (tm_loop_events(c->srv->loop, c->st->fd) != ev)
+        tm_loop_mod(c->srv->loop, c->st->fd, ev);
+}
+
+static void drain_start(tm_nconn *c);
+
+/* Writes pending output. -1 when the connection ended. */
+static int flush_pending(tm_nconn *c)
+{
+    while (c->pend_pos < c->pend_len) {
+        unsigned want = 0;
+        long n = tm_stream_write(c->st, c->pend + c->pend_pos, c->pend_len - c->pend_pos, &want);
+        if (n > 0) {
+            c->pend_pos += (size_t)n;
+            c->srv->st.bytes_sent += (uint64_t)n;
+            continue;
+        }
+        if (n == -2) {
+            set_events(c, (c->state == NC_OPEN ? TM_EV_READ : 0) | want);
+            return 0;
+        }
+        conn_end(c, tm_stream_error(c->st)[0] ? tm_stream_error(c->st) : "write error");
+        return -1;
+    }
+    free(c->pend);
+    c->pend = NULL;
+    c->pend_len = c->pend_pos = 0;
+    if (c->state == NC_CLOSING) {
+        drain_start(c);
+        return c->state == NC_DEAD ? -1 : 0;
+    }
+    set_events(c, TM_EV_READ);
+    return 0;
+}
+
+static int keep(tm_nconn *c, const uint8_t *p, size_t n)
+{
+    size_t have = c->pend_len - c->pend_pos;
+    uint8_t *np = malloc(have + n);
+    if (!np) {
+        conn_end(c, "out of memory for output");
+        return -1;
+    }
+    memcpy(np, c->pend + c->pend_pos, have);
+    memcpy(np + have, p, n);
+    free(c->pend);
+    c->pend = np;
+    c->pend_pos = 0;
+    c->pend_len = have + n;
+    return 0;
+}
+
+int tm_nconn_send(tm_nconn *c, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    if (c->state != NC_OPEN)
+        return -1;
+    if (c->pend_len > c->pend_pos)   /* keep the order: behind what waits */
+        return keep(c, p, n);
+    while (n) {
+        unsigned want = 0;
+        long w = tm_stream_write(c->st, p, n, &want);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            c->srv->st.bytes_sent += (uint64_t)w;
+            continue;
+        }
+        if (w == -2) {
+            if (keep(c, p, n) < 0)
+                return -1;
+            set_events(c, TM_EV_READ | want);
+            return 0;
+        }
+        conn_end(c, tm_stream_error(c->st)[0] ? tm_stream_error(c->st) : "write error");
+        return -1;
+    }
+    return 0;
+}
+
+size_t tm_nconn_backlog(const tm_nconn *c) { return c->pend_len - c->pend_pos; }
+
+/* ---- graceful close -------------------------------------------------------------- */
+
+static void drain_start(tm_nconn *c)
+{
+    unsigned want = 0;
+    int r = tm_stream_shutdown(c->st, &want);
+    if (r == 0) {               /* close_notify waits for the socket */
+        c->state = NC_CLOSING;
+        set_events(c, want);
+        return;
+    }
+    if (r < 0) {
+        conn_end(c, NULL);
+        return;
+    }
+    c->state = NC_DRAINING;
+    c->deadline = tm_net_now_ms() + TM_DRAIN_MS;
+    set_events(c, TM_EV_READ);
+}
+
+void tm_nconn_close(tm_nconn *c)
+{
+    c->up = NULL;                /* no callback from now on */
+    if (c->state == NC_DEAD || c->state == NC_CLOSING || c->state == NC_DRAINING)
+        return;
+    c->state = NC_CLOSING;
+    if (c->st->failed) {
+        conn_end(c, NULL);
+        return;
+    }
+    c->deadline = tm_net_now_ms() + TM_DRAIN_MS;   /* for the output, too */
+    flush_pending(c);
+}
+
+static void drain(tm_nconn *c)
+{
+    for (;;) {
+        unsigned want = 0;
+        long n = tm_stream_read(c->st, c->srv->rbuf, sizeof c->srv->rbuf, &want);
+        if (n == -2) {
+            set_events(c, want);
+            return;
+        }
+        if (n <= 0 || (c->drained += (uint32_t)n) > TM_DRAIN_MAX) {
+            conn_end(c, NULL);
+            return;
+        }
+    }
+}
+
+/* ---- input ------------------------------------------------------------------------ */
+
+static void conn_read(tm_nconn *c)
+{
+    tm_netsrv *s = c->srv;
+    for (int round = 0; round < TM_READ_ROUNDS && c->state == NC_OPEN; round++) {
+        unsigned want = 0;
+        long n = tm_stream_read(c->st, s->rbuf, sizeof s->rbuf, &want);
+        if (n == -2) {
+            if (want & TM_EV_WRITE)
+                set_events(c, TM_EV_READ | TM_EV_WRITE);
+            return;
+        }
+        if (n <= 0) {
+            conn_end(c, n == 0 ? "connection closed by peer"
+                               : (tm_stream_error(c->st)[0] ? tm_stream_error(c->st)
+                                                            : "read error"));
+            return;
+        }
+        s->st.bytes_received += (uint64_t)n;
+        s->h.input(s->h.ud, c->up, s->rbuf, (size_t)n);
+        /* a transport may hold decrypted bytes no readiness would announce */
+        if ((size_t)n < sizeof s->rbuf && (c->state != NC_OPEN || !tm_stream_pending(c->st)))
+            return;
+    }
+}
+
+static void opened(tm_nconn *c)
+{
+    tm_netsrv *s = c->srv;
+    const char *note = tm_stream_tls_attest_note(tm_stream_find(c->st, "tls"));
+    if (note[0] && s->h.log)
+        s->h.log(s->h.ud, TM_NET_INFO, c->peer, note);
+    c->state = NC_OPEN;
+    c->deadline = 0;
+    set_events(c, TM_EV_READ);
+    c->up = s->h.open(s->h.ud, c);
+    if (!c->up)
+        conn_end(c, NULL);
+}
+
+static void handshake(tm_nconn *c)
+{
+    unsigned want = 0;
+    int r = tm_stream_handshake(c->st, &want);
+    if (r < 0) {
+        conn_end(c, tm_stream_error(c->st));
+        return;
+    }
+    if (r == 0) {
+        set_events(c, want ? want : TM_EV_READ);
+        return;
+    }
+    opened(c);
+}
+
+static void conn_io(tm_loop *loop, int fd, unsigned events, void *ud)
+{
+    tm_nconn *c = ud;
+    switch (c->state) {
+    case NC_HANDSHAKE:
+        handshake(c);
+        if (c->state == NC_OPEN)
+            conn_read(c);        /* application data may already be buffered */
+        break;
+    case NC_OPEN:
+        if ((events & TM_EV_WRITE) && flush_pending(c) < 0)
+            break;
+        if ((events & TM_EV_READ) && c->state == NC_OPEN)
+            conn_read(c);
+        break;
+    case NC_CLOSING:
+        if (c->pend_len > c->pend_pos)
+            flush_pending(c);
+        else
+            drain_start(c);
+        break;
+    case NC_DRAINING:
+        drain(c);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- accepting ----------------------------------------------------------------------- */
+
+static tm_stream *make_stack(nlistener *l, int fd, char *err, size_t errcap)
+{
+    tm_stream *tcp = tm_stream_tcp(fd);
+    if (!tcp) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    if (!l->tls)
+        return tcp;
+    tm_stream *tls = tm_stream_tls_server(l->tls, tcp, err, errcap);
+    if (!tls)
+        tm_stream_free(tcp);
+    return tls;
+}
+
+static void accept_one(nlistener *l, int cfd)
+{
+    tm_netsrv *s = l->srv;
+    char peer[sizeof ((tm_nconn *)0)->peer], err[256] = "";
+    tm_sock_peer_name(cfd, peer, sizeof peer);
+    if (l->max_connections >= 0 && l->n_conns >= (uint32_t)l->max_connections) {
+        if (s->h.log) {
+            snprintf(err, sizeof err, "connection refused: max_connections (%d) reached",
+                     l->max_connections);
+            s->h.log(s->h.ud, TM_NET_NOTICE, peer, err);
+        }
+        close(cfd);
+        return;
+    }
+    tm_sock_nonblock(cfd);
+    tm_sock_nodelay(cfd);
+    tm_nconn *c = calloc(1, sizeof *c);
+    tm_stream *st = c ? make_stack(l, cfd, err, sizeof err) : NULL;
+    if (!st) {
+        if (!c)
+            close(cfd);
+        else if (s->h.log)
+            s->h.log(s->h.ud, TM_NET_WARN, peer, err);
+        free(c);
+        return;
+    }
+    c->srv = s;
+    c->lst = l;
+    c->st = st;
+    memcpy(c->peer, peer, sizeof c->peer);
+    c->state = NC_HANDSHAKE;
+    c->deadline = tm_net_now_ms() + s->handshake_ms;
+    if (tm_loop_add(s->loop, cfd, TM_EV_READ, conn_io, c) < 0) {
+        tm_stream_free(st);
+        free(c);
+        return;
+    }
+    l->n_conns++;
+    s->st.accepted++;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    handshake(c);                /* plain TCP is ready at once */
+}
+
+static void accept_cb(tm_loop *loop, int fd, unsigned events, void *ud)
+{
+    nlistener *l = ud;
+    for (int i = 0; i < 64; i++) {
+        int cfd = accept(fd, NULL, NULL);
+        if (cfd < 0)
+            return;
+        accept_one(l, cfd);
+    }
+}
+
+/* ---- the server ---------------------------------------------------------------------- */
+
+tm_netsrv *tm_netsrv_new(tm_loop *loop, const tm_netsrv_handler *h, uint32_t handshake_ms)
+{
+    tm_netsrv *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->loop = loop;
+    s->h = *h;
+    s->handshake_ms = handshake_ms ? handshake_ms : 10000;
+    return s;
+}
+
+int tm_netsrv_listen(tm_netsrv *s, const tm_nlistener_opts *o, char *err, size_t errcap)
+{
+    nlistener **grown = realloc(s->lst, (size_t)(s->n_lst + 1) * sizeof *grown);
+    nlistener *l = grown ? calloc(1, sizeof *l) : NULL;
+    if (grown)
+        s->lst = grown;
+    if (!l) {
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    l->srv = s;
+    l->max_connections = o->max_connections;
+    l->cookie = o->cookie;
+    if (o->tls && !(l->tls = tm_tls_server_new(o->tls, err, errcap))) {
+        free(l);
+        return -1;
+    }
+    l->fd = tm_sock_listen(o->host, o->port, 1024, err, errcap);
+    if (l->fd < 0 || tm_loop_add(s->loop, l->fd, TM_EV_READ, accept_cb, l) < 0) {
+        if (l->fd >= 0) {
+            snprintf(err, errcap, "event loop: %s", strerror(errno));
+            close(l->fd);
+        }
+        tm_tls_server_free(l->tls);
+        free(l);
+        return -1;
+    }
+    l->port = tm_sock_local_port(l->fd);
+    s->lst[s->n_lst] = l;
+    return s->n_lst++;
+}
+
+uint16_t tm_netsrv_port(const tm_netsrv *s, int i) { return s->lst[i]->port; }
+
+const char *tm_netsrv_kind(const tm_netsrv *s, int i) { return s->lst[i]->tls ? "tls" : "mqtt"; }
+
+int tm_netsrv_reload_tls(tm_netsrv *s, int i, const tm_tls_server_opts *o, char *err,
+                         size_t errcap)
+{
+    nlistener *l = s->lst[i];
+    if (!l->tls)
+        return 0;
+    tm_tls_server *fresh = tm_tls_server_new(o, err, errcap);
+    if (!fresh)
+        return -1;   /* keep serving with what we had */
+    /* live connections keep their own references to the old context */
+    tm_tls_server_free(l->tls);
+    l->tls = fresh;
+    return 0;
+}
+
+void tm_netsrv_tick(tm_netsrv *s, int64_t now)
+{
+    for (tm_nconn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->deadline || now < c->deadline)
+            continue;
+        if (c->state == NC_HANDSHAKE)
+            conn_end(c, "no transport handshake in time");
+        else if (c->state == NC_CLOSING || c->state == NC_DRAINING)
+            conn_end(c, NULL);
+    }
+}
+
+const tm_netsrv_stats *tm_netsrv_stats_get(const tm_netsrv *s) { return &s->st; }
+
+void tm_netsrv_free(tm_netsrv *s)
+{
+    if (!s)
+        return;
+    while (s->conns) {
+        tm_nconn *c = s->conns;
+        c->up = NULL;
+        conn_end(c, NULL);
+    }
+    tm_netsrv_reap(s);
+    for (int i = 0; i < s->n_lst; i++) {
+        tm_loop_del(s->loop, s->lst[i]->fd);
+        close(s->lst[i]->fd);
+        tm_tls_server_free(s->lst[i]->tls);
+        free(s->lst[i]);
+    }
+    free(s->lst);
+    free(s);
+}
+
+/* ---- connection accessors ------------------------------------------------------------- */
+
+const char *tm_nconn_peer(const tm_nconn *c) { return c->peer; }
+void *tm_nconn_cookie(const tm_nconn *c) { return c->lst->cookie; }
+bool tm_nconn_is_tls(const tm_nconn *c) { return c->st && tm_stream_find(c->st, "tls"); }
+
+char *tm_nconn_identity(const tm_nconn *c)
+{
+    return c->st ? tm_stream_tls_identity(tm_stream_find(c->st, "tls")) : NULL;
+}
+
+struct tm_atls_peer *tm_nconn_attestation(const tm_nconn *c)
+{
+    return c->st ? tm_stream_tls_attestation(tm_stream_find(c->st, "tls")) : NULL;
+}
