@@ -7,6 +7,7 @@
  *   tmqtt-attest show [--format F|auto] --evidence FILE
  *   tmqtt-attest sim-keygen --key FILE
  *   tmqtt-attest sim-quote --key FILE --report-data HEX128 --measurement HEX64 [--debug] -o FILE
+ *   tmqtt-attest collateral fetch ...   (attest_collateral.c)
  *
  * Exit status: 0 pass, 1 fail (evidence refused or I/O error), 2 usage.
  * A thin main over libtmqtt_attest: every decision is the library's.
@@ -20,6 +21,7 @@
 #include "attest/policy.h"
 #include "attest/provider.h"
 #include "attest/verify.h"
+#include "tools/attest_collateral.h"
 
 #define MAX_FILE (16u << 20)
 
@@ -32,7 +34,8 @@ static int usage(const char *msg)
             "                    [--report-data HEX] [--json]\n"
             "       tmqtt-attest show [--format F|auto] --evidence FILE\n"
             "       tmqtt-attest sim-keygen --key FILE\n"
-            "       tmqtt-attest sim-quote --key FILE --report-data HEX --measurement HEX [--debug] -o FILE\n");
+            "       tmqtt-attest sim-quote --key FILE --report-data HEX --measurement HEX [--debug] -o FILE\n"
+            "       tmqtt-attest collateral fetch --url https://PCCS ... (see: tmqtt-attest collateral --help)\n");
     return 2;
 }
 
@@ -250,6 +253,7 @@ int main(int argc, char **argv)
     if (argc < 2) return usage(NULL);
     args a;
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { usage(NULL); return 0; }
+    if (!strcmp(argv[1], "collateral")) return tm_attest_collateral_main(argc - 1, argv + 1);
     if (parse_args(argc, argv, &a)) return usage(NULL);
     if (!strcmp(argv[1], "verify")) return cmd_verify(&a);
     if (!strcmp(argv[1], "show")) return cmd_show(&a);
