@@ -7,6 +7,7 @@
 #include "broker/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -191,264 +192,360 @@ static tm_listener_cfg *cur_listener(tm_config *c, parse_ctx *p, const char *key
     return &c->listeners[c->n_listeners - 1];
 }
 
+/* ---- keys with their own rules ---------------------------------------------- */
+
+typedef int (*key_fn)(tm_config *c, parse_ctx *p, char **w, int n);
+
+static int k_listener(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    uint32_t u;
+    if (parse_u32(p, w[0], w[1], 65535, &u) < 0)
+        return -1;
+    tm_listener_cfg *l = tm_config_add_listener(c, n > 2 ? w[2] : NULL, (uint16_t)u);
+    if (!l)
+        return fail(p, "out of memory");
+    l->file = strdup(p->file);
+    l->line = p->line;
+    return 0;
+}
+
+static int k_port(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    uint32_t u;
+    if (parse_u32(p, w[0], w[1], 65535, &u) < 0)
+        return -1;
+    cur_listener(c, p, w[0])->port = (uint16_t)u;
+    return 0;
+}
+
+static int k_allow_anonymous(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    bool b;
+    if (parse_bool(p, w[0], w[1], &b) < 0)
+        return -1;
+    /* Recorded per listener; without per_listener_settings the last value
+     * becomes global at the end of parsing, as in mosquitto. */
+    if (c->n_listeners > 0)
+        c->listeners[c->n_listeners - 1].allow_anonymous = b;
+    else
+        c->allow_anonymous = b;
+    c->allow_anonymous_set = true;
+    c->last_anon = b;
+    return 0;
+}
+
+static int k_password_file(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    c->password_file_line = p->line;
+    return set_str(p, w[0], w[1], &c->password_file);
+}
+
+static int k_acl_file(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    c->acl_file_line = p->line;
+    return set_str(p, w[0], w[1], &c->acl_file);
+}
+
+static int k_max_connections(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    tm_listener_cfg *l = cur_listener(c, p, w[0]);
+    uint32_t u;
+    if (strcmp(w[1], "-1") == 0) {
+        l->max_connections = -1;
+        return 0;
+    }
+    if (parse_u32(p, w[0], w[1], INT_MAX, &u) < 0)
+        return -1;
+    l->max_connections = (int)u;
+    return 0;
+}
+
+static int k_max_packet_size(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    uint32_t u;
+    if (parse_u32(p, w[0], w[1], 268435460u, &u) < 0)
+        return -1;
+    if (u != 0 && u < 20)
+        return fail(p, "%s: %u is too small (minimum 20 bytes)", w[0], u);
+    c->max_packet_size = u;
+    return 0;
+}
+
+static int k_message_size_limit(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    /* Mosquitto's meaning: a limit on PUBLISH payloads (and will payloads),
+     * any value; the packets themselves are limited by max_packet_size. */
+    if (parse_u32(p, w[0], w[1], 268435455u, &c->message_size_limit) < 0)
+        return -1;
+    if (c->message_size_limit)
+        tm_log(TM_LOG_NOTICE, "%s:%d: message_size_limit %u: PUBLISH payloads larger than "
+               "%u bytes are dropped (QoS 1/2 flows completed, MQTT 5 clients told 0x95), "
+               "and a CONNECT whose will payload is larger is refused; CONNECT and the "
+               "other packets are not limited by it (see max_packet_size)",
+               p->file, p->line, c->message_size_limit, c->message_size_limit);
+    return 0;
+}
+
+static int k_max_inflight(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    uint32_t u;
+    if (parse_u32(p, w[0], w[1], 65535, &u) < 0)
+        return -1;
+    c->max_inflight = (uint16_t)(u ? u : 65535);
+    return 0;
+}
+
+static int k_persistent_client_expiration(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    /* mosquitto syntax: N followed by h, d, w, m or y */
+    const char *k = w[0], *v = w[1];
+    char *end;
+    errno = 0;
+    unsigned long x = strtoul(v, &end, 10);
+    unsigned long mult = 0;
+    if (errno || end == v || end[0] == 0 || end[1] != 0)
+        return fail(p, "%s: expected a number followed by h, d, w, m or y", k);
+    switch (*end) {
+    case 'h': mult = 3600; break;
+    case 'd': mult = 86400; break;
+    case 'w': mult = 7 * 86400; break;
+    case 'm': mult = 30 * 86400; break;
+    case 'y': mult = 365 * 86400; break;
+    default: return fail(p, "%s: unknown unit '%c' (use h, d, w, m or y)", k, *end);
+    }
+    if (x > UINT32_MAX / mult)
+        return fail(p, "%s: too large", k);
+    c->persistent_client_expiration = (uint32_t)(x * mult);
+    return 0;
+}
+
+static int k_log_dest(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    const char *v = w[1];
+    if (strcmp(v, "stdout") == 0)
+        c->log_stdout = true;
+    else if (strcmp(v, "stderr") == 0)
+        c->log_stdout = false;
+    else if (strcmp(v, "none") == 0)
+        c->log_level = -1;
+    else if (strcmp(v, "file") == 0)
+        return n < 3 ? fail(p, "log_dest file: missing path") : set_str(p, w[0], w[2], &c->log_file);
+    else if (strcmp(v, "syslog") == 0 || strcmp(v, "topic") == 0)
+        return fail(p, "log_dest: '%s' is not supported (use stdout, stderr, file or none)", v);
+    else
+        return fail(p, "log_dest: unknown destination '%s'", v);
+    return 0;
+}
+
+static int k_log_type(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    const char *v = w[1];
+    if (strcmp(v, "debug") == 0 || strcmp(v, "all") == 0)
+        c->log_level = TM_LOG_DEBUG;
+    else if (strcmp(v, "information") == 0 || strcmp(v, "subscribe") == 0 ||
+             strcmp(v, "unsubscribe") == 0) {
+        if (c->log_level < TM_LOG_INFO)
+            c->log_level = TM_LOG_INFO;
+    } else if (strcmp(v, "error") && strcmp(v, "warning") && strcmp(v, "notice") &&
+               strcmp(v, "none") && strcmp(v, "websockets"))
+        return fail(p, "log_type: unknown type '%s'", v);
+    return 0;
+}
+
+static int k_handshake_timeout(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    uint32_t u;
+    if (parse_u32(p, w[0], w[1], 3600, &u) < 0)
+        return -1;
+    c->handshake_timeout_ms = u * 1000;
+    return 0;
+}
+
+static int k_protocol(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    if (strcmp(w[1], "mqtt") != 0)
+        return fail(p, "protocol: only 'mqtt' is supported (got '%s')", w[1]);
+    return 0;
+}
+
+static int k_attestation_opt(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    /* attestation_opt key=value (the value may contain spaces) */
+    if (!strchr(w[1], '='))
+        return fail(p, "attestation_opt: expected key=value");
+    tm_listener_cfg *l = cur_listener(c, p, w[0]);
+    char **o = realloc(l->attestation_opts, (l->n_attestation_opts + 1) * sizeof *o);
+    if (!o)
+        return fail(p, "out of memory");
+    l->attestation_opts = o;
+    char *joined = malloc(strlen(w[1]) + (n > 2 ? strlen(w[2]) + 1 : 0) + 1);
+    if (!joined)
+        return fail(p, "out of memory");
+    strcpy(joined, w[1]);
+    if (n > 2) {
+        strcat(joined, " ");
+        strcat(joined, w[2]);
+    }
+    o[l->n_attestation_opts++] = joined;
+    return 0;
+}
+
+/* ---- the table of keys --------------------------------------------------------- */
+
+/* How a key's value is stored. */
+enum kind {
+    K_BOOL,      /* bool */
+    K_U16,       /* uint16_t, 0..max */
+    K_U32,       /* uint32_t, 0..max */
+    K_U64,       /* uint64_t, 0..max */
+    K_STR,       /* char *, any non-empty value */
+    K_CHOICE,    /* char *, one of `choices` ("a|b|c") */
+    K_ACCEPT,    /* validated against `choices` and ignored (see `why`) */
+    K_FN,        /* its own function */
+    K_REFUSE,    /* known, refused with `why` */
+};
+
+typedef struct key_def {
+    const char *name;
+    uint8_t kind;
+    bool listener;           /* stored in the current listener, else global */
+    uint8_t max_words;       /* words on the line, key included (0: 2) */
+    size_t off;              /* offset in tm_config or tm_listener_cfg */
+    uint64_t max;
+    const char *choices;
+    key_fn fn;
+    const char *why;
+} key_def;
+
+#define G(f) offsetof(tm_config, f)
+#define L(f) offsetof(tm_listener_cfg, f)
+
+static const key_def keys[] = {
+    /* listeners */
+    {"listener", K_FN, .max_words = 3, .fn = k_listener},
+    {"port", K_FN, .fn = k_port},
+    {"bind_address", K_STR, true, .off = L(host)},
+    {"max_connections", K_FN, .fn = k_max_connections},
+    {"protocol", K_FN, .fn = k_protocol},
+    {"socket_domain", K_ACCEPT, .choices = "ipv4|ipv6",
+     .why = "the listener's address decides the family"},
+    {"set_tcp_nodelay", K_ACCEPT, .choices = "true|false",
+     .why = "tmqtt always sets TCP_NODELAY and batches its writes per loop iteration"},
+    /* authentication and authorisation */
+    {"allow_anonymous", K_FN, .fn = k_allow_anonymous},
+    {"per_listener_settings", K_BOOL, .off = G(per_listener_settings)},
+    {"password_file", K_FN, .fn = k_password_file},
+    {"acl_file", K_FN, .fn = k_acl_file},
+    /* limits */
+    {"max_packet_size", K_FN, .fn = k_max_packet_size},
+    {"message_size_limit", K_FN, .fn = k_message_size_limit},
+    {"max_inflight_messages", K_FN, .fn = k_max_inflight},
+    {"max_queued_messages", K_U32, .off = G(max_queued), .max = UINT32_MAX},
+    {"max_queued_bytes", K_U64, .off = G(max_queued_bytes), .max = UINT64_MAX},
+    {"max_keepalive", K_U16, .off = G(max_keepalive), .max = 65535},
+    {"max_topic_alias", K_U16, .off = G(max_topic_alias), .max = 65535},
+    {"max_qos", K_U32, .off = G(max_qos), .max = 2},
+    {"maximum_qos", K_U32, .off = G(max_qos), .max = 2},
+    {"retain_available", K_BOOL, .off = G(retain_available)},
+    {"queue_qos0_messages", K_BOOL, .off = G(queue_qos0)},
+    {"handshake_timeout", K_FN, .fn = k_handshake_timeout},
+    /* sessions and persistence */
+    {"persistence", K_BOOL, .off = G(persistence)},
+    {"persistence_location", K_STR, .off = G(persistence_location)},
+    {"persistent_client_expiration", K_FN, .fn = k_persistent_client_expiration},
+    /* logging and $SYS */
+    {"sys_interval", K_U32, .off = G(sys_interval), .max = 86400},
+    {"log_dest", K_FN, .max_words = 3, .fn = k_log_dest},
+    {"log_type", K_FN, .fn = k_log_type},
+    {"connection_messages", K_BOOL, .off = G(connection_messages)},
+    /* TLS, per listener */
+    {"certfile", K_STR, true, .off = L(certfile)},
+    {"keyfile", K_STR, true, .off = L(keyfile)},
+    {"cafile", K_STR, true, .off = L(cafile)},
+    {"capath", K_STR, true, .off = L(capath)},
+    {"psk_file", K_STR, true, .off = L(psk_file)},
+    {"psk_hint", K_STR, true, .off = L(psk_hint)},
+    {"ciphers", K_STR, true, .off = L(ciphers)},
+    {"ciphers_tls1.3", K_STR, true, .off = L(ciphers_tls13)},
+    {"tls_version", K_CHOICE, true, .off = L(tls_version), .choices = "tlsv1.2|tlsv1.3"},
+    {"require_certificate", K_BOOL, true, .off = L(require_certificate)},
+    {"use_identity_as_username", K_BOOL, true, .off = L(use_identity_as_username)},
+    /* attested TLS, per listener */
+    {"attestation_provider", K_CHOICE, true, .off = L(attestation_provider),
+     .choices = "none|sim|gramine|tsm"},
+    {"attestation_formats", K_STR, true, .off = L(attestation_formats)},
+    {"attestation_opt", K_FN, .max_words = 3, .fn = k_attestation_opt},
+    {"require_client_attestation", K_BOOL, true, .off = L(require_client_attestation)},
+    {"client_attestation_policy", K_STR, true, .off = L(client_attestation_policy)},
+    /* bridges */
+    {"connection", K_REFUSE, .why = "bridges are not implemented in this version of tmqtt"},
+};
+
+static const key_def *find_key(const char *name)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* Is v one of "a|b|c"? */
+static bool one_of(const char *v, const char *choices)
+{
+    size_t l = strlen(v);
+    for (const char *s = choices; *s;) {
+        size_t n = strcspn(s, "|");
+        if (n == l && strncmp(s, v, n) == 0)
+            return true;
+        s += n + (s[n] == '|');
+    }
+    return false;
+}
+
 static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
 {
-    const char *k = w[0];
-    const char *v = n > 1 ? w[1] : NULL;
-    tm_listener_cfg *l;
-    uint32_t u;
-
-    if (strcmp(k, "listener") == 0) {
-        if (n < 2)
-            return fail(p, "listener: missing port");
-        if (parse_u32(p, k, w[1], 65535, &u) < 0)
-            return -1;
-        if (n > 3)
-            return fail(p, "listener: too many values (expected 'listener PORT [ADDRESS]')");
-        l = tm_config_add_listener(c, n > 2 ? w[2] : NULL, (uint16_t)u);
-        if (!l)
-            return fail(p, "out of memory");
-        l->file = strdup(p->file);
-        l->line = p->line;
-        return 0;
-    }
+    const key_def *k = find_key(w[0]);
+    if (!k)
+        return fail(p, "unknown configuration key '%s'", w[0]);
+    if (k->kind == K_REFUSE)
+        return fail(p, "%s: %s", k->name, k->why);
     if (n < 2)
-        return fail(p, "%s: missing value", k);
-    if (n > 2 && strcmp(k, "attestation_opt") != 0 && strcmp(k, "log_dest") != 0)
-        return fail(p, "%s: too many values", k);
-
-    if (strcmp(k, "port") == 0) {
-        if (parse_u32(p, k, v, 65535, &u) < 0)
+        return fail(p, "%s: missing value", k->name);
+    if (n > (k->max_words ? k->max_words : 2))
+        return fail(p, "%s: too many values", k->name);
+    if (k->kind == K_FN)
+        return k->fn(c, p, w, n);
+    const char *v = w[1];
+    char *base = k->listener ? (char *)cur_listener(c, p, k->name) : (char *)c;
+    if (!base)
+        return fail(p, "out of memory");
+    void *field = base + k->off;
+    uint64_t x;
+    switch (k->kind) {
+    case K_BOOL:
+        return parse_bool(p, k->name, v, field);
+    case K_U16:
+        if (parse_u64(p, k->name, v, k->max, &x) < 0)
             return -1;
-        l = cur_listener(c, p, k);
-        l->port = (uint16_t)u;
+        *(uint16_t *)field = (uint16_t)x;
         return 0;
-    }
-    if (strcmp(k, "bind_address") == 0) {
-        l = cur_listener(c, p, k);
-        return set_str(p, k, v, &l->host);
-    }
-    if (strcmp(k, "allow_anonymous") == 0) {
-        bool b;
-        if (parse_bool(p, k, v, &b) < 0)
+    case K_U32:
+        if (parse_u64(p, k->name, v, k->max, &x) < 0)
             return -1;
-        /* Recorded per listener; without per_listener_settings the last
-         * value becomes global at the end of parsing, as in mosquitto. */
-        if (c->n_listeners > 0)
-            c->listeners[c->n_listeners - 1].allow_anonymous = b;
-        else
-            c->allow_anonymous = b;
-        c->allow_anonymous_set = true;
-        c->last_anon = b;
+        *(uint32_t *)field = (uint32_t)x;
         return 0;
-    }
-    if (strcmp(k, "per_listener_settings") == 0)
-        return parse_bool(p, k, v, &c->per_listener_settings);
-    if (strcmp(k, "password_file") == 0) {
-        c->password_file_line = p->line;
-        return set_str(p, k, v, &c->password_file);
-    }
-    if (strcmp(k, "acl_file") == 0) {
-        c->acl_file_line = p->line;
-        return set_str(p, k, v, &c->acl_file);
-    }
-    if (strcmp(k, "max_connections") == 0) {
-        l = cur_listener(c, p, k);
-        if (strcmp(v, "-1") == 0) {
-            l->max_connections = -1;
+    case K_U64:
+        return parse_u64(p, k->name, v, k->max, field);
+    case K_CHOICE:
+    case K_ACCEPT:
+        if (!one_of(v, k->choices))
+            return fail(p, "%s: expected one of %s, got '%s'", k->name, k->choices, v);
+        if (k->kind == K_ACCEPT)
             return 0;
-        }
-        if (parse_u32(p, k, v, INT_MAX, &u) < 0)
-            return -1;
-        l->max_connections = (int)u;
-        return 0;
+        return set_str(p, k->name, v, field);
+    default:
+        return set_str(p, k->name, v, field);
     }
-    if (strcmp(k, "max_packet_size") == 0) {
-        if (parse_u32(p, k, v, 268435460u, &u) < 0)
-            return -1;
-        if (u != 0 && u < 20)
-            return fail(p, "%s: %u is too small (minimum 20 bytes)", k, u);
-        c->max_packet_size = u;
-        return 0;
-    }
-    if (strcmp(k, "message_size_limit") == 0) {
-        /* Mosquitto's meaning: a limit on PUBLISH payloads (and will payloads),
-         * any value; the packets themselves are limited by max_packet_size. */
-        if (parse_u32(p, k, v, 268435455u, &c->message_size_limit) < 0)
-            return -1;
-        if (c->message_size_limit)
-            tm_log(TM_LOG_NOTICE, "%s:%d: message_size_limit %u: PUBLISH payloads larger than "
-                   "%u bytes are dropped (QoS 1/2 flows completed, MQTT 5 clients told 0x95), "
-                   "and a CONNECT whose will payload is larger is refused; CONNECT and the "
-                   "other packets are not limited by it (see max_packet_size)",
-                   p->file, p->line, c->message_size_limit, c->message_size_limit);
-        return 0;
-    }
-    if (strcmp(k, "max_inflight_messages") == 0) {
-        if (parse_u32(p, k, v, 65535, &u) < 0)
-            return -1;
-        c->max_inflight = (uint16_t)(u ? u : 65535);
-        return 0;
-    }
-    if (strcmp(k, "max_queued_messages") == 0)
-        return parse_u32(p, k, v, UINT32_MAX, &c->max_queued);
-    if (strcmp(k, "max_queued_bytes") == 0)
-        return parse_u64(p, k, v, UINT64_MAX, &c->max_queued_bytes);
-    if (strcmp(k, "max_keepalive") == 0) {
-        if (parse_u32(p, k, v, 65535, &u) < 0)
-            return -1;
-        c->max_keepalive = (uint16_t)u;
-        return 0;
-    }
-    if (strcmp(k, "max_topic_alias") == 0) {
-        if (parse_u32(p, k, v, 65535, &u) < 0)
-            return -1;
-        c->max_topic_alias = (uint16_t)u;
-        return 0;
-    }
-    if (strcmp(k, "max_qos") == 0 || strcmp(k, "maximum_qos") == 0)
-        return parse_u32(p, k, v, 2, &c->max_qos);
-    if (strcmp(k, "retain_available") == 0)
-        return parse_bool(p, k, v, &c->retain_available);
-    if (strcmp(k, "queue_qos0_messages") == 0)
-        return parse_bool(p, k, v, &c->queue_qos0);
-    if (strcmp(k, "persistence") == 0)
-        return parse_bool(p, k, v, &c->persistence);
-    if (strcmp(k, "persistence_location") == 0)
-        return set_str(p, k, v, &c->persistence_location);
-    if (strcmp(k, "persistent_client_expiration") == 0) {
-        /* mosquitto syntax: N followed by h, d, w, m or y */
-        char *end;
-        errno = 0;
-        unsigned long x = strtoul(v, &end, 10);
-        unsigned long mult = 0;
-        if (errno || end == v || end[0] == 0 || end[1] != 0)
-            return fail(p, "%s: expected a number followed by h, d, w, m or y", k);
-        switch (*end) {
-        case 'h': mult = 3600; break;
-        case 'd': mult = 86400; break;
-        case 'w': mult = 7 * 86400; break;
-        case 'm': mult = 30 * 86400; break;
-        case 'y': mult = 365 * 86400; break;
-        default: return fail(p, "%s: unknown unit '%c' (use h, d, w, m or y)", k, *end);
-        }
-        if (x > UINT32_MAX / mult)
-            return fail(p, "%s: too large", k);
-        c->persistent_client_expiration = (uint32_t)(x * mult);
-        return 0;
-    }
-    if (strcmp(k, "sys_interval") == 0)
-        return parse_u32(p, k, v, 86400, &c->sys_interval);
-    if (strcmp(k, "log_dest") == 0) {
-        if (strcmp(v, "stdout") == 0)
-            c->log_stdout = true;
-        else if (strcmp(v, "stderr") == 0)
-            c->log_stdout = false;
-        else if (strcmp(v, "none") == 0)
-            c->log_level = -1;
-        else if (strcmp(v, "file") == 0) {
-            if (n < 3)
-                return fail(p, "log_dest file: missing path");
-            return set_str(p, k, w[2], &c->log_file);
-        } else if (strcmp(v, "syslog") == 0 || strcmp(v, "topic") == 0)
-            return fail(p, "log_dest: '%s' is not supported (use stdout, stderr, file or none)", v);
-        else
-            return fail(p, "log_dest: unknown destination '%s'", v);
-        return 0;
-    }
-    if (strcmp(k, "log_type") == 0) {
-        if (strcmp(v, "debug") == 0 || strcmp(v, "all") == 0)
-            c->log_level = TM_LOG_DEBUG;
-        else if (strcmp(v, "information") == 0 || strcmp(v, "subscribe") == 0 ||
-                 strcmp(v, "unsubscribe") == 0) {
-            if (c->log_level < TM_LOG_INFO)
-                c->log_level = TM_LOG_INFO;
-        } else if (strcmp(v, "error") && strcmp(v, "warning") && strcmp(v, "notice") &&
-                   strcmp(v, "none") && strcmp(v, "websockets"))
-            return fail(p, "log_type: unknown type '%s'", v);
-        return 0;
-    }
-    if (strcmp(k, "connection_messages") == 0)
-        return parse_bool(p, k, v, &c->connection_messages);
-    if (strcmp(k, "handshake_timeout") == 0) {
-        if (parse_u32(p, k, v, 3600, &u) < 0)
-            return -1;
-        c->handshake_timeout_ms = u * 1000;
-        return 0;
-    }
-    if (strcmp(k, "protocol") == 0) {
-        if (strcmp(v, "mqtt") != 0)
-            return fail(p, "protocol: only 'mqtt' is supported (got '%s')", v);
-        return 0;
-    }
-    if (strcmp(k, "socket_domain") == 0) {
-        if (strcmp(v, "ipv4") && strcmp(v, "ipv6"))
-            return fail(p, "socket_domain: expected ipv4 or ipv6");
-        return 0;
-    }
-    if (strcmp(k, "set_tcp_nodelay") == 0) {
-        bool b;
-        return parse_bool(p, k, v, &b);
-    }
-    if (strcmp(k, "connection") == 0)
-        return fail(p, "connection: bridges are not implemented in this version of tmqtt");
-
-    /* TLS and attestation: per listener */
-    struct { const char *key; size_t off; } strs[] = {
-        {"certfile", offsetof(tm_listener_cfg, certfile)},
-        {"keyfile", offsetof(tm_listener_cfg, keyfile)},
-        {"cafile", offsetof(tm_listener_cfg, cafile)},
-        {"capath", offsetof(tm_listener_cfg, capath)},
-        {"psk_file", offsetof(tm_listener_cfg, psk_file)},
-        {"psk_hint", offsetof(tm_listener_cfg, psk_hint)},
-        {"ciphers", offsetof(tm_listener_cfg, ciphers)},
-        {"ciphers_tls1.3", offsetof(tm_listener_cfg, ciphers_tls13)},
-        {"attestation_formats", offsetof(tm_listener_cfg, attestation_formats)},
-        {"client_attestation_policy", offsetof(tm_listener_cfg, client_attestation_policy)},
-    };
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-        if (strcmp(k, strs[i].key) == 0) {
-            l = cur_listener(c, p, k);
-            return set_str(p, k, v, (char **)((char *)l + strs[i].off));
-        }
-    }
-    if (strcmp(k, "tls_version") == 0) {
-        if (strcmp(v, "tlsv1.2") && strcmp(v, "tlsv1.3"))
-            return fail(p, "tls_version: expected tlsv1.2 or tlsv1.3, got '%s'", v);
-        l = cur_listener(c, p, k);
-        return set_str(p, k, v, &l->tls_version);
-    }
-    if (strcmp(k, "attestation_provider") == 0) {
-        if (strcmp(v, "none") && strcmp(v, "sim") && strcmp(v, "gramine") && strcmp(v, "tsm"))
-            return fail(p, "attestation_provider: expected none, sim, gramine or tsm, got '%s'", v);
-        l = cur_listener(c, p, k);
-        return set_str(p, k, v, &l->attestation_provider);
-    }
-    if (strcmp(k, "attestation_opt") == 0) {
-        /* attestation_opt key=value */
-        if (!strchr(v, '='))
-            return fail(p, "attestation_opt: expected key=value");
-        l = cur_listener(c, p, k);
-        char **o = realloc(l->attestation_opts, (l->n_attestation_opts + 1) * sizeof *o);
-        if (!o)
-            return fail(p, "out of memory");
-        l->attestation_opts = o;
-        o[l->n_attestation_opts++] = strdup(v);
-        return 0;
-    }
-    if (strcmp(k, "require_certificate") == 0) {
-        l = cur_listener(c, p, k);
-        return parse_bool(p, k, v, &l->require_certificate);
-    }
-    if (strcmp(k, "use_identity_as_username") == 0) {
-        l = cur_listener(c, p, k);
-        return parse_bool(p, k, v, &l->use_identity_as_username);
-    }
-    if (strcmp(k, "require_client_attestation") == 0) {
-        l = cur_listener(c, p, k);
-        return parse_bool(p, k, v, &l->require_client_attestation);
-    }
-    return fail(p, "unknown configuration key '%s'", k);
 }
 
 int tm_config_load(tm_config *c, const char *path, char *err, size_t errcap)

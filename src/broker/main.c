@@ -6,6 +6,7 @@
  * allows anonymous clients: Mosquitto 2's "local only" mode.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,31 +35,47 @@ int main(int argc, char **argv)
     const char *conf = NULL;
     long port = -1;
     bool verbose = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if ((strcmp(a, "-c") == 0 || strcmp(a, "--config-file") == 0) && i + 1 < argc) {
-            conf = argv[++i];
-        } else if ((strcmp(a, "-p") == 0 || strcmp(a, "--port") == 0) && i + 1 < argc) {
-            char *end;
+    static const struct option longopts[] = {
+        {"config-file", required_argument, NULL, 'c'},
+        {"port", required_argument, NULL, 'p'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:p:vh", longopts, NULL)) != -1) {
+        char *end;
+        switch (opt) {
+        case 'c':
+            conf = optarg;
+            break;
+        case 'p':
             errno = 0;
-            port = strtol(argv[++i], &end, 10);
-            if (errno || *end || port < 0 || port > 65535) {
-                fprintf(stderr, "tmqtt-broker: -p: invalid port '%s'\n", argv[i]);
+            port = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || port < 0 || port > 65535) {
+                fprintf(stderr, "tmqtt-broker: -p: invalid port '%s'\n", optarg);
                 return 2;
             }
-        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            break;
+        case 'v':
             verbose = true;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            break;
+        case 'h':
             usage(stdout);
             return 0;
-        } else if (strcmp(a, "--version") == 0) {
+        case 'V':
             printf("tmqtt-broker %s\n", TMQTT_VERSION);
             return 0;
-        } else {
-            fprintf(stderr, "tmqtt-broker: unknown option '%s'\n", a);
+        default:
             usage(stderr);
             return 2;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tmqtt-broker: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
     }
     char err[1024] = "";
     if (conf && tm_config_load(&cfg, conf, err, sizeof err) < 0) {

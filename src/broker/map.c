@@ -1,19 +1,92 @@
 /*
- * map.c — see map.h. FNV-1a hashing; load factor kept under 3/4.
+ * map.c — see map.h. Load factor kept under 3/4.
+ *
+ * Hashing: keys are chosen by clients (client ids, topic levels), so the hash
+ * is keyed with a secret drawn from the system's entropy source when the
+ * first map is used: SipHash-1-3 (Aumasson & Bernstein; the variant Rust and
+ * Python use for the same purpose). Without the key an attacker cannot
+ * predict which levels collide, so they cannot turn a lookup into a linear
+ * scan. OpenSSL has SipHash only behind EVP_MAC, which allocates a context
+ * per call — far too slow for one call per topic level — so these twenty
+ * lines are ours; tests/unit/test_map.c checks them against OpenSSL's.
  */
 #include "broker/map.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef __wasi__
+#include <sys/random.h>
+#endif
+
+static uint64_t g_key[2];          /* set once; never changes afterwards */
+static int g_key_set;
+
+void tm_hash_set_key(const uint8_t key[16])
+{
+    memcpy(g_key, key, 16);
+    g_key_set = 1;
+}
+
+static void key_init(void)
+{
+    uint8_t k[16];
+    if (getentropy(k, sizeof k) != 0) {
+        /* no entropy source: still a hash, but say nothing can be promised */
+        memset(k, 0x5a, sizeof k);
+    }
+    tm_hash_set_key(k);
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                               \
+    do {                                                                       \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);              \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                 \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                 \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);              \
+    } while (0)
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+uint64_t tm_siphash(const uint64_t key[2], const void *data, size_t n, int c_rounds,
+                    int d_rounds)
+{
+    const uint8_t *p = data;
+    uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
+    uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
+    size_t whole = n & ~(size_t)7;
+    for (size_t i = 0; i < whole; i += 8) {
+        uint64_t m = le64(p + i);
+        v3 ^= m;
+        for (int r = 0; r < c_rounds; r++)
+            SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t last = (uint64_t)n << 56;
+    for (size_t i = whole; i < n; i++)
+        last |= (uint64_t)p[i] << (8 * (i - whole));
+    v3 ^= last;
+    for (int r = 0; r < c_rounds; r++)
+        SIPROUND;
+    v0 ^= last;
+    v2 ^= 0xff;
+    for (int r = 0; r < d_rounds; r++)
+        SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
 
 uint32_t tm_hash(const void *p, size_t n)
 {
-    const uint8_t *s = p;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 16777619u;
-    }
+    if (!g_key_set)
+        key_init();
+    uint32_t h = (uint32_t)tm_siphash(g_key, p, n, 1, 3);
     return h ? h : 1;
 }
 

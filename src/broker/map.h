@@ -5,7 +5,8 @@
  * the entry (sessions and topic nodes keep their key inside themselves). Used
  * for client id -> session, (parent, level) -> topic node, and per-connection
  * topic aliases. Linear probing with backward-shift deletion, so there are no
- * tombstones and lookups stay short.
+ * tombstones and lookups stay short. The hash is keyed with a per-process
+ * secret, because the keys are chosen by clients (hash flooding).
  */
 #ifndef TM_MAP_H
 #define TM_MAP_H
@@ -26,7 +27,13 @@ typedef struct tm_map {
     uint32_t n;
 } tm_map;
 
+/* The keyed hash of every map (SipHash-1-3 under a per-process secret). */
 uint32_t tm_hash(const void *p, size_t n);
+/* SipHash-c-d of data under key (little-endian words), for the tests. */
+uint64_t tm_siphash(const uint64_t key[2], const void *data, size_t n, int c_rounds,
+                    int d_rounds);
+/* Replaces the per-process secret (tests only: fixed keys, reproducible order). */
+void tm_hash_set_key(const uint8_t key[16]);
 void tm_map_init(tm_map *m);
 void tm_map_free(tm_map *m);
 void *tm_map_get(const tm_map *m, const void *key, uint32_t klen);

@@ -52,27 +52,34 @@ int main(int argc, char **argv)
 {
     bool create = false, batch = false, del = false;
     unsigned iterations = TM_PASSWD_DEFAULT_ITERATIONS;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "-c") == 0)
+    int opt;
+    while ((opt = getopt(argc, argv, "+cbDI:")) != -1) {
+        char *end;
+        unsigned long v;
+        switch (opt) {
+        case 'c':
             create = true;
-        else if (strcmp(argv[i], "-b") == 0)
+            break;
+        case 'b':
             batch = true;
-        else if (strcmp(argv[i], "-D") == 0)
+            break;
+        case 'D':
             del = true;
-        else if (strcmp(argv[i], "-I") == 0 && i + 1 < argc) {
-            char *end;
-            unsigned long v = strtoul(argv[++i], &end, 10);
+            break;
+        case 'I':
+            v = strtoul(optarg, &end, 10);
             if (*end || v < 1 || v > 100000000) {
                 fprintf(stderr, "tmqtt-passwd: bad iteration count\n");
                 return 2;
             }
             iterations = (unsigned)v;
-        } else {
+            break;
+        default:
             usage();
             return 2;
         }
     }
+    int i = optind;
     int need = del ? 2 : batch ? 3 : 2;
     if (argc - i != need) {
         usage();

@@ -31,7 +31,7 @@
 #define TM_READ_CHUNK 65536
 #define TM_READ_ROUNDS 64        /* per readiness event: one busy peer cannot starve others */
 #define TM_DRAIN_MS 2000
-#define TM_DRAIN_MAX (1u << 20)
+#define TM_DRAIN_MAX (64u << 20)
 
 enum { NC_HANDSHAKE, NC_OPEN, NC_CLOSING, NC_DRAINING, NC_DEAD };
 

@@ -254,3 +254,29 @@ def test_request_response(srv):
                       props=dict(CorrelationData=req.props["CorrelationData"]))
     resp = requester.get()
     assert (resp.payload, resp.props.get("CorrelationData")) == (b"pong", b"42")
+
+
+@pytest.mark.mosquitto_xfail("2.0.11 answers the third QoS 2 PUBLISH with PUBREC 0x97 and "
+                             "keeps the connection")
+def test_receive_maximum_exceeded_disconnect_reaches_a_busy_client(broker):
+    """[MQTT-3.3.4-8] and 4.13: a client that exceeds the server's Receive Maximum gets
+    DISCONNECT 0x93 — and reads it even though it is still sending when the broker gives
+    up on it. Closing a socket with unread input makes the kernel answer with a reset:
+    the client's next send fails and, like Paho's MQTT 5 flow-control test, it never
+    reads the DISCONNECT. So the broker sends, shuts down writing, drains what is still
+    coming (bounded), then closes: here every byte the client sends is accepted."""
+    b = broker(["max_inflight_messages 2"])
+    with R.RawClient(b.port, V5, timeout=20) as c:
+        ack = c.connect(uid())
+        assert ack.props.get("receive_maximum") == 2
+        burst = b"".join(R.publish("t/%d" % i, b"q2", qos=2, pid=i + 1, version=V5)
+                         for i in range(3))
+        chunk = R.publish("t/x", b"z" * 16000, qos=0, version=V5)
+        try:
+            c.sock.sendall(burst + chunk * 1000)   # 16 MB: still sending when refused
+        except OSError as e:
+            pytest.fail("the broker reset the connection while the client was still "
+                        "sending (%s): the client never sees the DISCONNECT" % e)
+        got = c.wait_closed(timeout=20)
+        codes = [(p.type, p.rc) for p in got if p.type == R.DISCONNECT]
+        assert codes == [(R.DISCONNECT, 0x93)], got

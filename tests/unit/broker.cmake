@@ -1,0 +1,12 @@
+# The broker engine without sockets (src/broker/broker.h): sessions, QoS
+# flows, takeover, wills, expiry, keep alive, ACLs, attested claims.
+add_executable(test_broker ${CMAKE_CURRENT_LIST_DIR}/test_broker.c)
+target_link_libraries(test_broker PRIVATE tmqtt_broker)
+target_include_directories(test_broker PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+add_test(NAME broker COMMAND test_broker)
+
+# The keyed hash map (src/broker/map.c), SipHash checked against OpenSSL's.
+add_executable(test_map ${CMAKE_CURRENT_LIST_DIR}/test_map.c)
+target_link_libraries(test_map PRIVATE tmqtt_broker OpenSSL::Crypto)
+target_include_directories(test_map PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+add_test(NAME map COMMAND test_map)
