@@ -585,6 +585,7 @@ enum { H_NONE, H_CAPTURE_EE, H_REPLACE_EE, H_FLIP_EE, H_FORMAT_EE, H_TRUNC_EE, H
        H_CAPTURE_CH, H_REBIND_EE, H_V1_EE, H_VERSION_CH };
 static struct {
     int mode;
+    unsigned target;              /* the context the *_EE modes act on (default EE) */
     uint8_t buf[65536];
     size_t len;
     size_t flip_at;
@@ -629,7 +630,7 @@ static void hook(SSL *ssl, unsigned context, uint8_t *buf, size_t *len, size_t c
     }
     if (context == SSL_EXT_TLS1_3_CERTIFICATE_REQUEST)
         memcpy(H.cr_nonce, buf + 1, 32);
-    if (context != SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS)
+    if (context != H.target)
         return;
     switch (H.mode) {
     case H_CAPTURE_EE:
@@ -663,6 +664,7 @@ static void hook(SSL *ssl, unsigned context, uint8_t *buf, size_t *len, size_t c
 static void hook_on(int mode)
 {
     H.mode = mode;
+    H.target = SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS;
     tm_atls_set_test_hook(hook, NULL);
 }
 
@@ -1330,6 +1332,9 @@ static void test_policy_refusals(void)
     TM_CHECK_EQ(r.claims.debug, 1);
 }
 
+/* the caller lowered the minimum again after the setup hook */
+static void allow_tls12(SSL *s) { SSL_set_min_proto_version(s, TLS1_2_VERSION); }
+
 static void test_tls12_never(void)
 {
     /* a server limited to TLS 1.2 never sees nor answers the extension; a
@@ -1349,6 +1354,68 @@ static void test_tls12_never(void)
     TM_CHECK_EQ(r.client_hs, 1);
     TM_CHECK_EQ(r.server_sent, 0);
     pair_close(&p);
+    /* a caller that forced TLS 1.2 back on: the verify hook still refuses */
+    client_spec low = ATTEST;
+    low.ssl_fn = allow_tls12;
+    TM_CHECK_EQ(pair_open(&p, &SIM, &low), 0);
+    SSL_set_max_proto_version(p.s, TLS1_2_VERSION);
+    pair_run(&p, &r, &low);
+    TM_CHECK_EQ(r.client_hs, 1);
+    TM_CHECK_EQ(r.verify, -1);
+    TM_CHECK(has(r.verify_err, "attestation needs TLS 1.3, the server negotiated TLSv1.2"));
+    pair_close(&p);
+}
+
+static void test_hook_misuse(void)
+{
+    char err[300] = "";
+    client_spec plain = {0};
+    pair p;
+    TM_CHECK_EQ(pair_open(&p, &SIM, &plain), 0);
+    tm_atls_client *cc = tm_atls_client_new(&(tm_atls_client_opts){.require = true}, err,
+                                            sizeof err);
+    TM_CHECK(cc != NULL);
+    TM_CHECK_EQ(tm_atls_client_setup(p.cctx, p.c, NULL, err, sizeof err), -1);
+    TM_CHECK(has(err, "attestation: no client configuration"));
+    TM_CHECK_EQ(tm_atls_client_setup(p.cctx, p.c, cc, err, sizeof err), -1);
+    TM_CHECK(has(err, "the extension was not registered on this SSL_CTX before the connection "
+                      "was created"));
+    TM_CHECK_EQ(tm_atls_client_verify(p.c, cc, err, sizeof err), -1);
+    TM_CHECK(has(err, "attestation: setup hook did not run for this connection"));
+    tm_atls_client_free(cc);
+    pair_close(&p);
+}
+
+/* A server that is not tmqtt: it puts the extension in its own Certificate. */
+static int rogue_add(SSL *s, unsigned int type, unsigned int context, const unsigned char **out,
+                     size_t *outlen, X509 *x, size_t chainidx, int *al, void *arg)
+{
+    static const unsigned char junk[] = {2, 0, 1, 0, 1, 0};
+    if (context != SSL_EXT_TLS1_3_CERTIFICATE || chainidx != 0)
+        return 0;
+    *out = junk;
+    *outlen = sizeof junk;
+    return 1;
+}
+static int rogue_parse(SSL *s, unsigned int type, unsigned int context, const unsigned char *in,
+                       size_t inlen, X509 *x, size_t chainidx, int *al, void *arg)
+{
+    return 1;
+}
+static void rogue_server(SSL_CTX *c)
+{
+    SSL_CTX_add_custom_ext(c, TM_ATLS_EXT_TYPE, SSL_EXT_TLS1_3_ONLY | SSL_EXT_CLIENT_HELLO |
+                                                    SSL_EXT_TLS1_3_CERTIFICATE,
+                           rogue_add, NULL, NULL, rogue_parse, NULL);
+}
+
+static void test_extension_in_wrong_message(void)
+{
+    server_spec rogue = {.ctx_fn = rogue_server};
+    result r;
+    TM_CHECK_EQ(run(&rogue, &ATTEST, &r), 0);
+    TM_CHECK_EQ(r.client_hs, -1);
+    TM_CHECK(has(r.client_reason, "attestation extension in the server's Certificate"));
 }
 
 /* ---- resumption and key exchange ---------------------------------------------- */
@@ -1703,6 +1770,42 @@ static void test_mutual(void)
     TM_CHECK(has(r.server_reason, "client attestation refused (untrusted)"));
 }
 
+static void test_mutual_malformed(void)
+{
+    char cpol[400], copts[600];
+    snprintf(cpol, sizeof cpol, "sim_trusted_key %s\nsim_measurement %s\n", g_spki2_hex, MEAS2);
+    snprintf(copts, sizeof copts, "key=%s,measurement=%s", g_simkey2, MEAS2);
+    server_spec ss = {.provider = "sim", .require_client = true, .client_policy_text = cpol};
+    client_spec cs = {.attest = true, .require = true, .provider = "sim", .provider_opts = copts,
+                      .cert = true};
+    result r;
+    /* the server's request one byte short: decode_error at the client */
+    hook_on(H_TRUNC_EE);
+    H.target = SSL_EXT_TLS1_3_CERTIFICATE_REQUEST;
+    TM_CHECK_EQ(run(&ss, &cs, &r), 0);
+    TM_CHECK_EQ(r.client_hs, -1);
+    TM_CHECK(has(r.client_reason, "malformed AttestationRequest in CertificateRequest"));
+    /* the client's answer one byte short: decode_error at the server */
+    H.target = SSL_EXT_TLS1_3_CERTIFICATE;
+    TM_CHECK_EQ(run(&ss, &cs, &r), 0);
+    TM_CHECK_EQ(r.server_hs, -1);
+    TM_CHECK_EQ(r.client_result, -1);
+    TM_CHECK(has(r.server_reason, "malformed client AttestationEvidence"));
+    /* in a format the server did not ask for */
+    H.mode = H_FORMAT_EE;
+    H.format = 0x0105;
+    TM_CHECK_EQ(run(&ss, &cs, &r), 0);
+    TM_CHECK_EQ(r.client_result, -1);
+    TM_CHECK(has(r.server_reason, "client evidence in format 0x0105 which was not requested"));
+    /* one bit of report_data flipped: the binding check at the server */
+    H.mode = H_FLIP_EE;
+    H.flip_at = 5 + 8 + 32 + 4 + 8 + 10;
+    TM_CHECK_EQ(run(&ss, &cs, &r), 0);
+    TM_CHECK_EQ(r.client_result, -1);
+    TM_CHECK(has(r.server_reason, "client attestation refused (binding)"));
+    hook_off();
+}
+
 static void test_claims_print(void)
 {
     result r;
@@ -1725,6 +1828,8 @@ TM_TEST_MAIN(TM_CASE(init), TM_CASE(test_codec), TM_CASE(test_expand_label_kat),
              TM_CASE(test_relay_terminating), TM_CASE(test_relay_intra_handshake),
              TM_CASE(test_relay_intra_handshake_v1_evidence), TM_CASE(test_rebound_evidence),
              TM_CASE(test_bit_flips), TM_CASE(test_policy_refusals), TM_CASE(test_tls12_never),
+             TM_CASE(test_hook_misuse), TM_CASE(test_extension_in_wrong_message),
              TM_CASE(test_no_tickets_with_evidence), TM_CASE(test_no_resumption_offered),
              TM_CASE(test_psk), TM_CASE(test_keylog_chaining), TM_CASE(test_binder_lifetime),
-             TM_CASE(test_mutual), TM_CASE(test_claims_print), TM_CASE(test_all_done))
+             TM_CASE(test_mutual), TM_CASE(test_mutual_malformed), TM_CASE(test_claims_print),
+             TM_CASE(test_all_done))
