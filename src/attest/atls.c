@@ -1,29 +1,38 @@
 /*
- * atls.c — attested TLS 1.3 (attested-tls.md) on stock OpenSSL 3.
+ * atls.c — attested TLS 1.3, protocol v2 (attested-tls.md) on stock OpenSSL 3.
  *
  * Owns: the AttestationRequest / AttestationEvidence codecs, the single
  * SSL_CTX_add_custom_ext registration (ClientHello, EncryptedExtensions,
  * CertificateRequest, Certificate; TLS 1.3 only) used by both roles, the
- * per-SSL state those callbacks share, and the client- and server-side
- * appraisal that turns evidence into tm_claims.
+ * keylog callback that turns OpenSSL's SERVER_HANDSHAKE_TRAFFIC_SECRET line
+ * into the key-schedule binder, the per-SSL state those callbacks share, and
+ * the client- and server-side appraisal that turns evidence into tm_claims.
  *
  * Flow (server attestation): client setup hook draws a nonce -> ClientHello
  * add callback sends the request -> server ClientHello parse callback stores
- * it -> server EncryptedExtensions add callback binds (own key share from
- * SSL_get_tmp_key, SPKI of its certificate) and asks the provider -> client EE
- * parse callback checks syntax, stores the evidence and the server key share
- * (SSL_get_peer_tmp_key) -> after the handshake, when the certificate is known,
- * the client's verify hook recomputes the binding and calls tm_verify.
+ * it -> (both sides) the keylog callback receives the server handshake
+ * traffic secret, derives the binder and wipes the secret -> server
+ * EncryptedExtensions add callback binds (nonce, binder, own key share from
+ * SSL_get_tmp_key, SPKI of its certificate), asks the provider and turns
+ * session tickets off -> client EE parse callback checks syntax, stores the
+ * evidence and the server key share (SSL_get_peer_tmp_key) -> after the
+ * handshake, when the certificate is known, the client's verify hook
+ * recomputes the binding and calls tm_verify.
  * Mutual: server CertificateRequest add callback sends its own request ->
  * client CR parse stores it -> client Certificate add callback (leaf entry)
- * answers -> server Certificate parse callback appraises at once (the leaf
- * certificate is handed to the callback) and fails the handshake with
- * access_denied on refusal.
+ * answers with the same binder -> server Certificate parse callback appraises
+ * at once (the leaf certificate is handed to the callback) and fails the
+ * handshake with access_denied on refusal.
  *
  * Invariants: add callbacks return 0 (send nothing) in every context where the
  * spec sends nothing; every buffer handed to OpenSSL is malloc'd here and
  * freed by ext_free; peer bytes are only read through the bounds-checked
- * decoders; a claim is exposed only after tm_verify returned OK.
+ * decoders; a claim is exposed only after tm_verify returned OK. The traffic
+ * secret never leaves the keylog callback's stack (cleansed before it
+ * returns); the binder derived from it is kept in the SSL's ex_data only until
+ * the evidence that needs it was produced or checked, then cleansed (and on
+ * free). Connections on which evidence was sent or required issue no session
+ * tickets; an attesting client offers no resumption PSK.
  */
 #include "attest/atls.h"
 
@@ -35,10 +44,12 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "attest/attest_int.h"
 #include "attest/evidence.h"
 #include "attest/verify.h"
 
@@ -140,6 +151,49 @@ int tm_atls_encoded_key(EVP_PKEY *k, uint8_t **out, size_t *len)
     memcpy(*out, p, n);
     *len = n;
     OPENSSL_free(p);
+    return 0;
+}
+
+int tm_atls_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                         const char *label, uint8_t *out, size_t out_len)
+{
+    /* struct { uint16 length; opaque label<7..255>; opaque context<0..255>; } HkdfLabel,
+     * label = "tls13 " + label, context = "" (RFC 8446 section 7.1) */
+    static const char prefix[] = "tls13 ";
+    size_t ll = label ? strlen(label) : 0;
+    uint8_t info[2 + 1 + 255 + 1];
+    if (!md || !secret || secret_len == 0 || secret_len > INT32_MAX || !out || out_len == 0 ||
+        out_len > 0xFFFF || ll == 0 || sizeof prefix - 1 + ll > 255)
+        return -1;
+    size_t n = 0;
+    info[n++] = (uint8_t)(out_len >> 8);
+    info[n++] = (uint8_t)out_len;
+    info[n++] = (uint8_t)(sizeof prefix - 1 + ll);
+    memcpy(info + n, prefix, sizeof prefix - 1);
+    n += sizeof prefix - 1;
+    memcpy(info + n, label, ll);
+    n += ll;
+    info[n++] = 0;   /* empty context */
+    size_t got = out_len;
+    EVP_PKEY_CTX *k = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+    int ok = k && EVP_PKEY_derive_init(k) > 0 && EVP_PKEY_CTX_set_hkdf_md(k, md) > 0 &&
+             EVP_PKEY_CTX_set_hkdf_mode(k, EVP_PKEY_HKDEF_MODE_EXPAND_ONLY) > 0 &&
+             EVP_PKEY_CTX_set1_hkdf_key(k, secret, (int)secret_len) > 0 &&
+             EVP_PKEY_CTX_add1_hkdf_info(k, info, (int)n) > 0 &&
+             EVP_PKEY_derive(k, out, &got) > 0 && got == out_len;
+    EVP_PKEY_CTX_free(k);
+    return ok ? 0 : -1;
+}
+
+int tm_atls_binder(const EVP_MD *md, const uint8_t *shts, size_t shts_len, uint8_t *out,
+                   size_t *out_len)
+{
+    int hl = md ? EVP_MD_get_size(md) : 0;
+    if (hl < TM_ATLS_BINDER_MIN || hl > TM_ATLS_BINDER_MAX || shts_len != (size_t)hl)
+        return -1;
+    if (tm_atls_expand_label(md, shts, shts_len, TM_ATLS_BINDER_LABEL, out, (size_t)hl) < 0)
+        return -1;
+    *out_len = (size_t)hl;
     return 0;
 }
 
@@ -375,13 +429,18 @@ typedef struct atls_conn {
     uint8_t *own_share;          /* our key share, captured when sending CR */
     size_t own_share_len;
     int client_result;           /* 1 ok, -1 refused, 0 nothing received */
+    /* both roles: this handshake's key-schedule binder (keylog callback) */
+    uint8_t binder[TM_ATLS_BINDER_MAX];
+    size_t binder_len;           /* 0: not derived, or wiped after use */
+    bool binder_used;            /* wiped after use (vs never derived) */
+    char binder_err[160];        /* why it could not be derived */
     /* both roles */
     bool appraised;              /* claims valid */
     tm_claims claims;
     char reason[320];
 } atls_conn;
 
-static int ssl_idx = -1, ctx_idx = -1;
+static int ssl_idx = -1, ctx_idx = -1, kl_idx = -1;
 static tm_atls_test_hook_fn test_hook;
 static void *test_hook_arg;
 
@@ -401,8 +460,19 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     free(st->evidence);
     free(st->peer_share);
     free(st->own_share);
-    OPENSSL_cleanse(st, sizeof *st);
+    OPENSSL_cleanse(st, sizeof *st);   /* the binder with the rest */
     free(st);
+}
+
+/* SSL_CTX ex_data: the keylog callback that was installed before ours. */
+typedef struct keylog_chain {
+    SSL_CTX_keylog_cb_func prev;
+} keylog_chain;
+
+static void kl_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                       void *argp)
+{
+    free(ptr);
 }
 
 static void ctx_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
@@ -419,7 +489,9 @@ static int init_indexes(void)
         ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free_cb);
     if (ctx_idx < 0)
         ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ctx_free_cb);
-    return ssl_idx >= 0 && ctx_idx >= 0 ? 0 : -1;
+    if (kl_idx < 0)
+        kl_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, kl_free_cb);
+    return ssl_idx >= 0 && ctx_idx >= 0 && kl_idx >= 0 ? 0 : -1;
 }
 
 static atls_conn *conn_get(const SSL *s)
@@ -463,6 +535,12 @@ const char *tm_atls_reason(const SSL *ssl)
     return st ? st->reason : "";
 }
 
+size_t tm_atls_binder_held(const SSL *ssl)
+{
+    atls_conn *st = conn_get(ssl);
+    return st ? st->binder_len : 0;
+}
+
 const tm_claims *tm_atls_peer_claims(const SSL *ssl)
 {
     atls_conn *st = conn_get(ssl);
@@ -503,6 +581,122 @@ static void format_list(const uint16_t *f, size_t n, char *buf, size_t cap)
     }
 }
 
+/* ---- the key-schedule binder (keylog callback) -------------------------------- */
+
+#define KL_SHTS "SERVER_HANDSHAKE_TRAFFIC_SECRET "
+
+static void binder_wipe(atls_conn *st)
+{
+    OPENSSL_cleanse(st->binder, sizeof st->binder);
+    if (st->binder_len)
+        st->binder_used = true;
+    st->binder_len = 0;
+}
+
+/* 0 when st->binder holds this handshake's binder, else -1 with the reason
+ * (and an internal_error alert when `al` is given). */
+static int binder_ready(atls_conn *st, int *al)
+{
+    if (st->binder_len)
+        return 0;
+    if (st->binder_err[0])
+        reasonf(st, "no key-schedule binder for this handshake: %s", st->binder_err);
+    else if (st->binder_used)
+        reasonf(st, "the key-schedule binder of this handshake was already used and wiped");
+    else
+        reasonf(st, "no key-schedule binder for this handshake: OpenSSL never passed the server "
+                    "handshake traffic secret to the attestation keylog callback (a keylog "
+                    "callback installed after the extension must chain to the previous one)");
+    if (al)
+        *al = SSL_AD_INTERNAL_ERROR;
+    return -1;
+}
+
+/* The state of a connection that will need the binder, else NULL. A listener
+ * that requires client evidence needs it even when the ClientHello asked for
+ * nothing (the keylog line precedes the CertificateRequest callback). */
+static atls_conn *binder_wanted(SSL *s)
+{
+    atls_conn *st = conn_get(s);
+    if (!SSL_is_server(s))
+        return st && st->ccfg ? st : NULL;
+    const tm_atls_server *srv = tm_atls_server_of(s);
+    if (!srv)
+        return NULL;
+    if (srv->require_client)
+        return conn_make(s);
+    return st && st->ch_request && srv->provider ? st : NULL;
+}
+
+/* `p` is "<client_random hex> <secret hex>" of the SERVER_HANDSHAKE_TRAFFIC_SECRET
+ * line. Derives the binder with the hash of the negotiated suite; the secret
+ * itself is cleansed before returning. */
+static void take_secret(SSL *s, atls_conn *st, const char *p)
+{
+    const SSL_CIPHER *c = SSL_get_pending_cipher(s);
+    if (!c)
+        c = SSL_get_current_cipher(s);
+    const EVP_MD *md = c ? SSL_CIPHER_get_handshake_digest(c) : NULL;
+    int hl = md ? EVP_MD_get_size(md) : 0;
+    uint8_t cr[32], want[32], secret[TM_ATLS_BINDER_MAX];
+    size_t pl = strlen(p);
+    binder_wipe(st);
+    st->binder_used = false;
+    st->binder_err[0] = 0;
+    if (hl < TM_ATLS_BINDER_MIN || hl > TM_ATLS_BINDER_MAX) {
+        snprintf(st->binder_err, sizeof st->binder_err,
+                 "the negotiated cipher suite has no usable handshake hash");
+    } else if (pl != 64 + 1 + 2 * (size_t)hl || p[64] != ' ' ||
+               tm_hex_decode(p, 64, cr, sizeof cr) != 32 ||
+               tm_hex_decode(p + 65, 2 * (size_t)hl, secret, sizeof secret) != hl) {
+        snprintf(st->binder_err, sizeof st->binder_err,
+                 "unexpected SERVER_HANDSHAKE_TRAFFIC_SECRET key log line from OpenSSL");
+    } else if (SSL_get_client_random(s, want, sizeof want) != sizeof want ||
+               CRYPTO_memcmp(cr, want, sizeof want) != 0) {
+        snprintf(st->binder_err, sizeof st->binder_err,
+                 "the key log line names another handshake (client random differs)");
+    } else if (tm_atls_binder(md, secret, (size_t)hl, st->binder, &st->binder_len) < 0) {
+        st->binder_len = 0;
+        snprintf(st->binder_err, sizeof st->binder_err,
+                 "HKDF-Expand-Label of the handshake traffic secret failed");
+    }
+    OPENSSL_cleanse(secret, sizeof secret);
+}
+
+static void atls_keylog(const SSL *ssl, const char *line)
+{
+    if (strncmp(line, KL_SHTS, sizeof KL_SHTS - 1) == 0) {
+        /* OpenSSL hands keylog callbacks the SSL it is driving as const;
+         * only our own ex_data on it is written. */
+        SSL *s = (SSL *)ssl;
+        atls_conn *st = binder_wanted(s);
+        if (st)
+            take_secret(s, st, line + sizeof KL_SHTS - 1);
+    }
+    /* the user's own key logging (SSLKEYLOGFILE) sees every line, ours included */
+    keylog_chain *kc = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), kl_idx);
+    if (kc && kc->prev)
+        kc->prev(ssl, line);
+}
+
+/* Installs atls_keylog on `ctx`, keeping the callback found there (if any) to
+ * call after ours. Once per context, so that we never chain to ourselves. */
+static int keylog_install(SSL_CTX *ctx, char *err, size_t errcap)
+{
+    if (SSL_CTX_get_ex_data(ctx, kl_idx))
+        return 0;
+    keylog_chain *kc = calloc(1, sizeof *kc);
+    if (!kc || !SSL_CTX_set_ex_data(ctx, kl_idx, kc)) {
+        free(kc);
+        snprintf(err, errcap, "cannot attach the key log chain to the TLS context");
+        return -1;
+    }
+    SSL_CTX_keylog_cb_func cur = SSL_CTX_get_keylog_callback(ctx);
+    kc->prev = cur == atls_keylog ? NULL : cur;
+    SSL_CTX_set_keylog_callback(ctx, atls_keylog);
+    return 0;
+}
+
 /* ---- building what we send ---------------------------------------------------- */
 
 /* Hands `buf` (ATLS_OUT_CAP bytes, n used) to OpenSSL after the test hook. */
@@ -520,8 +714,9 @@ static int emit(SSL *s, unsigned context, uint8_t *buf, size_t n, const unsigned
     return 1;
 }
 
-/* Evidence over the binding for `role`, into a fresh ATLS_OUT_CAP buffer as
- * an AttestationEvidence body. 1 built, 0 no usable format, -1 error. */
+/* Evidence over the binding for `role` (with this handshake's binder), into a
+ * fresh ATLS_OUT_CAP buffer as an AttestationEvidence body. 1 built, 0 no
+ * usable format, -1 error (reason set). */
 static int build_answer(atls_conn *st, tm_provider *prov, const uint16_t *allowed, size_t n_allowed,
                         const tm_atls_request *req, tm_atls_role role, const uint8_t *share,
                         size_t share_len, const uint8_t *spki_hash, uint8_t **buf, size_t *n,
@@ -537,8 +732,11 @@ static int build_answer(atls_conn *st, tm_provider *prov, const uint16_t *allowe
             }
     if (!fmt)
         return 0;
+    if (binder_ready(st, NULL) < 0)
+        return -1;
     uint8_t rd[TM_REPORT_DATA_LEN];
-    if (tm_atls_binding(role, req->nonce, share, share_len, spki_hash, rd) < 0) {
+    if (tm_atls_binding(role, req->nonce, st->binder, st->binder_len, share, share_len, spki_hash,
+                        rd) < 0) {
         reasonf(st, "cannot compute the attestation binding");
         return -1;
     }
@@ -611,6 +809,8 @@ static int server_add(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned conte
         int r = build_answer(st, srv->provider, srv->formats, srv->n_formats, &st->ch,
                              TM_ATLS_SERVER, share, share_len, sp, &buf, &n, &fmt);
         free(share);
+        if (!srv->require_client)
+            binder_wipe(st);   /* nothing else of this handshake needs it */
         if (r < 0) {
             *al = SSL_AD_INTERNAL_ERROR;
             return -1;
@@ -619,6 +819,10 @@ static int server_add(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned conte
             return 0;   /* none of the client's formats: omit, the client decides */
         st->evidence_sent = true;
         st->sent_format = fmt;
+        /* evidence is per handshake: a resumed session would carry no proof.
+         * (OpenSSL reads num_tickets after the client's Finished, so setting
+         * it here takes effect for this connection.) */
+        SSL_set_num_tickets(s, 0);
         return emit(s, context, buf, n, out, outlen);
     }
     if (context == SSL_EXT_TLS1_3_CERTIFICATE_REQUEST) {
@@ -654,6 +858,7 @@ static int server_add(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned conte
         size_t n = tm_atls_request_encode(&req, buf, ATLS_OUT_CAP);
         memcpy(st->cr_nonce, req.nonce, 32);
         st->cr_sent = true;
+        SSL_set_num_tickets(s, 0);   /* client evidence required: no resumption */
         st->cr = req;   /* what we offered, for the format check on the answer */
         return emit(s, context, buf, n, out, outlen);
     }
@@ -780,10 +985,17 @@ static int server_parse(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned con
             *al = SSL_AD_ILLEGAL_PARAMETER;
             return 0;
         }
+        if (binder_ready(st, al) < 0) {
+            st->client_result = -1;
+            return 0;
+        }
         uint8_t spki[32], rd[TM_REPORT_DATA_LEN];
-        if (!st->own_share || tm_atls_spki_hash(x, spki) < 0 ||
-            tm_atls_binding(TM_ATLS_CLIENT, st->cr_nonce, st->own_share, st->own_share_len, spki,
-                            rd) < 0) {
+        int br = !st->own_share || tm_atls_spki_hash(x, spki) < 0
+                     ? -1
+                     : tm_atls_binding(TM_ATLS_CLIENT, st->cr_nonce, st->binder, st->binder_len,
+                                       st->own_share, st->own_share_len, spki, rd);
+        binder_wipe(st);   /* the last use of this handshake's binder on our side */
+        if (br < 0) {
             reasonf(st, "cannot compute the client attestation binding");
             st->client_result = -1;
             *al = SSL_AD_INTERNAL_ERROR;
@@ -840,6 +1052,8 @@ static int client_parse(SSL *s, atls_conn *st, unsigned context, const unsigned 
             *al = SSL_AD_HANDSHAKE_FAILURE;
             return 0;
         }
+        if (binder_ready(st, al) < 0)
+            return 0;
         free(st->evidence);
         st->evidence = malloc(a.evidence_len);
         if (!st->evidence) {
@@ -892,6 +1106,8 @@ int tm_atls_server_ctx_init(SSL_CTX *ctx, tm_atls_server *srv, char *err, size_t
         snprintf(err, errcap, "cannot allocate OpenSSL ex_data indexes");
         return -1;
     }
+    if (keylog_install(ctx, err, errcap) < 0)
+        return -1;
     if (!SSL_CTX_add_custom_ext(ctx, TM_ATLS_EXT_TYPE, ATLS_CONTEXTS, ext_add, ext_free, srv,
                                 ext_parse, srv)) {
         snprintf(err, errcap, "cannot register the attestation TLS extension");
@@ -912,6 +1128,8 @@ int tm_atls_client_ctx_init(SSL_CTX *ctx, char *err, size_t errcap)
         snprintf(err, errcap, "cannot allocate OpenSSL ex_data indexes");
         return -1;
     }
+    if (keylog_install(ctx, err, errcap) < 0)
+        return -1;
     if (SSL_CTX_has_client_custom_ext(ctx, TM_ATLS_EXT_TYPE))
         return 0;
     if (!SSL_CTX_add_custom_ext(ctx, TM_ATLS_EXT_TYPE, ATLS_CONTEXTS, ext_add, ext_free, NULL,
@@ -939,6 +1157,13 @@ int tm_atls_client_setup(SSL_CTX *ctx, SSL *ssl, void *arg, char *err, size_t er
                               "before the connection was created (call tm_atls_client_ctx_init)");
         return -1;
     }
+    if (SSL_get0_session(ssl)) {
+        /* evidence is per handshake: a resumed session would carry no proof,
+         * so an attesting client offers no resumption PSK */
+        snprintf(err, errcap, "attestation: this connection was set up to resume a TLS session; "
+                              "attested connections never resume (evidence is per handshake)");
+        return -1;
+    }
     atls_conn *st = conn_make(ssl);
     if (!st) {
         snprintf(err, errcap, "out of memory");
@@ -950,6 +1175,10 @@ int tm_atls_client_setup(SSL_CTX *ctx, SSL *ssl, void *arg, char *err, size_t er
     }
     if (SSL_get_min_proto_version(ssl) < TLS1_3_VERSION)
         SSL_set_min_proto_version(ssl, TLS1_3_VERSION);
+    /* no tickets to resume with later; offer psk_dhe_ke only (a psk_ke
+     * handshake has no (EC)DHE key share to bind the evidence to) */
+    SSL_set_options(ssl, SSL_OP_NO_TICKET);
+    SSL_clear_options(ssl, SSL_OP_ALLOW_NO_DHE_KEX);
     if (!st->ccfg) {
         cc->refs++;
         st->ccfg = cc;
@@ -963,37 +1192,75 @@ static void remember_binding(tm_atls_client *cc, const uint8_t rd[64])
     cc->n_recent++;
 }
 
+/* The protocol v1 binding, SHA-512("tmqtt-atls-v1 server" || 0x00 || nonce ||
+ * server_key_share || spki_hash): no key-schedule binder. Never accepted; only
+ * computed to name evidence made under the v1 rule when we see it. */
+static int binding_v1(const uint8_t nonce[32], const uint8_t *share, size_t share_len,
+                      const uint8_t spki[32], uint8_t out[64])
+{
+    static const char label[] = "tmqtt-atls-v1 server";
+    unsigned int n = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha512(), NULL) == 1 &&
+             EVP_DigestUpdate(md, label, sizeof label) == 1 &&   /* with its 0x00 */
+             EVP_DigestUpdate(md, nonce, 32) == 1 &&
+             EVP_DigestUpdate(md, share, share_len) == 1 &&
+             EVP_DigestUpdate(md, spki, 32) == 1 && EVP_DigestFinal_ex(md, out, &n) == 1 &&
+             n == 64;
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : -1;
+}
+
 /* The binding did not match: say what we can tell about why. A hash cannot
- * say which input differed, so we test the hypotheses we can check. */
+ * say which input differed, so we test the hypotheses whose inputs we know,
+ * and otherwise say whether the evidence is genuine on its own (then it was
+ * made for another handshake: a relay) or not (tampered or forged). */
 static void explain_binding(tm_atls_client *cc, atls_conn *st, const uint8_t got[64],
                             const uint8_t *spki, char *out, size_t cap)
 {
+    static const uint8_t zero[32];
     unsigned n = cc->n_recent < ATLS_RECENT ? cc->n_recent : ATLS_RECENT;
     for (unsigned i = 0; i < n; i++)
         if (CRYPTO_memcmp(cc->recent[i], got, 64) == 0) {
-            snprintf(out, cap, "evidence replayed from an earlier handshake (bound to an old nonce)");
+            snprintf(out, cap, "evidence replayed from an earlier handshake of this client (it "
+                               "covers that handshake's nonce and key-schedule binder)");
             return;
         }
     uint8_t alt[64];
-    if (spki && tm_atls_binding(TM_ATLS_SERVER, st->nonce, st->peer_share, st->peer_share_len,
-                                NULL, alt) == 0 && CRYPTO_memcmp(alt, got, 64) == 0) {
+    if (spki && tm_atls_binding(TM_ATLS_SERVER, st->nonce, st->binder, st->binder_len,
+                                st->peer_share, st->peer_share_len, NULL, alt) == 0 &&
+        CRYPTO_memcmp(alt, got, 64) == 0) {
         snprintf(out, cap, "evidence bound to no certificate (PSK) but the server presented one");
         return;
     }
-    snprintf(out, cap, "evidence not bound to this handshake: it covers another nonce, another "
-                       "server key share (relayed by a machine in the middle) or another "
-                       "certificate");
+    if (binding_v1(st->nonce, st->peer_share, st->peer_share_len, spki ? spki : zero, alt) == 0 &&
+        CRYPTO_memcmp(alt, got, 64) == 0) {
+        snprintf(out, cap, "evidence carries the v1 binding: nonce, server key share and "
+                           "certificate match this handshake but it covers no key-schedule "
+                           "binder (a v1 attester, or one relayed into this handshake by a "
+                           "machine holding its keys); v2 refuses it");
+        return;
+    }
+    tm_claims scratch;
+    char why[200] = "";
+    int vr = tm_verify(st->format, st->evidence, st->evidence_len, NULL, cc->policy, time(NULL),
+                       &scratch, why, sizeof why);
+    OPENSSL_cleanse(&scratch, sizeof scratch);
+    if (vr == TM_VERIFY_OK)
+        snprintf(out, cap, "genuine evidence from a TEE this policy accepts, but not made for this "
+                           "handshake: it does not cover this handshake's key-schedule binder "
+                           "together with its nonce, server key share and certificate (what a "
+                           "machine in the middle relaying evidence produces; the hash does not "
+                           "tell which input differs)");
+    else
+        snprintf(out, cap, "evidence covers no binding of this handshake and is not genuine on "
+                           "its own either (%s: %s): tampered or forged", tm_verify_strerror(vr),
+                 why);
 }
 
-int tm_atls_client_verify(SSL *ssl, void *arg, char *err, size_t errcap)
+static int client_verify(tm_atls_client *cc, SSL *ssl, atls_conn *st, char *err, size_t errcap)
 {
-    tm_atls_client *cc = arg;
-    atls_conn *st = conn_get(ssl);
     char offered_s[128];
-    if (!cc || !st || !st->ccfg) {
-        snprintf(err, errcap, "attestation: setup hook did not run for this connection");
-        return -1;
-    }
     format_list(cc->formats, cc->n_formats, offered_s, sizeof offered_s);
     if (SSL_version(ssl) < TLS1_3_VERSION) {
         snprintf(err, errcap, "attestation needs TLS 1.3, the server negotiated %s",
@@ -1007,8 +1274,19 @@ int tm_atls_client_verify(SSL *ssl, void *arg, char *err, size_t errcap)
     if (!st->answered) {
         if (!cc->require)
             return 0;
+        EVP_PKEY *k = NULL;
+        if (!SSL_get_peer_tmp_key(ssl, &k)) {
+            snprintf(err, errcap, "handshake without (EC)DHE key exchange (psk_ke only): it "
+                                  "cannot be attested");
+            return -1;
+        }
+        EVP_PKEY_free(k);
         snprintf(err, errcap, "server sent no attestation evidence: it does not support attested "
-                 "TLS or cannot produce any of the formats requested (%s)", offered_s);
+                 "TLS (v2) or cannot produce any of the formats requested (%s)", offered_s);
+        return -1;
+    }
+    if (binder_ready(st, NULL) < 0) {
+        snprintf(err, errcap, "attestation: %s", st->reason);
         return -1;
     }
     uint8_t spki[32];
@@ -1022,8 +1300,8 @@ int tm_atls_client_verify(SSL *ssl, void *arg, char *err, size_t errcap)
         sp = spki;
     }
     uint8_t rd[TM_REPORT_DATA_LEN];
-    if (tm_atls_binding(TM_ATLS_SERVER, st->nonce, st->peer_share, st->peer_share_len, sp, rd) <
-        0) {
+    if (tm_atls_binding(TM_ATLS_SERVER, st->nonce, st->binder, st->binder_len, st->peer_share,
+                        st->peer_share_len, sp, rd) < 0) {
         snprintf(err, errcap, "attestation: cannot compute the binding");
         return -1;
     }
@@ -1031,7 +1309,7 @@ int tm_atls_client_verify(SSL *ssl, void *arg, char *err, size_t errcap)
     int vr = tm_verify(st->format, st->evidence, st->evidence_len, rd, cc->policy, time(NULL),
                        &st->claims, why, sizeof why);
     if (vr == TM_VERIFY_EBINDING) {
-        char ex[200];
+        char ex[400];
         explain_binding(cc, st, st->claims.report_data, sp, ex, sizeof ex);
         snprintf(err, errcap, "attestation refused (binding): %s", ex);
         return -1;
@@ -1052,4 +1330,17 @@ int tm_atls_client_verify(SSL *ssl, void *arg, char *err, size_t errcap)
         fflush(cc->show);
     }
     return 0;
+}
+
+int tm_atls_client_verify(SSL *ssl, void *arg, char *err, size_t errcap)
+{
+    tm_atls_client *cc = arg;
+    atls_conn *st = conn_get(ssl);
+    if (!cc || !st || !st->ccfg) {
+        snprintf(err, errcap, "attestation: setup hook did not run for this connection");
+        return -1;
+    }
+    int r = client_verify(cc, ssl, st, err, errcap);
+    binder_wipe(st);   /* evidence checked (and our own, if any, sent): no further use */
+    return r;
 }

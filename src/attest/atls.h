@@ -13,12 +13,21 @@
  *     is created), and install tm_atls_client_setup / tm_atls_client_verify as
  *     the client library's tls_setup / tls_verify hooks (client.h).
  *
+ * Protocol v2: evidence covers a key-schedule binder derived from this
+ * handshake's server_handshake_traffic_secret, which both roles obtain from
+ * OpenSSL's keylog callback. Registration therefore also installs a keylog
+ * callback on the SSL_CTX; it calls whatever callback was installed before
+ * (SSLKEYLOGFILE writers keep working). Code that installs its own keylog
+ * callback AFTER registration must chain to SSL_CTX_get_keylog_callback(),
+ * otherwise attested handshakes fail closed ("no key-schedule binder").
+ *
  * Invariants: per-connection state lives in SSL ex_data and is freed with the
  * SSL; configuration objects are reference counted and each SSL_CTX they are
  * registered on holds a reference, so a connection created before a SIGHUP
  * reload keeps valid configuration until it ends. Claims are only exposed
  * after a successful appraisal. Nothing here aborts on peer input: every
  * malformed or unexpected byte becomes a TLS alert and a reason string.
+ * Handshakes that carry evidence never resume and never yield tickets.
  */
 #ifndef TM_ATTEST_ATLS_H
 #define TM_ATTEST_ATLS_H
@@ -34,7 +43,7 @@
 #include "attest/provider.h"
 
 #define TM_ATLS_EXT_TYPE 0xFFA0
-#define TM_ATLS_VERSION 1
+#define TM_ATLS_VERSION 2                /* protocol v2: key-schedule binder */
 #define TM_ATLS_MAX_FORMATS 127          /* 254 bytes of uint16 */
 #define TM_ATLS_MAX_EVIDENCE (65535 - 5) /* version + format + length prefix */
 
@@ -62,7 +71,7 @@ size_t tm_atls_request_encode(const tm_atls_request *r, uint8_t *out, size_t cap
 size_t tm_atls_answer_encode(uint16_t format, const uint8_t *evidence, size_t len,
                              uint8_t *out, size_t cap);
 /* Decoders: TM_ATLS_DEC_OK, _MALFORMED (lengths, trailing bytes, odd format
- * list) or _VERSION (well-formed but version != 1). */
+ * list) or _VERSION (well-formed but version != TM_ATLS_VERSION, e.g. v1). */
 int tm_atls_request_decode(const uint8_t *in, size_t len, tm_atls_request *r);
 int tm_atls_answer_decode(const uint8_t *in, size_t len, tm_atls_answer *a);
 
@@ -70,6 +79,16 @@ int tm_atls_answer_decode(const uint8_t *in, size_t len, tm_atls_answer *a);
 int tm_atls_spki_hash(X509 *x, uint8_t out[32]);
 /* The encoded (EC)DHE public key (EVP_PKEY_get1_encoded_public_key), malloc'd. */
 int tm_atls_encoded_key(EVP_PKEY *k, uint8_t **out, size_t *len);
+
+/* RFC 8446 section 7.1 HKDF-Expand-Label(secret, label, "", out_len) with `md`
+ * (EVP_PKEY_HKDF, expand only; the "tls13 " prefix is added here). 0 / -1. */
+int tm_atls_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                         const char *label, uint8_t *out, size_t out_len);
+/* The v2 binder: HKDF-Expand-Label(server_handshake_traffic_secret,
+ * "tmqtt atls binder", "", Hash.length). *out_len = Hash.length. 0 / -1. */
+#define TM_ATLS_BINDER_LABEL "tmqtt atls binder"
+int tm_atls_binder(const EVP_MD *md, const uint8_t *shts, size_t shts_len, uint8_t *out,
+                   size_t *out_len);
 
 /* ---- server role (the broker) ------------------------------------------- */
 
@@ -133,7 +152,9 @@ tm_policy *tm_atls_client_policy(tm_atls_client *c);
  * the SSL objects that should carry the request are created. */
 int tm_atls_client_ctx_init(SSL_CTX *ctx, char *err, size_t errcap);
 /* tls_setup hook (client.h): `arg` is the tm_atls_client. Draws a fresh
- * nonce and arms the request for this SSL. */
+ * nonce and arms the request for this SSL; sets TLS 1.3 minimum,
+ * SSL_OP_NO_TICKET, clears SSL_OP_ALLOW_NO_DHE_KEX, and refuses an SSL on
+ * which a session to resume was set (an attested client offers no PSK). */
 int tm_atls_client_setup(SSL_CTX *ctx, SSL *ssl, void *arg, char *err, size_t errcap);
 /* tls_verify hook: appraises the server's evidence now that its certificate
  * is known (the EncryptedExtensions callback runs before the Certificate
@@ -154,5 +175,8 @@ const char *tm_atls_reason(const SSL *ssl);
 typedef void (*tm_atls_test_hook_fn)(SSL *ssl, unsigned context, uint8_t *buf, size_t *len,
                                      size_t cap, void *arg);
 void tm_atls_set_test_hook(tm_atls_test_hook_fn fn, void *arg);
+/* How many bytes of key-schedule binder this SSL still holds: the hash length
+ * between the keylog line and the last use, 0 once wiped. For tests. */
+size_t tm_atls_binder_held(const SSL *ssl);
 
 #endif

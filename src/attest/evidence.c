@@ -40,6 +40,7 @@ int tm_format_from_name(const char *name, uint16_t *format)
 }
 
 int tm_atls_binding(tm_atls_role role, const uint8_t nonce[TM_ATLS_NONCE_LEN],
+                    const uint8_t *binder, size_t binder_len,
                     const uint8_t *key_share, size_t key_share_len,
                     const uint8_t *spki_hash, uint8_t out[TM_REPORT_DATA_LEN])
 {
@@ -48,12 +49,14 @@ int tm_atls_binding(tm_atls_role role, const uint8_t nonce[TM_ATLS_NONCE_LEN],
     const uint8_t sep = 0x00;
     unsigned int outlen = 0;
     if (!nonce || !key_share || key_share_len == 0 || !out) return -1;
+    if (!binder || binder_len < TM_ATLS_BINDER_MIN || binder_len > TM_ATLS_BINDER_MAX) return -1;
     if (role != TM_ATLS_SERVER && role != TM_ATLS_CLIENT) return -1;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     int ok = md && EVP_DigestInit_ex(md, EVP_sha512(), NULL) == 1 &&
              EVP_DigestUpdate(md, label, strlen(label)) == 1 &&
              EVP_DigestUpdate(md, &sep, 1) == 1 &&
              EVP_DigestUpdate(md, nonce, TM_ATLS_NONCE_LEN) == 1 &&
+             EVP_DigestUpdate(md, binder, binder_len) == 1 &&
              EVP_DigestUpdate(md, key_share, key_share_len) == 1 &&
              EVP_DigestUpdate(md, spki_hash ? spki_hash : zero, 32) == 1 &&
              EVP_DigestFinal_ex(md, out, &outlen) == 1 && outlen == TM_REPORT_DATA_LEN;

@@ -5,7 +5,10 @@
  * formats"), their names, and the one function that computes the 64-byte
  * report_data every format carries:
  *
- *   report_data = SHA-512(label || 0x00 || nonce[32] || server_key_share || spki_hash[32])
+ *   report_data = SHA-512(label || 0x00 || nonce[32] || binder || server_key_share || spki_hash[32])
+ *
+ * (protocol v2; `binder` is HKDF-Expand-Label(server_handshake_traffic_secret,
+ * "tmqtt atls binder", "", Hash.length), derived by the TLS layer, atls.c)
  *
  * Both the attesting side (to ask a provider for evidence) and the verifying
  * side (to recompute and compare) call tm_atls_binding(); there is no other
@@ -25,8 +28,10 @@
 
 #define TM_REPORT_DATA_LEN 64
 #define TM_ATLS_NONCE_LEN 32
-#define TM_ATLS_LABEL_SERVER "tmqtt-atls-v1 server"
-#define TM_ATLS_LABEL_CLIENT "tmqtt-atls-v1 client"
+#define TM_ATLS_LABEL_SERVER "tmqtt-atls-v2 server"
+#define TM_ATLS_LABEL_CLIENT "tmqtt-atls-v2 client"
+#define TM_ATLS_BINDER_MIN 32            /* SHA-256 suites */
+#define TM_ATLS_BINDER_MAX 64            /* room for any TLS 1.3 hash */
 
 typedef enum { TM_ATLS_SERVER = 0, TM_ATLS_CLIENT = 1 } tm_atls_role;
 
@@ -36,13 +41,15 @@ const char *tm_format_name(uint16_t format);
 int tm_format_from_name(const char *name, uint16_t *format);
 
 /*
- * Computes report_data for `role` (selects the label). `key_share` is the
- * server's encoded (EC)DHE public key of this handshake (must be non-empty);
- * `spki_hash` is SHA-256 of the attesting side's certificate SPKI, or NULL
- * for "authenticates with a PSK only" (32 zero bytes). Returns 0, or -1 on bad
- * arguments / crypto failure.
+ * Computes report_data for `role` (selects the label). `binder` is this
+ * handshake's key-schedule binder (Hash.length of the negotiated suite,
+ * TM_ATLS_BINDER_MIN..MAX bytes); `key_share` is the server's encoded (EC)DHE
+ * public key of this handshake (must be non-empty); `spki_hash` is SHA-256 of
+ * the attesting side's certificate SPKI, or NULL for "authenticates with a PSK
+ * only" (32 zero bytes). Returns 0, or -1 on bad arguments / crypto failure.
  */
 int tm_atls_binding(tm_atls_role role, const uint8_t nonce[TM_ATLS_NONCE_LEN],
+                    const uint8_t *binder, size_t binder_len,
                     const uint8_t *key_share, size_t key_share_len,
                     const uint8_t *spki_hash, uint8_t out[TM_REPORT_DATA_LEN]);
 #endif

@@ -1,5 +1,6 @@
 """Helpers for test_attested_tls.py: a throw-away PKI, sim platform keys, policies,
-the tmqtt / mosquitto client tools, and tshark captures on loopback.
+the tmqtt / mosquitto client tools, tshark captures on loopback, and the relay (a
+machine in the middle, tests/integration/atls_relay.c) as a process.
 
 Everything is created in the test's temporary directory with `openssl req` /
 `openssl x509` and `tmqtt-attest sim-keygen`; nothing is downloaded and only
@@ -67,6 +68,7 @@ class Tools:
         self.pub = os.path.join(b, "tmqtt-pub")
         self.sub = os.path.join(b, "tmqtt-sub")
         self.attest = os.path.join(b, "tmqtt-attest")
+        self.relay = os.path.join(b, "tmqtt-test-atls-relay")
 
     def sim_keygen(self, path):
         """Creates a sim platform key; returns (path, sha256 of its SPKI, SPKI DER bytes)."""
@@ -99,6 +101,18 @@ def sim_listener(pki, key, measurement=MEAS_BROKER, extra=()):
             "attestation_opt measurement=" + measurement] + list(extra)
 
 
+def stop_process(proc, sig):
+    """Sends `sig` to a process we started, then waits (SIGKILL after 10 s)."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Capture:
     """tshark on loopback for one TCP port, written to a pcap file."""
 
@@ -126,15 +140,50 @@ class Capture:
             with open(self.path, "rb") as f:
                 return f.read()
         time.sleep(0.5)
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, signal.SIGINT)
         self.logf.close()
         with open(self.path, "rb") as f:
             return f.read()
+
+
+def wait_for(cond, what, timeout=10.0):
+    """Polls cond() until it is true; fails with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Relay:
+    """tmqtt-test-atls-relay between a client and the broker on `upstream`: it
+    terminates the client's TLS with (cert, key), opens its own TLS to the broker,
+    forwards the client's attestation request and relays the broker's evidence."""
+
+    def __init__(self, exe, upstream, cert, key, logpath):
+        self.logpath = str(logpath)
+        self.logf = open(self.logpath, "wb")
+        self.proc = subprocess.Popen([exe, "--upstream", str(upstream), "--cert", cert,
+                                      "--key", key], stdout=self.logf, stderr=subprocess.STDOUT)
+
+        def port():
+            if self.proc.poll() is not None:
+                raise AssertionError("relay exited: " + self.log())
+            for line in self.log().splitlines():
+                if line.startswith("listening "):
+                    return int(line.split()[1])
+            return None
+        self.port = wait_for(port, "the relay to listen")
+
+    def log(self):
+        with open(self.logpath, "r", errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        stop_process(self.proc, signal.SIGTERM)
+        self.logf.close()
 
 
 def tshark_fields(pcap, display_filter, fields, keylog=None):

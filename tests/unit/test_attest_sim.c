@@ -34,21 +34,25 @@ static void hex(const char *h, unsigned char *out, size_t n)
 
 static void binding_kat(void)
 {
-    unsigned char nonce[32], ks[65], spki[32], out[64], want[64];
+    unsigned char nonce[32], ks[65], spki[32], out[64], want[64], binder[32];
     for (int i = 0; i < 32; i++) nonce[i] = (unsigned char)i;
     ks[0] = 4;
     for (int i = 0; i < 64; i++) ks[1 + i] = (unsigned char)(64 + i);
     memset(spki, 0xaa, 32);
-    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, nonce, ks, sizeof ks, spki, out) == 0);
-    hex("6dc47bb3c9122e615b7f6b82e9daecac90104b24143b928480cb4820db6d7d71"
-        "068904a981c4adb12c98715e5fed3262537a0a4fdec546893a0ebfcc0ec7a29d", want, 64);
+    memset(binder, 0xbb, 32);
+    /* protocol v2: SHA-512(label || 0x00 || nonce || binder || key share || spki hash) */
+    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, nonce, binder, 32, ks, sizeof ks, spki, out) == 0);
+    hex("f2ad6f929b18107fa320f7e0cf01e2ce7cf5d1ecd907499b5323f5a2b32ebdee"
+        "eb204759abc6d8bfe898c77a096908d14a0032ca8221523a5624fcc806592541", want, 64);
     TM_CHECK_MEM(out, want, 64);
-    TM_CHECK(tm_atls_binding(TM_ATLS_CLIENT, nonce, ks, sizeof ks, NULL, out) == 0);
-    hex("05d5ee07d5d6215363f2ca63f74eef741d29448ad59e9c7eeab58e28f46bcb71"
-        "e9a9430bd0e8e5ea8559f3bd86e40c8d0a3228efe12f84693369464f36504d0f", want, 64);
+    TM_CHECK(tm_atls_binding(TM_ATLS_CLIENT, nonce, binder, 32, ks, sizeof ks, NULL, out) == 0);
+    hex("61bdcc8f0ec5fc64a959b5a0f4753953393c089ea46ed7bcc373cf36e6886f3f"
+        "968f70d1768a639c30eec1389a6ed9fa87b0ce3b725187ea51b905fac83a9c73", want, 64);
     TM_CHECK_MEM(out, want, 64);
-    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, nonce, ks, 0, NULL, out) != 0);
-    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, NULL, ks, 1, NULL, out) != 0);
+    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, nonce, binder, 32, ks, 0, NULL, out) != 0);
+    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, NULL, binder, 32, ks, 1, NULL, out) != 0);
+    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, nonce, NULL, 32, ks, 1, NULL, out) != 0);
+    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, nonce, binder, 16, ks, 1, NULL, out) != 0);
     uint16_t f;
     TM_CHECK(tm_format_from_name("tdx-dcap", &f) == 0 && f == TM_FMT_TDX_DCAP);
     TM_CHECK(tm_format_from_name("tdx", &f) != 0);
@@ -106,8 +110,8 @@ static void sim_roundtrip(void)
     uint16_t fmts[4];
     TM_CHECK_EQ(tm_provider_formats(p, fmts, 4), 1);
     TM_CHECK_EQ(fmts[0], TM_FMT_SIM);
-    unsigned char nonce[32] = {1}, ks[65] = {4, 9}, rd[64], ev[1024];
-    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, nonce, ks, sizeof ks, NULL, rd) == 0);
+    unsigned char nonce[32] = {1}, binder[32] = {5}, ks[65] = {4, 9}, rd[64], ev[1024];
+    TM_CHECK(tm_atls_binding(TM_ATLS_SERVER, nonce, binder, sizeof binder, ks, sizeof ks, NULL, rd) == 0);
     size_t n = collect(p, rd, ev, sizeof ev);
     TM_CHECK(n > 150);
     tm_policy *pol = trusting(kh, NULL);
@@ -123,21 +127,21 @@ static void sim_roundtrip(void)
     /* wrong nonce (replay) */
     unsigned char other[64];
     nonce[0] = 2;
-    tm_atls_binding(TM_ATLS_SERVER, nonce, ks, sizeof ks, NULL, other);
+    tm_atls_binding(TM_ATLS_SERVER, nonce, binder, sizeof binder, ks, sizeof ks, NULL, other);
     TM_CHECK_EQ(tm_verify(TM_FMT_SIM, ev, n, other, pol, time(NULL), &c, r, sizeof r), TM_VERIFY_EBINDING);
     TM_CHECK(ta_has(r, "report_data does not match the session binding"));
     /* bound to another key share (relay) */
     nonce[0] = 1;
     ks[1] = 10;
-    tm_atls_binding(TM_ATLS_SERVER, nonce, ks, sizeof ks, NULL, other);
+    tm_atls_binding(TM_ATLS_SERVER, nonce, binder, sizeof binder, ks, sizeof ks, NULL, other);
     TM_CHECK_EQ(tm_verify(TM_FMT_SIM, ev, n, other, pol, time(NULL), &c, r, sizeof r), TM_VERIFY_EBINDING);
     /* bound to another certificate */
     unsigned char spki[32] = {7};
     ks[1] = 9;
-    tm_atls_binding(TM_ATLS_SERVER, nonce, ks, sizeof ks, spki, other);
+    tm_atls_binding(TM_ATLS_SERVER, nonce, binder, sizeof binder, ks, sizeof ks, spki, other);
     TM_CHECK_EQ(tm_verify(TM_FMT_SIM, ev, n, other, pol, time(NULL), &c, r, sizeof r), TM_VERIFY_EBINDING);
     /* client label is a different binding */
-    tm_atls_binding(TM_ATLS_CLIENT, nonce, ks, sizeof ks, NULL, other);
+    tm_atls_binding(TM_ATLS_CLIENT, nonce, binder, sizeof binder, ks, sizeof ks, NULL, other);
     TM_CHECK_EQ(tm_verify(TM_FMT_SIM, ev, n, other, pol, time(NULL), &c, r, sizeof r), TM_VERIFY_EBINDING);
     /* untrusted key: default policy */
     TM_CHECK_EQ(tm_verify(TM_FMT_SIM, ev, n, rd, NULL, time(NULL), &c, r, sizeof r), TM_VERIFY_EUNTRUSTED);
