@@ -2,7 +2,7 @@
 # shared/testdata next to the checkout.
 if(TARGET tmqtt_attest)
   set(TM_ATTEST_TESTDATA "${CMAKE_SOURCE_DIR}/../shared/testdata")
-  foreach(t dcap json sim policy provider)
+  foreach(t dcap json sim policy provider snp)
     add_executable(test_attest_${t} ${CMAKE_CURRENT_LIST_DIR}/test_attest_${t}.c)
     target_link_libraries(test_attest_${t} PRIVATE tmqtt_attest)
     target_compile_definitions(test_attest_${t} PRIVATE TM_TESTDATA_DIR="${TM_ATTEST_TESTDATA}")

@@ -723,7 +723,7 @@ static void test_policy_refusals(void)
     TM_CHECK_EQ(r.verify, -1);
     TM_CHECK(has(r.verify_err, "debug"));
     /* ... unless allowed */
-    snprintf(pol, sizeof pol, "sim_trusted_key %s\nallow_debug true\n", g_spki_hex);
+    snprintf(pol, sizeof pol, "sim_trusted_key %s\nsim_measurement %s\nallow_debug true\n", g_spki_hex, MEAS);
     client_spec c3 = {.attest = true, .require = true, .policy_text = pol};
     TM_CHECK_EQ(run(&dbg, &c3, &r), 0);
     TM_CHECK_EQ(r.verify, 0);
