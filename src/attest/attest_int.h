@@ -23,10 +23,11 @@
 #endif
 
 /*
- * Fuzz builds only: lets the fuzzer past the signature checks into the
- * collateral, TCB and policy code (tests/fuzz/attest.cmake defines both
- * macros for that one target). A library build never defines it; the #error
- * keeps it from being switched on by accident elsewhere.
+ * Fuzz and test builds only: lets the fuzzer (tests/fuzz/attest.cmake) and
+ * the TCB-logic unit test (tests/unit/attest.cmake, test_attest_tcb) past the
+ * signature checks into the collateral, TCB and policy code; both compile
+ * their own copy of these sources with the two macros. A library build never
+ * defines it; the #error keeps it from being switched on by accident.
  */
 #if defined(TM_FUZZ_BYPASS_SIGNATURES)
 #if !defined(FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)

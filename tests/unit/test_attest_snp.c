@@ -370,8 +370,40 @@ static void foreign_roots(void)
         TM_CHECK(ta_has(r, cases[i].why));
         free(ev);
     }
-    /* a VCEK whose TCB differs from REPORTED_TCB: no such genuine VCEK exists,
-     * and an edited one fails its signature before the TCB comparison */
+    /* ASK / ARK entries that are not certificates */
+    ta_cert junk_ask[] = {{TA_GUID_VCEK, vcek, vcek_len}, {TA_GUID_ASK, (const unsigned char *)"junk", 4}};
+    ta_cert junk_ark[] = {{TA_GUID_VCEK, vcek, vcek_len}, {TA_GUID_ARK, (const unsigned char *)"junk", 4}};
+    size_t n;
+    unsigned char *ev = with_table(rep, junk_ask, 2, 0, &n);
+    TM_CHECK_EQ(verify(ev, n, p, june, &c, r, sizeof r), TM_VERIFY_ECHAIN);
+    TM_CHECK(ta_has(r, "the certificate table's ASK is not a DER certificate"));
+    free(ev);
+    ev = with_table(rep, junk_ark, 2, 0, &n);
+    TM_CHECK_EQ(verify(ev, n, p, june, &c, r, sizeof r), TM_VERIFY_ECHAIN);
+    TM_CHECK(ta_has(r, "the certificate table's ARK is not a DER certificate"));
+    free(ev);
+    /* Milan's ARK with its key (the pin matches) but a broken self-signature */
+    unsigned char *ark = malloc(ark_m_len);
+    memcpy(ark, ark_m, ark_m_len);
+    ark[ark_m_len - 10] ^= 1; /* inside the signature value */
+    ta_cert badark[] = {{TA_GUID_VCEK, vcek, vcek_len}, {TA_GUID_ARK, ark, ark_m_len}};
+    ev = with_table(rep, badark, 2, 0, &n);
+    TM_CHECK_EQ(verify(ev, n, p, june, &c, r, sizeof r), TM_VERIFY_ECHAIN);
+    TM_CHECK(ta_has(r, "ARK-Milan is not self-signed with RSA-PSS by the pinned key"));
+    free(ev);
+    free(ark);
+    /* a VCEK naming a product without a pinned root (read before the chain) */
+    unsigned char *v = malloc(vcek_len);
+    memcpy(v, vcek, vcek_len);
+    unsigned char *m = memmem(v, vcek_len, "Milan-B0", 8);
+    TM_CHECK(m != NULL);
+    if (m) m[0] = 'N';
+    ta_cert other[] = {{TA_GUID_VCEK, v, vcek_len}};
+    ev = with_table(rep, other, 1, 0, &n);
+    TM_CHECK_EQ(verify(ev, n, p, june, &c, r, sizeof r), TM_VERIFY_ECHAIN);
+    TM_CHECK(ta_has(r, "VCEK product 'Nilan-B0' has no pinned AMD root (Milan, Genoa, Turin)"));
+    free(ev);
+    free(v);
     tm_policy_free(p);
 }
 
@@ -390,6 +422,9 @@ static void wrong_time(void)
     TM_CHECK(ta_has(r, "ARK 'ARK-Milan' is not valid at 2046-01-01"));
     TM_CHECK_EQ(verify(rep, rep_len, p, ta_time(2019, 1, 1), &c, r, sizeof r), TM_VERIFY_ECHAIN);
     TM_CHECK(ta_has(r, "ARK 'ARK-Milan' is not valid at 2019-01-01"));
+    /* between the ARK's and the ASK's notBefore (2020-10-22 17:23:05 / 18:24:20) */
+    TM_CHECK_EQ(verify(rep, rep_len, p, ta_time(2020, 10, 22) + 18 * 3600, &c, r, sizeof r), TM_VERIFY_ECHAIN);
+    TM_CHECK(ta_has(r, "ASK 'SEV-Milan' is not valid at 2020-10-22T18:00:00Z"));
     tm_policy_free(p);
 }
 
