@@ -22,6 +22,22 @@
 #define TM_PRINTF(a, b)
 #endif
 
+/*
+ * Fuzz and test builds only: lets the fuzzer (tests/fuzz/attest.cmake) and
+ * the TCB-logic unit test (tests/unit/attest.cmake, test_attest_tcb) past the
+ * signature checks into the collateral, TCB and policy code; both compile
+ * their own copy of these sources with the two macros. A library build never
+ * defines it; the #error keeps it from being switched on by accident.
+ */
+#if defined(TM_FUZZ_BYPASS_SIGNATURES)
+#if !defined(FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
+#error "TM_FUZZ_BYPASS_SIGNATURES is for fuzz targets only"
+#endif
+#define TM_SIG_OK(ok) ((void)(ok), 1)
+#else
+#define TM_SIG_OK(ok) (ok)
+#endif
+
 /* snprintf into reason when it is non-NULL. */
 void tm_reasonf(char *reason, size_t cap, const char *fmt, ...) TM_PRINTF(3, 4);
 /* Hex of any case, even length; returns decoded length or -1. */
@@ -33,6 +49,18 @@ int tm_time_parse(const char *s, time_t *out);
 /* time_t -> "YYYY-MM-DDTHH:MM:SSZ" (UTC), out >= 32 bytes. */
 void tm_time_format(time_t t, char *out, size_t cap);
 
+/* Appending printf into a caller's buffer: output always NUL-terminated
+ * (when cap > 0), n counts what would have been written (like snprintf). */
+typedef struct {
+    char *b;
+    size_t cap, n;
+} tm_sbuf;
+void tm_sb_printf(tm_sbuf *s, const char *fmt, ...) TM_PRINTF(2, 3);
+void tm_sb_hex(tm_sbuf *s, const uint8_t *p, size_t n);
+/* The evidence fields of claims as "key: value" lines (no verdict fields:
+ * shared by tm_claims_text and the describe functions). */
+void tm_claims_fields(tm_sbuf *s, const tm_claims *c);
+
 static inline uint16_t tm_rd16le(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static inline uint32_t tm_rd32le(const uint8_t *p)
 {
@@ -40,13 +68,23 @@ static inline uint32_t tm_rd32le(const uint8_t *p)
 }
 static inline uint16_t tm_rd16be(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
+static inline uint64_t tm_rd64le(const uint8_t *p)
+{
+    return (uint64_t)tm_rd32le(p) | (uint64_t)tm_rd32le(p + 4) << 32;
+}
+
 /* EC P-256 public key from raw x||y (64 bytes). NULL on failure. */
 EVP_PKEY *tm_p256_from_raw(const uint8_t xy[64]);
 /* ECDSA/SHA-256 verification; raw r||s (64 bytes) or DER signature. */
 int tm_ecdsa_verify_raw(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t rs[64]);
 int tm_ecdsa_verify_der(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t *sig, size_t siglen);
-/* 1 when `key` is an EC key on P-256. */
+/* 1 when `key` is an EC key on P-256 / on the named curve. */
 int tm_is_p256(EVP_PKEY *key);
+int tm_is_ec_curve(EVP_PKEY *key, const char *curve);
+/* ECDSA verification with `md` of a signature given as r and s, each `n`
+ * bytes, big-endian (le = 0) or little-endian (le = 1). 1 only when valid. */
+int tm_ecdsa_verify_rs(EVP_PKEY *key, const EVP_MD *md, const uint8_t *msg, size_t len, const uint8_t *r,
+                       const uint8_t *s, size_t n, int le);
 
 /* --- sim (SimReport, attested-tls.md) --- */
 #define TM_SIM_MAGIC "TMQSIM01"

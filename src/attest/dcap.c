@@ -1,16 +1,20 @@
 /*
  * dcap.c — appraisal of Intel DCAP quotes: SGX (quote v3, `sgx-dcap`) and TDX
- * (quote v4, `tdx-dcap`).
+ * (quote v4, and v5 with a TD report 1.0 or 1.5 body, `tdx-dcap`).
  *
  * Owns: the quote parser (bounds-checked, used by the verifier, `show` and
- * the fuzzer), the pinned Intel SGX Root CA key, PCK chain validation, the QE
- * report / attestation key / quote signature checks, and the collateral
- * appraisal (TCB info, QE identity, CRLs, TCB level -> status). Checks run in
- * the order of attested-tls.md, each failure with its own reason:
+ * the fuzzer), the pinned Intel SGX Root CA key, PCK chain validation, the
+ * PCK certificate's SGX extension (TCB, PPID, FMSPC, PCE id, platform
+ * instance id; read with OpenSSL's ASN.1 decoder), the QE report /
+ * attestation key / quote signature checks, and the collateral appraisal
+ * (TCB info, QE identity, CRLs, TCB level and TDX module -> status). Checks
+ * run in the order of attested-tls.md, each failure with its own reason:
  *
  *   parse -> binding (constant time) -> PCK chain to the pinned root ->
  *   QE report signed by the PCK leaf -> QE report_data binds the attestation
- *   key -> quote signed by the attestation key -> collateral -> policy.
+ *   key -> quote signed by the attestation key -> PCK extension ->
+ *   collateral for the quote's FMSPC (required unless the policy says
+ *   allow_missing_collateral true) -> policy -> TCB status.
  *
  * Invariants: nothing read from the quote is trusted before the check that
  * covers it; every length from the quote is checked against the bytes that
@@ -45,7 +49,8 @@ static const uint8_t intel_root_xy[64] = {
 
 #define HDR_LEN 48
 #define SGX_BODY_LEN 384
-#define TDX_BODY_LEN 584
+#define TDX_BODY_LEN 584      /* TD report 1.0 (quote v4; v5 body type 2) */
+#define TDX15_BODY_LEN 648    /* TD report 1.5 (v5 body type 3): + TEE_TCB_SVN2, MRSERVICETD */
 #define QE_REPORT_LEN 384
 
 typedef struct {
@@ -56,6 +61,8 @@ typedef struct {
     const uint8_t *quote;
     const uint8_t *body;
     size_t body_len;
+    uint16_t body_type;  /* v5: 2 = TD report 1.0, 3 = TD report 1.5; v3/v4: 0 */
+    size_t signed_len;   /* bytes covered by the quote signature (header..body) */
     const uint8_t *isv_sig, *att_key, *qe_report, *qe_report_sig, *qe_auth;
     size_t qe_auth_len;
     uint16_t cert_type;
@@ -87,10 +94,10 @@ static int dcap_parse(uint16_t format, const uint8_t *b, size_t n, dcap_quote *q
     q->tee_type = tm_rd32le(b + 4);
     q->qe_svn = tm_rd16le(b + 8);
     q->pce_svn = tm_rd16le(b + 10);
-    uint16_t want_ver = format == TM_FMT_TDX_DCAP ? 4 : 3;
-    uint32_t want_tee = format == TM_FMT_TDX_DCAP ? 0x81 : 0;
-    if (q->version != want_ver) {
-        tm_reasonf(reason, cap, "%s: quote header: version %u, expected %u", tag, q->version, want_ver);
+    int tdx = format == TM_FMT_TDX_DCAP;
+    uint32_t want_tee = tdx ? 0x81 : 0;
+    if (tdx ? q->version != 4 && q->version != 5 : q->version != 3) {
+        tm_reasonf(reason, cap, "%s: quote header: version %u, expected %s", tag, q->version, tdx ? "4 or 5" : "3");
         return TM_VERIFY_EMALFORMED;
     }
     if (q->att_key_type != 2) {
@@ -103,10 +110,31 @@ static int dcap_parse(uint16_t format, const uint8_t *b, size_t n, dcap_quote *q
                    (unsigned)q->tee_type, (unsigned)want_tee, format == TM_FMT_TDX_DCAP ? "TDX" : "SGX");
         return TM_VERIFY_EMALFORMED;
     }
-    q->body_len = format == TM_FMT_TDX_DCAP ? TDX_BODY_LEN : SGX_BODY_LEN;
-    if (need(n, HDR_LEN + q->body_len + 4, tag, "report body", reason, cap)) return TM_VERIFY_EMALFORMED;
-    q->body = b + HDR_LEN;
-    size_t off = HDR_LEN + q->body_len;
+    size_t off = HDR_LEN;
+    q->body_len = tdx ? TDX_BODY_LEN : SGX_BODY_LEN;
+    if (q->version == 5) {
+        /* v5: body descriptor (type u16, size u32) before the body. */
+        if (need(n, HDR_LEN + 6, tag, "body descriptor", reason, cap)) return TM_VERIFY_EMALFORMED;
+        q->body_type = tm_rd16le(b + HDR_LEN);
+        uint32_t bl = tm_rd32le(b + HDR_LEN + 2);
+        size_t want = q->body_type == 2 ? TDX_BODY_LEN : q->body_type == 3 ? TDX15_BODY_LEN : 0;
+        if (!want) {
+            tm_reasonf(reason, cap, "%s: quote v5 body type %u, expected 2 (TD report 1.0) or 3 (TD report 1.5)",
+                       tag, q->body_type);
+            return TM_VERIFY_EMALFORMED;
+        }
+        if (bl != want) {
+            tm_reasonf(reason, cap, "%s: quote v5 body size %u, expected %zu for body type %u", tag, (unsigned)bl,
+                       want, q->body_type);
+            return TM_VERIFY_EMALFORMED;
+        }
+        q->body_len = want;
+        off += 6;
+    }
+    if (need(n, off + q->body_len + 4, tag, "report body", reason, cap)) return TM_VERIFY_EMALFORMED;
+    q->body = b + off;
+    off += q->body_len;
+    q->signed_len = off;
     uint32_t sig_len = tm_rd32le(b + off);
     off += 4;
     if (sig_len > n - off) {
@@ -127,8 +155,8 @@ static int dcap_parse(uint16_t format, const uint8_t *b, size_t n, dcap_quote *q
     q->att_key = b + off + 64;
     off += 128;
     size_t qe_end = end;
-    if (format == TM_FMT_TDX_DCAP) {
-        /* v4: certification data type 6 wraps the QE report and the PCK chain. */
+    if (tdx) {
+        /* v4/v5: certification data type 6 wraps the QE report and the PCK chain. */
         if (need(end - off, 6, tag, "certification data header", reason, cap)) return TM_VERIFY_EMALFORMED;
         uint16_t outer = tm_rd16le(b + off);
         uint32_t olen = tm_rd32le(b + off + 2);
@@ -265,7 +293,7 @@ static int check_chain(chain *ch, int want, time_t at, const char *tag, const ch
         tm_reasonf(reason, cap, "%s: %s: root '%s' is not the pinned Intel SGX Root CA", tag, what, name);
         goto out;
     }
-    if (X509_verify(root, pin) != 1) {
+    if (!TM_SIG_OK(X509_verify(root, pin) == 1)) {
         tm_reasonf(reason, cap, "%s: %s: signature of 'Intel SGX Root CA' does not verify", tag, what);
         goto out;
     }
@@ -286,7 +314,7 @@ static int check_chain(chain *ch, int want, time_t at, const char *tag, const ch
             goto out;
         }
         EVP_PKEY *pk = X509_get0_pubkey(parent);
-        if (!pk || X509_verify(x, pk) != 1) {
+        if (!pk || !TM_SIG_OK(X509_verify(x, pk) == 1)) {
             tm_reasonf(reason, cap, "%s: %s: signature of '%s' does not verify", tag, what, name);
             goto out;
         }
@@ -324,40 +352,15 @@ static int pem_canonical(chain *ch, const uint8_t *pem, size_t len)
 
 /* ----------------------------------------------- PCK certificate extension */
 
-typedef struct { const uint8_t *p; size_t n; } derbuf;
-
-static int der_next(derbuf *d, uint8_t *tag, derbuf *val)
-{
-    if (d->n < 2) return -1;
-    uint8_t t = d->p[0];
-    if ((t & 0x1f) == 0x1f) return -1; /* high tag numbers never occur here */
-    size_t off = 2, len = d->p[1];
-    if (len & 0x80) {
-        size_t k = len & 0x7f;
-        if (k == 0 || k > 3 || d->n < 2 + k) return -1;
-        len = 0;
-        for (size_t i = 0; i < k; i++) len = len << 8 | d->p[2 + i];
-        off += k;
-    }
-    if (len > d->n - off) return -1;
-    *tag = t;
-    val->p = d->p + off;
-    val->n = len;
-    d->p += off + len;
-    d->n -= off + len;
-    return 0;
-}
-
-static int der_uint(derbuf v, unsigned *out)
-{
-    if (v.n == 0 || v.n > 3 || (v.p[0] & 0x80)) return -1;
-    unsigned x = 0;
-    for (size_t i = 0; i < v.n; i++) x = x << 8 | v.p[i];
-    *out = x;
-    return 0;
-}
-
-static const uint8_t sgx_ext_oid[9] = {0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01};
+/*
+ * Intel's SGX extension (OID 1.2.840.113741.1.13.1) of the PCK certificate:
+ * SEQUENCE OF SEQUENCE { OID, value }, decoded with d2i_ASN1_SEQUENCE_ANY:
+ *   .1 PPID (16 bytes)  .2 TCB: SEQUENCE OF { .2.N, INTEGER } with N = 1..16
+ *   component SVNs, 17 PCESVN, 18 CPUSVN (16 bytes)  .3 PCE-ID (2)
+ *   .4 FMSPC (6)  .6 platform instance id (16, Platform CA certificates only).
+ * Every other entry (SGX type, configuration) is skipped.
+ */
+#define SGX_EXT_OID "1.2.840.113741.1.13.1"
 
 typedef struct {
     unsigned comp[16];
@@ -365,68 +368,124 @@ typedef struct {
     uint8_t cpusvn[16];
     uint8_t fmspc[6];
     uint8_t pceid[2];
-    unsigned have; /* bit per component, 16: pcesvn, 17: fmspc, 18: pceid */
+    uint8_t ppid[16];
+    uint8_t pinst[16];
+    int has_pinst;
+    unsigned have; /* bit per component, 16: pcesvn, 17: fmspc, 18: pceid, 19: ppid */
 } pck_ext;
+
+#define PCK_EXT_ALL 0xFFFFFu
+
+/* Last arc N when `t` is the OID prefix.N, else -1. */
+static long oid_arc(const ASN1_TYPE *t, const char *prefix)
+{
+    char buf[96];
+    if (t->type != V_ASN1_OBJECT) return -1;
+    int l = OBJ_obj2txt(buf, sizeof buf, t->value.object, 1);
+    size_t pl = strlen(prefix);
+    if (l <= 0 || (size_t)l >= sizeof buf || strncmp(buf, prefix, pl) != 0 || buf[pl] != '.') return -1;
+    char *end;
+    long a = strtol(buf + pl + 1, &end, 10);
+    return *end || a < 0 ? -1 : a;
+}
+
+/* The elements of a SEQUENCE value (exactly its bytes), or NULL. */
+static STACK_OF(ASN1_TYPE) *seq_items(const unsigned char *der, long n)
+{
+    const unsigned char *p = der;
+    STACK_OF(ASN1_TYPE) *s = d2i_ASN1_SEQUENCE_ANY(NULL, &p, n);
+    if (s && p != der + n) {
+        sk_ASN1_TYPE_pop_free(s, ASN1_TYPE_free);
+        s = NULL;
+    }
+    return s;
+}
+
+/* SEQUENCE { OID prefix.N, value }: N and the value, or -1. */
+static long oid_pair(const ASN1_TYPE *t, const char *prefix, STACK_OF(ASN1_TYPE) **items, const ASN1_TYPE **val)
+{
+    if (t->type != V_ASN1_SEQUENCE) return -1;
+    *items = seq_items(t->value.sequence->data, t->value.sequence->length);
+    if (!*items) return -1;
+    if (sk_ASN1_TYPE_num(*items) != 2) return -1;
+    *val = sk_ASN1_TYPE_value(*items, 1);
+    return oid_arc(sk_ASN1_TYPE_value(*items, 0), prefix);
+}
+
+static int asn1_uint(const ASN1_TYPE *t, unsigned max, unsigned *out)
+{
+    int64_t v;
+    if (t->type != V_ASN1_INTEGER || ASN1_INTEGER_get_int64(&v, t->value.integer) != 1 || v < 0 || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int asn1_octets(const ASN1_TYPE *t, uint8_t *out, size_t n)
+{
+    if (t->type != V_ASN1_OCTET_STRING || ASN1_STRING_length(t->value.octet_string) != (int)n) return -1;
+    memcpy(out, ASN1_STRING_get0_data(t->value.octet_string), n);
+    return 0;
+}
+
+static int pck_tcb_parse(const ASN1_TYPE *tcb, pck_ext *e)
+{
+    if (tcb->type != V_ASN1_SEQUENCE) return -1;
+    STACK_OF(ASN1_TYPE) *comps = seq_items(tcb->value.sequence->data, tcb->value.sequence->length);
+    int rc = comps ? 0 : -1;
+    for (int i = 0; rc == 0 && i < sk_ASN1_TYPE_num(comps); i++) {
+        STACK_OF(ASN1_TYPE) *kv = NULL;
+        const ASN1_TYPE *v = NULL;
+        long k = oid_pair(sk_ASN1_TYPE_value(comps, i), SGX_EXT_OID ".2", &kv, &v);
+        unsigned x;
+        if (k < 0) rc = -1;
+        else if (k >= 1 && k <= 16) {
+            if (asn1_uint(v, 255, &x) || (e->have & 1u << (k - 1))) rc = -1;
+            else { e->comp[k - 1] = x; e->have |= 1u << (k - 1); }
+        } else if (k == 17) {
+            if (asn1_uint(v, 65535, &x) || (e->have & 1u << 16)) rc = -1;
+            else { e->pcesvn = x; e->have |= 1u << 16; }
+        } else if (k == 18) {
+            if (asn1_octets(v, e->cpusvn, 16)) rc = -1;
+        }
+        sk_ASN1_TYPE_pop_free(kv, ASN1_TYPE_free);
+    }
+    sk_ASN1_TYPE_pop_free(comps, ASN1_TYPE_free);
+    return rc;
+}
 
 static int pck_ext_parse(X509 *leaf, pck_ext *e)
 {
     memset(e, 0, sizeof *e);
-    ASN1_OBJECT *obj = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+    ASN1_OBJECT *obj = OBJ_txt2obj(SGX_EXT_OID, 1);
     if (!obj) return -1;
     int idx = X509_get_ext_by_OBJ(leaf, obj, -1);
     ASN1_OBJECT_free(obj);
     if (idx < 0) return -1;
     ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(X509_get_ext(leaf, idx));
     if (!os) return -1;
-    derbuf all = {ASN1_STRING_get0_data(os), (size_t)ASN1_STRING_length(os)}, seq, item, oid, val;
-    uint8_t tag;
-    if (der_next(&all, &tag, &seq) || tag != 0x30) return -1;
-    while (seq.n) {
-        if (der_next(&seq, &tag, &item) || tag != 0x30) return -1;
-        if (der_next(&item, &tag, &oid) || tag != 0x06) return -1;
-        if (der_next(&item, &tag, &val)) return -1;
-        if (oid.n != 10 || memcmp(oid.p, sgx_ext_oid, 9) != 0) continue;
-        switch (oid.p[9]) {
-        case 2: { /* TCB: SEQUENCE of SEQUENCE { OID ...2.N, value } */
-            if (tag != 0x30) return -1;
-            derbuf tcb = val, comp, coid, cval;
-            while (tcb.n) {
-                if (der_next(&tcb, &tag, &comp) || tag != 0x30) return -1;
-                if (der_next(&comp, &tag, &coid) || tag != 0x06) return -1;
-                uint8_t vt;
-                if (der_next(&comp, &vt, &cval)) return -1;
-                if (coid.n != 11 || memcmp(coid.p, sgx_ext_oid, 9) != 0 || coid.p[9] != 2) continue;
-                unsigned k = coid.p[10], v;
-                if (k >= 1 && k <= 16) {
-                    if (vt != 0x02 || der_uint(cval, &v) || v > 255) return -1;
-                    e->comp[k - 1] = v;
-                    e->have |= 1u << (k - 1);
-                } else if (k == 17) {
-                    if (vt != 0x02 || der_uint(cval, &v) || v > 65535) return -1;
-                    e->pcesvn = v;
-                    e->have |= 1u << 16;
-                } else if (k == 18) {
-                    if (vt != 0x04 || cval.n != 16) return -1;
-                    memcpy(e->cpusvn, cval.p, 16);
-                }
-            }
-            break;
+    STACK_OF(ASN1_TYPE) *top = seq_items(ASN1_STRING_get0_data(os), ASN1_STRING_length(os));
+    int rc = top ? 0 : -1;
+    for (int i = 0; rc == 0 && i < sk_ASN1_TYPE_num(top); i++) {
+        STACK_OF(ASN1_TYPE) *kv = NULL;
+        const ASN1_TYPE *v = NULL;
+        long k = oid_pair(sk_ASN1_TYPE_value(top, i), SGX_EXT_OID, &kv, &v);
+        unsigned bit = k == 1 ? 19 : k == 3 ? 18 : k == 4 ? 17 : 0;
+        if (k < 0 || (bit && (e->have & 1u << bit))) rc = -1;
+        else if (k == 1) rc = asn1_octets(v, e->ppid, 16);
+        else if (k == 2) rc = pck_tcb_parse(v, e);
+        else if (k == 3) rc = asn1_octets(v, e->pceid, 2);
+        else if (k == 4) rc = asn1_octets(v, e->fmspc, 6);
+        else if (k == 6) {
+            rc = e->has_pinst ? -1 : asn1_octets(v, e->pinst, 16);
+            e->has_pinst = 1;
         }
-        case 3:
-            if (tag != 0x04 || val.n != 2) return -1;
-            memcpy(e->pceid, val.p, 2);
-            e->have |= 1u << 18;
-            break;
-        case 4:
-            if (tag != 0x04 || val.n != 6) return -1;
-            memcpy(e->fmspc, val.p, 6);
-            e->have |= 1u << 17;
-            break;
-        default:
-            break;
-        }
+        if (rc == 0 && bit) e->have |= 1u << bit;
+        sk_ASN1_TYPE_pop_free(kv, ASN1_TYPE_free);
     }
-    return e->have == 0x7FFFFu ? 0 : -1;
+    sk_ASN1_TYPE_pop_free(top, ASN1_TYPE_free);
+    ERR_clear_error();
+    return rc == 0 && e->have == PCK_EXT_ALL ? 0 : -1;
 }
 
 /* ----------------------------------------------------------- collateral */
@@ -529,7 +588,7 @@ static int signed_doc(coll_ctx *k, const char *tag, const char *docname, const c
         tm_reasonf(reason, cap, "%s: collateral: %s signature is not 64 hex-encoded bytes", tag, docname);
         goto out;
     }
-    if (!tm_ecdsa_verify_raw(X509_get0_pubkey(ch->c[0]), (const uint8_t *)*text, *textlen, sig)) {
+    if (!TM_SIG_OK(tm_ecdsa_verify_raw(X509_get0_pubkey(ch->c[0]), (const uint8_t *)*text, *textlen, sig))) {
         tm_reasonf(reason, cap, "%s: collateral: %s signature does not verify", tag, docname);
         goto out;
     }
@@ -711,8 +770,8 @@ match:
     return 0;
 }
 
-static int appraise_collateral(const dcap_quote *q, chain *pck, const uint8_t *coll, size_t clen, time_t at,
-                               tm_claims *c, char *reason, size_t cap)
+static int appraise_collateral(const dcap_quote *q, chain *pck, const pck_ext *e, const uint8_t *coll,
+                               size_t clen, time_t at, tm_claims *c, char *reason, size_t cap)
 {
     const char *tag = q->tag;
     int tdx = q->format == TM_FMT_TDX_DCAP;
@@ -766,7 +825,7 @@ static int appraise_collateral(const dcap_quote *q, chain *pck, const uint8_t *c
         goto out;
     }
     EVP_PKEY *pin = pinned_root();
-    int sig_ok = pin && X509_CRL_verify(k.root_crl, pin) == 1;
+    int sig_ok = pin && TM_SIG_OK(X509_CRL_verify(k.root_crl, pin) == 1);
     EVP_PKEY_free(pin);
     if (!sig_ok) {
         tm_reasonf(reason, cap, "%s: collateral: root CA CRL signature does not verify with the pinned root", tag);
@@ -795,7 +854,7 @@ static int appraise_collateral(const dcap_quote *q, chain *pck, const uint8_t *c
         tm_reasonf(reason, cap, "%s: collateral: PCK CRL is not issued by '%s'", tag, name);
         goto out;
     }
-    if (X509_CRL_verify(k.pck_crl, X509_get0_pubkey(pck->c[1])) != 1) {
+    if (!TM_SIG_OK(X509_CRL_verify(k.pck_crl, X509_get0_pubkey(pck->c[1])) == 1)) {
         tm_reasonf(reason, cap, "%s: collateral: PCK CRL signature does not verify", tag);
         goto out;
     }
@@ -841,11 +900,11 @@ static int appraise_collateral(const dcap_quote *q, chain *pck, const uint8_t *c
     int qlv = tm_json_get(&k.qe, 0, "tcbLevels");
     unsigned qe_isvsvn = tm_rd16le(qr + 258);
     for (int l = 0; qlv >= 0 && l < k.qe.tok[qlv].size; l++) {
-        int e = tm_json_at(&k.qe, qlv, l);
+        int lvl = tm_json_at(&k.qe, qlv, l);
         long long isvsvn;
-        if (json_intfield(&k.qe, tm_json_get(&k.qe, e, "tcb"), "isvsvn", &isvsvn)) break;
+        if (json_intfield(&k.qe, tm_json_get(&k.qe, lvl, "tcb"), "isvsvn", &isvsvn)) break;
         if (isvsvn <= (long long)qe_isvsvn) {
-            if (status_copy(&k.qe, tm_json_get(&k.qe, e, "tcbStatus"), qe_status, sizeof qe_status))
+            if (status_copy(&k.qe, tm_json_get(&k.qe, lvl, "tcbStatus"), qe_status, sizeof qe_status))
                 qe_status[0] = 0;
             break;
         }
@@ -856,34 +915,27 @@ static int appraise_collateral(const dcap_quote *q, chain *pck, const uint8_t *c
     }
 
     /* 4. Platform TCB: the PCK certificate's SGX extension against TCB info. */
-    pck_ext e;
-    if (pck_ext_parse(pck->c[0], &e) != 0) {
-        tm_reasonf(reason, cap, "%s: PCK certificate: missing or malformed SGX extension (1.2.840.113741.1.13.1)", tag);
-        rc = TM_VERIFY_ECHAIN;
-        goto out;
-    }
-    tm_hex_encode(e.fmspc, 6, c->fmspc);
     uint8_t fmspc[6], pceid[2];
     if (json_hexfield(&k.tcb, 0, "fmspc", fmspc, 6) || json_hexfield(&k.tcb, 0, "pceId", pceid, 2)) {
         tm_reasonf(reason, cap, "%s: collateral: TCB info: missing or malformed fmspc/pceId", tag);
         rc = TM_VERIFY_ECOLLATERAL;
         goto out;
     }
-    if (memcmp(fmspc, e.fmspc, 6) != 0) {
+    if (memcmp(fmspc, e->fmspc, 6) != 0) {
         char a[13];
         tm_hex_encode(fmspc, 6, a);
         tm_reasonf(reason, cap, "%s: collateral: FMSPC of the PCK certificate (%s) does not match TCB info (%s)",
                    tag, c->fmspc, a);
         goto out;
     }
-    if (memcmp(pceid, e.pceid, 2) != 0) {
+    if (memcmp(pceid, e->pceid, 2) != 0) {
         tm_reasonf(reason, cap, "%s: collateral: PCE id of the PCK certificate does not match TCB info", tag);
         goto out;
     }
     int lv = tm_json_get(&k.tcb, 0, "tcbLevels");
     char status[48] = "";
     int m = lv >= 0 && k.tcb.tok[lv].type == TM_JSON_ARRAY
-                ? match_tcb_level(&k.tcb, lv, q, &e, status, sizeof status) : -1;
+                ? match_tcb_level(&k.tcb, lv, q, e, status, sizeof status) : -1;
     if (m < 0) {
         tm_reasonf(reason, cap, "%s: collateral: TCB info: malformed tcbLevels", tag);
         rc = TM_VERIFY_ECOLLATERAL;
@@ -913,6 +965,7 @@ out:
 static void fill_claims(const dcap_quote *q, tm_claims *c)
 {
     const uint8_t *b = q->body;
+    c->quote_version = q->version;
     if (q->format == TM_FMT_SGX_DCAP) {
         c->has_sgx = 1;
         memcpy(c->mrenclave, b + 64, 32);
@@ -924,16 +977,42 @@ static void fill_claims(const dcap_quote *q, tm_claims *c)
         c->debug = (b[48] & 0x02) != 0; /* ATTRIBUTES.DEBUG */
         memcpy(c->report_data, b + 320, 64);
     } else {
+        /* TD report: TEE_TCB_SVN 0, MRSEAM 16, MRSIGNERSEAM 64, SEAMATTRIBUTES 112,
+         * TDATTRIBUTES 120, XFAM 128, MRTD 136, MRCONFIGID 184, MROWNER 232,
+         * MROWNERCONFIG 280, RTMR0..3 328, REPORTDATA 520; 1.5: TEE_TCB_SVN2 584,
+         * MRSERVICETD 600. */
         c->has_tdx = 1;
         memcpy(c->tee_tcb_svn, b, 16);
         memcpy(c->mrseam, b + 16, 48);
+        memcpy(c->mrsignerseam, b + 64, 48);
+        c->seam_attributes = tm_rd64le(b + 112);
+        c->tdattributes = tm_rd64le(b + 120);
+        c->xfam = tm_rd64le(b + 128);
         memcpy(c->mrtd, b + 136, 48);
+        memcpy(c->mrconfigid, b + 184, 48);
+        memcpy(c->mrowner, b + 232, 48);
+        memcpy(c->mrownerconfig, b + 280, 48);
         for (int i = 0; i < 4; i++) memcpy(c->rtmr[i], b + 328 + 48 * i, 48);
         memcpy(c->measurement, b + 136, 48);
         c->measurement_len = 48;
-        c->debug = (b[120] & 0x01) != 0; /* TDATTRIBUTES.DEBUG */
+        c->debug = (c->tdattributes & 1) != 0; /* TDATTRIBUTES.DEBUG */
         memcpy(c->report_data, b + 520, 64);
+        if (q->body_type == 3) {
+            c->tdx_report_v15 = 1;
+            memcpy(c->tee_tcb_svn2, b + 584, 16);
+            memcpy(c->mrservicetd, b + 600, 48);
+        }
     }
+}
+
+static void fill_platform(const pck_ext *e, tm_claims *c)
+{
+    c->has_pck = 1;
+    memcpy(c->ppid, e->ppid, 16);
+    memcpy(c->pce_id, e->pceid, 2);
+    tm_hex_encode(e->fmspc, 6, c->fmspc);
+    c->has_platform_instance_id = e->has_pinst;
+    if (e->has_pinst) memcpy(c->platform_instance_id, e->pinst, 16);
 }
 
 int tm_verify_dcap(uint16_t format, const uint8_t *ev, size_t len, const uint8_t *expected,
@@ -958,7 +1037,7 @@ int tm_verify_dcap(uint16_t format, const uint8_t *ev, size_t len, const uint8_t
         goto out;
     }
     rc = TM_VERIFY_ESIGNATURE;
-    if (!tm_ecdsa_verify_raw(X509_get0_pubkey(pck.c[0]), q.qe_report, QE_REPORT_LEN, q.qe_report_sig)) {
+    if (!TM_SIG_OK(tm_ecdsa_verify_raw(X509_get0_pubkey(pck.c[0]), q.qe_report, QE_REPORT_LEN, q.qe_report_sig))) {
         tm_reasonf(reason, cap, "%s: QE report signature does not verify with the PCK certificate key", tag);
         goto out;
     }
@@ -973,7 +1052,7 @@ int tm_verify_dcap(uint16_t format, const uint8_t *ev, size_t len, const uint8_t
         goto out;
     }
     static const uint8_t zero[32];
-    if (memcmp(q.qe_report + 320, h, 32) != 0 || memcmp(q.qe_report + 352, zero, 32) != 0) {
+    if (!TM_SIG_OK(memcmp(q.qe_report + 320, h, 32) == 0 && memcmp(q.qe_report + 352, zero, 32) == 0)) {
         tm_reasonf(reason, cap,
                    "%s: QE report_data does not bind the attestation key (SHA-256(key || auth data) differs)", tag);
         goto out;
@@ -983,18 +1062,35 @@ int tm_verify_dcap(uint16_t format, const uint8_t *ev, size_t len, const uint8_t
         tm_reasonf(reason, cap, "%s: attestation key is not a valid P-256 point", tag);
         goto out;
     }
-    if (!tm_ecdsa_verify_raw(ak, ev, HDR_LEN + q.body_len, q.isv_sig)) {
+    if (!TM_SIG_OK(tm_ecdsa_verify_raw(ak, ev, q.signed_len, q.isv_sig))) {
         tm_reasonf(reason, cap, "%s: quote signature does not verify with the attestation key", tag);
         goto out;
     }
-    size_t clen = 0;
-    const uint8_t *coll = tm_policy_collateral(p, format, &clen);
-    if (coll) {
-        if ((rc = appraise_collateral(&q, &pck, coll, clen, at, c, reason, cap))) goto out;
-    } else if (tm_policy_require_collateral(p)) {
-        tm_reasonf(reason, cap, "%s: no collateral, and the policy requires TCB evaluation", tag);
-        rc = TM_VERIFY_ETCB;
+    pck_ext e;
+    if (pck_ext_parse(pck.c[0], &e) != 0) {
+        tm_reasonf(reason, cap, "%s: PCK certificate: missing or malformed SGX extension (%s)", tag, SGX_EXT_OID);
+        rc = TM_VERIFY_ECHAIN;
         goto out;
+    }
+    fill_platform(&e, c);
+    size_t clen = 0;
+    const uint8_t *coll = tm_policy_collateral(p, format, c->fmspc, &clen);
+    if (coll) {
+        if ((rc = appraise_collateral(&q, &pck, &e, coll, clen, at, c, reason, cap))) goto out;
+    } else if (!tm_policy_allow_missing_collateral(p)) {
+        /* Without the QE identity nobody has checked that the quoting enclave
+         * is Intel's: a "QE" of the platform owner's own making would pass. */
+        tm_reasonf(reason, cap,
+                   "%s: no collateral for FMSPC %s (%s): the quoting enclave cannot be checked to be Intel's and "
+                   "the TCB status cannot be evaluated; refused (fetch the collateral, or say "
+                   "allow_missing_collateral true to accept such quotes, not recommended)",
+                   tag, c->fmspc,
+                   tm_policy_has_collateral_source(p, format) ? "the policy's collateral does not cover it"
+                                                              : "the policy names no collateral");
+        rc = TM_VERIFY_ECOLLATERAL;
+        goto out;
+    } else {
+        c->collateral_missing_allowed = 1;
     }
     if (tm_policy_check_claims(p, c, reason, cap)) {
         rc = TM_VERIFY_EPOLICY;
@@ -1008,7 +1104,8 @@ int tm_verify_dcap(uint16_t format, const uint8_t *ev, size_t len, const uint8_t
         goto out;
     }
     if (!c->tcb_evaluated)
-        tm_reasonf(reason, cap, "ok (TCB status not evaluated: no collateral)");
+        tm_reasonf(reason, cap, "ok, WARNING: no collateral, accepted because the policy says "
+                   "allow_missing_collateral true (quoting enclave not checked, TCB status not evaluated)");
     rc = TM_VERIFY_OK;
 out:
     EVP_PKEY_free(ak);
@@ -1024,67 +1121,45 @@ int tm_describe_dcap(uint16_t format, const uint8_t *ev, size_t len, char *buf, 
     if (rc) return rc;
     tm_claims c;
     memset(&c, 0, sizeof c);
+    snprintf(c.format_name, sizeof c.format_name, "%s", tm_format_name(format));
     fill_claims(&q, &c);
-    size_t n = 0;
-    char h[2 * 64 + 1];
-    n += (size_t)snprintf(buf + n, cap - n,
-                          "format: %s\nversion: %u\nattestation_key_type: %u\ntee_type: 0x%08x\n"
-                          "qe_svn: %u\npce_svn: %u\n",
-                          tm_format_name(format), q.version, q.att_key_type, (unsigned)q.tee_type, q.qe_svn,
-                          q.pce_svn);
-    if (n >= cap) return 0;
+    tm_sbuf s = {buf, cap, 0};
+    if (cap) buf[0] = 0;
+    tm_sb_printf(&s, "format: %s\nversion: %u\nattestation_key_type: %u\ntee_type: 0x%08x\nqe_svn: %u\npce_svn: %u\n",
+                 c.format_name, q.version, q.att_key_type, (unsigned)q.tee_type, q.qe_svn, q.pce_svn);
+    if (q.version == 5) tm_sb_printf(&s, "body_type: %u (TD report %s)\n", q.body_type, q.body_type == 3 ? "1.5" : "1.0");
     if (format == TM_FMT_SGX_DCAP) {
-        tm_hex_encode(q.body, 16, h);
-        n += (size_t)snprintf(buf + n, cap - n, "cpusvn: %s\n", h);
-        if (n >= cap) return 0;
-        tm_hex_encode(q.body + 48, 16, h);
-        n += (size_t)snprintf(buf + n, cap - n, "attributes: %s\n", h);
-        if (n >= cap) return 0;
+        tm_sb_printf(&s, "cpusvn: ");
+        tm_sb_hex(&s, q.body, 16);
+        tm_sb_printf(&s, "\nattributes: ");
+        tm_sb_hex(&s, q.body + 48, 16);
+        tm_sb_printf(&s, "\n");
     }
-    if (format == TM_FMT_SGX_DCAP) {
-        char e1[65], s1[65];
-        tm_hex_encode(c.mrenclave, 32, e1);
-        tm_hex_encode(c.mrsigner, 32, s1);
-        n += (size_t)snprintf(buf + n, cap - n, "mrenclave: %s\nmrsigner: %s\nisv_prodid: %u\nisv_svn: %u\n", e1,
-                              s1, c.product_id, c.security_version);
-    } else {
-        char m[97];
-        tm_hex_encode(c.tee_tcb_svn, 16, m);
-        n += (size_t)snprintf(buf + n, cap - n, "tee_tcb_svn: %s\n", m);
-        tm_hex_encode(c.mrseam, 48, m);
-        if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "mrseam: %s\n", m);
-        tm_hex_encode(c.mrtd, 48, m);
-        if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "mrtd: %s\n", m);
-        for (int i = 0; i < 4 && n < cap; i++) {
-            tm_hex_encode(c.rtmr[i], 48, m);
-            n += (size_t)snprintf(buf + n, cap - n, "rtmr%d: %s\n", i, m);
-        }
-    }
-    if (n >= cap) return 0;
-    char rd[129];
-    tm_hex_encode(c.report_data, 64, rd);
-    n += (size_t)snprintf(buf + n, cap - n, "debug: %s\nreport_data: %s\n", c.debug ? "true" : "false", rd);
-    if (n >= cap) return 0;
-    n += (size_t)snprintf(buf + n, cap - n, "qe_auth_data: %zu bytes\ncertification_data: type %u, %zu bytes\n",
-                          q.qe_auth_len, q.cert_type, q.cert_len);
+    tm_claims_fields(&s, &c);
+    tm_sb_printf(&s, "debug: %s\nqe_auth_data: %zu bytes\ncertification_data: type %u, %zu bytes\n",
+                 c.debug ? "true" : "false", q.qe_auth_len, q.cert_type, q.cert_len);
     chain ch = {{0}, 0, 0};
     chain_parse(q.cert_data, q.cert_len, &ch);
-    for (int i = 0; i < ch.n && n < cap; i++) {
+    for (int i = 0; i < ch.n; i++) {
         char name[128], a[80], b[80];
         cn_of(ch.c[i], name, sizeof name);
         asn1_fmt(X509_get0_notBefore(ch.c[i]), a, sizeof a);
         asn1_fmt(X509_get0_notAfter(ch.c[i]), b, sizeof b);
-        n += (size_t)snprintf(buf + n, cap - n, "certificate[%d]: '%s' valid %s to %s\n", i, name, a, b);
+        tm_sb_printf(&s, "certificate[%d]: '%s' valid %s to %s\n", i, name, a, b);
     }
-    if (ch.n > 0 && n < cap) {
-        pck_ext e;
-        if (pck_ext_parse(ch.c[0], &e) == 0) {
-            char f[13];
-            tm_hex_encode(e.fmspc, 6, f);
-            n += (size_t)snprintf(buf + n, cap - n, "pck_fmspc: %s\npck_pcesvn: %u\npck_tcb_components:", f, e.pcesvn);
-            for (int i = 0; i < 16 && n < cap; i++) n += (size_t)snprintf(buf + n, cap - n, " %u", e.comp[i]);
-            if (n < cap) n += (size_t)snprintf(buf + n, cap - n, "\n");
+    pck_ext e;
+    if (ch.n > 0 && pck_ext_parse(ch.c[0], &e) == 0) {
+        char f[13];
+        tm_hex_encode(e.fmspc, 6, f);
+        tm_sb_printf(&s, "pck_fmspc: %s\npck_pce_id: %02x%02x\npck_ppid: ", f, e.pceid[0], e.pceid[1]);
+        tm_sb_hex(&s, e.ppid, 16);
+        if (e.has_pinst) {
+            tm_sb_printf(&s, "\npck_platform_instance_id: ");
+            tm_sb_hex(&s, e.pinst, 16);
         }
+        tm_sb_printf(&s, "\npck_pcesvn: %u\npck_tcb_components:", e.pcesvn);
+        for (int i = 0; i < 16; i++) tm_sb_printf(&s, " %u", e.comp[i]);
+        tm_sb_printf(&s, "\n");
     }
     chain_free(&ch);
     return 0;

@@ -10,7 +10,6 @@
  */
 #include "attest/attest_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/evp.h>
@@ -125,15 +124,17 @@ uint16_t tm_evidence_guess_format(const uint8_t *ev, size_t len)
 {
     if (!ev) return 0;
     if (len >= 8 && memcmp(ev, TM_SIM_MAGIC, 8) == 0) return TM_FMT_SIM;
-    if (len >= 8) {
+    if (len >= 8 && tm_rd16le(ev + 2) == 2) { /* DCAP: attestation key type 2 */
         uint16_t ver = tm_rd16le(ev);
         uint32_t tee = tm_rd32le(ev + 4);
         if (ver == 3 && tee == 0) return TM_FMT_SGX_DCAP;
         if ((ver == 4 || ver == 5) && tee == 0x81) return TM_FMT_TDX_DCAP;
         if (ver == 4 && tee == 0) return TM_FMT_SGX_DCAP;
     }
-    /* SEV-SNP reports start with a little-endian version (2 or 3) and are 0x4A0 bytes. */
-    if (len >= 0x4A0 && tm_rd32le(ev) >= 2 && tm_rd32le(ev) <= 5) return TM_FMT_SEV_SNP;
+    /* SEV-SNP reports start with a little-endian u32 version (2..5), are 0x4A0
+     * bytes (plus an optional certificate table) and say signature algorithm 1. */
+    if (len >= 0x4A0 && tm_rd32le(ev) >= 2 && tm_rd32le(ev) <= 5 && tm_rd32le(ev + 0x34) == 1)
+        return TM_FMT_SEV_SNP;
     return 0;
 }
 
@@ -171,94 +172,174 @@ int tm_evidence_describe(uint16_t format, const uint8_t *ev, size_t len, char *b
 
 /* --- claims printers --- */
 
-typedef struct { char *b; size_t cap, n; } sbuf;
-
-static void sb_printf(sbuf *s, const char *fmt, ...) TM_PRINTF(2, 3);
-static void sb_printf(sbuf *s, const char *fmt, ...)
+static void tcb_text(tm_sbuf *s, const tm_snp_tcb *t)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    size_t room = s->n < s->cap ? s->cap - s->n : 0;
-    int w = vsnprintf(room ? s->b + s->n : NULL, room, fmt, ap);
-    va_end(ap);
-    if (w > 0) s->n += (size_t)w;
+    tm_sb_printf(s, "bootloader=%u,tee=%u,snp=%u,microcode=%u", t->bootloader, t->tee, t->snp, t->microcode);
+    if (t->has_fmc) tm_sb_printf(s, ",fmc=%u", t->fmc);
 }
 
-static void sb_hex(sbuf *s, const uint8_t *p, size_t n)
+static void field(tm_sbuf *s, const char *k, const uint8_t *v, size_t n)
 {
-    char h[2 * 64 + 1];
-    tm_hex_encode(p, n, h);
-    sb_printf(s, "%s", h);
+    tm_sb_printf(s, "%s: ", k);
+    tm_sb_hex(s, v, n);
+    tm_sb_printf(s, "\n");
+}
+
+void tm_claims_fields(tm_sbuf *s, const tm_claims *c)
+{
+    if (c->has_sgx) {
+        field(s, "mrenclave", c->mrenclave, 32);
+        field(s, "mrsigner", c->mrsigner, 32);
+        tm_sb_printf(s, "isv_prodid: %u\nisv_svn: %u\n", c->product_id, c->security_version);
+    }
+    if (c->has_tdx) {
+        field(s, "mrtd", c->mrtd, 48);
+        for (int i = 0; i < 4; i++) {
+            char k[8];
+            snprintf(k, sizeof k, "rtmr%d", i);
+            field(s, k, c->rtmr[i], 48);
+        }
+        field(s, "mrconfigid", c->mrconfigid, 48);
+        field(s, "mrowner", c->mrowner, 48);
+        field(s, "mrownerconfig", c->mrownerconfig, 48);
+        tm_sb_printf(s, "xfam: 0x%016llx\ntd_attributes: 0x%016llx\n", (unsigned long long)c->xfam,
+                     (unsigned long long)c->tdattributes);
+        field(s, "mrseam", c->mrseam, 48);
+        field(s, "mrsignerseam", c->mrsignerseam, 48);
+        tm_sb_printf(s, "seam_attributes: 0x%016llx\n", (unsigned long long)c->seam_attributes);
+        field(s, "tee_tcb_svn", c->tee_tcb_svn, 16);
+        if (c->tdx_report_v15) {
+            field(s, "tee_tcb_svn2", c->tee_tcb_svn2, 16);
+            field(s, "mrservicetd", c->mrservicetd, 48);
+        }
+    }
+    if (c->has_snp) {
+        tm_sb_printf(s, "snp_report_version: %u\n", (unsigned)c->snp_version);
+        if (c->snp_product[0]) tm_sb_printf(s, "snp_product: %s\n", c->snp_product);
+        field(s, "measurement", c->snp_measurement, 48);
+        field(s, "host_data", c->host_data, 32);
+        field(s, "id_key_digest", c->id_key_digest, 48);
+        field(s, "author_key_digest", c->author_key_digest, 48);
+        tm_sb_printf(s, "guest_svn: %u\nguest_policy: 0x%016llx\nvmpl: %u\n", (unsigned)c->guest_svn,
+                     (unsigned long long)c->snp_policy, (unsigned)c->vmpl);
+        tm_sb_printf(s, "reported_tcb: 0x%016llx (", (unsigned long long)c->reported_tcb_raw);
+        tcb_text(s, &c->reported_tcb);
+        tm_sb_printf(s, ")\nsigning_key: %s\n", c->snp_signing_key == 0 ? "vcek"
+                                               : c->snp_signing_key == 1 ? "vlek" : "none");
+        field(s, "chip_id", c->chip_id, 64);
+    }
+    if (c->has_sim) {
+        field(s, "measurement", c->sim_measurement, 32);
+        field(s, "platform_key_sha256", c->sim_platform_key_sha256, 32);
+        tm_sb_printf(s, "timestamp: %llu\n", (unsigned long long)c->sim_timestamp);
+    }
+    if (c->has_pck) {
+        field(s, "ppid", c->ppid, 16);
+        field(s, "pce_id", c->pce_id, 2);
+        if (c->has_platform_instance_id) field(s, "platform_instance_id", c->platform_instance_id, 16);
+    }
+    if (c->fmspc[0]) tm_sb_printf(s, "fmspc: %s\n", c->fmspc);
+    field(s, "report_data", c->report_data, 64);
 }
 
 size_t tm_claims_text(const tm_claims *c, char *buf, size_t cap)
 {
-    sbuf s = {buf, cap, 0};
+    tm_sbuf s = {buf, cap, 0};
     char t[32];
     if (cap) buf[0] = 0;
-    sb_printf(&s, "format: %s\n", c->format_name[0] ? c->format_name : "?");
-    if (c->has_sgx) {
-        sb_printf(&s, "mrenclave: "); sb_hex(&s, c->mrenclave, 32);
-        sb_printf(&s, "\nmrsigner: "); sb_hex(&s, c->mrsigner, 32);
-        sb_printf(&s, "\nisv_prodid: %u\nisv_svn: %u\n", c->product_id, c->security_version);
-    }
-    if (c->has_tdx) {
-        sb_printf(&s, "mrtd: "); sb_hex(&s, c->mrtd, 48);
-        for (int i = 0; i < 4; i++) { sb_printf(&s, "\nrtmr%d: ", i); sb_hex(&s, c->rtmr[i], 48); }
-        sb_printf(&s, "\nmrseam: "); sb_hex(&s, c->mrseam, 48);
-        sb_printf(&s, "\ntee_tcb_svn: "); sb_hex(&s, c->tee_tcb_svn, 16);
-        sb_printf(&s, "\n");
-    }
-    if (c->has_sim) {
-        sb_printf(&s, "measurement: "); sb_hex(&s, c->sim_measurement, 32);
-        sb_printf(&s, "\nplatform_key_sha256: "); sb_hex(&s, c->sim_platform_key_sha256, 32);
-        sb_printf(&s, "\ntimestamp: %llu\n", (unsigned long long)c->sim_timestamp);
-    }
-    if (c->fmspc[0]) sb_printf(&s, "fmspc: %s\n", c->fmspc);
-    sb_printf(&s, "debug: %s\n", c->debug ? "true" : "false");
-    sb_printf(&s, "tcb_status: %s\n", c->tcb_status);
+    tm_sb_printf(&s, "format: %s\n", c->format_name[0] ? c->format_name : "?");
+    tm_claims_fields(&s, c);
+    tm_sb_printf(&s, "debug: %s\n", c->debug ? "true" : "false");
+    tm_sb_printf(&s, "tcb_status: %s\n", c->tcb_status);
+    if (c->collateral_missing_allowed)
+        tm_sb_printf(&s, "warning: no collateral (allow_missing_collateral): quoting enclave not checked\n");
+    if (c->any_measurement_allowed)
+        tm_sb_printf(&s, "warning: no measurement pinned (allow_any_measurement)\n");
     tm_time_format(c->appraised_at, t, sizeof t);
-    sb_printf(&s, "appraised_at: %s\n", t);
-    sb_printf(&s, "report_data: "); sb_hex(&s, c->report_data, 64);
-    sb_printf(&s, "\n");
+    tm_sb_printf(&s, "appraised_at: %s\n", t);
     return s.n;
+}
+
+static void jfield(tm_sbuf *s, const char *k, const uint8_t *v, size_t n)
+{
+    tm_sb_printf(s, ",\"%s\":\"", k);
+    tm_sb_hex(s, v, n);
+    tm_sb_printf(s, "\"");
 }
 
 size_t tm_claims_json(const tm_claims *c, char *buf, size_t cap)
 {
-    sbuf s = {buf, cap, 0};
+    tm_sbuf s = {buf, cap, 0};
     char t[32];
     if (cap) buf[0] = 0;
     /* All strings we print are our own ASCII (format names, hex, status names
-     * validated when parsed), so no escaping is needed beyond that guarantee. */
-    sb_printf(&s, "{\"format\":\"%s\"", c->format_name);
-    sb_printf(&s, ",\"measurement\":\""); sb_hex(&s, c->measurement, c->measurement_len);
-    sb_printf(&s, "\"");
+     * validated when parsed, product names checked when read), so no escaping
+     * is needed beyond that guarantee. */
+    tm_sb_printf(&s, "{\"format\":\"%s\"", c->format_name);
+    jfield(&s, "measurement", c->measurement, c->measurement_len);
     if (c->has_sgx) {
-        sb_printf(&s, ",\"mrenclave\":\""); sb_hex(&s, c->mrenclave, 32);
-        sb_printf(&s, "\",\"mrsigner\":\""); sb_hex(&s, c->mrsigner, 32);
-        sb_printf(&s, "\"");
+        jfield(&s, "mrenclave", c->mrenclave, 32);
+        jfield(&s, "mrsigner", c->mrsigner, 32);
     }
     if (c->has_tdx) {
-        sb_printf(&s, ",\"mrtd\":\""); sb_hex(&s, c->mrtd, 48);
-        sb_printf(&s, "\",\"rtmr\":[");
-        for (int i = 0; i < 4; i++) { sb_printf(&s, "%s\"", i ? "," : ""); sb_hex(&s, c->rtmr[i], 48); sb_printf(&s, "\""); }
-        sb_printf(&s, "],\"mrseam\":\""); sb_hex(&s, c->mrseam, 48);
-        sb_printf(&s, "\",\"tee_tcb_svn\":\""); sb_hex(&s, c->tee_tcb_svn, 16);
-        sb_printf(&s, "\"");
+        jfield(&s, "mrtd", c->mrtd, 48);
+        tm_sb_printf(&s, ",\"rtmr\":[");
+        for (int i = 0; i < 4; i++) {
+            tm_sb_printf(&s, "%s\"", i ? "," : "");
+            tm_sb_hex(&s, c->rtmr[i], 48);
+            tm_sb_printf(&s, "\"");
+        }
+        tm_sb_printf(&s, "]");
+        jfield(&s, "mrconfigid", c->mrconfigid, 48);
+        jfield(&s, "mrowner", c->mrowner, 48);
+        jfield(&s, "mrownerconfig", c->mrownerconfig, 48);
+        tm_sb_printf(&s, ",\"xfam\":\"%016llx\",\"td_attributes\":\"%016llx\"", (unsigned long long)c->xfam,
+                     (unsigned long long)c->tdattributes);
+        jfield(&s, "mrseam", c->mrseam, 48);
+        jfield(&s, "mrsignerseam", c->mrsignerseam, 48);
+        tm_sb_printf(&s, ",\"seam_attributes\":\"%016llx\"", (unsigned long long)c->seam_attributes);
+        jfield(&s, "tee_tcb_svn", c->tee_tcb_svn, 16);
+        if (c->tdx_report_v15) {
+            jfield(&s, "tee_tcb_svn2", c->tee_tcb_svn2, 16);
+            jfield(&s, "mrservicetd", c->mrservicetd, 48);
+        }
+    }
+    if (c->has_snp) {
+        tm_sb_printf(&s, ",\"snp_report_version\":%u,\"snp_product\":\"%s\"", (unsigned)c->snp_version,
+                     c->snp_product);
+        jfield(&s, "host_data", c->host_data, 32);
+        jfield(&s, "id_key_digest", c->id_key_digest, 48);
+        jfield(&s, "author_key_digest", c->author_key_digest, 48);
+        tm_sb_printf(&s, ",\"guest_svn\":%u,\"guest_policy\":\"%016llx\",\"vmpl\":%u", (unsigned)c->guest_svn,
+                     (unsigned long long)c->snp_policy, (unsigned)c->vmpl);
+        const tm_snp_tcb *r = &c->reported_tcb;
+        tm_sb_printf(&s, ",\"reported_tcb\":{\"raw\":\"%016llx\",\"bootloader\":%u,\"tee\":%u,\"snp\":%u,"
+                     "\"microcode\":%u", (unsigned long long)c->reported_tcb_raw, r->bootloader, r->tee, r->snp,
+                     r->microcode);
+        if (r->has_fmc) tm_sb_printf(&s, ",\"fmc\":%u", r->fmc);
+        tm_sb_printf(&s, "},\"signing_key\":\"%s\"", c->snp_signing_key == 0 ? "vcek"
+                                                     : c->snp_signing_key == 1 ? "vlek" : "none");
+        jfield(&s, "chip_id", c->chip_id, 64);
     }
     if (c->has_sim) {
-        sb_printf(&s, ",\"platform_key_sha256\":\""); sb_hex(&s, c->sim_platform_key_sha256, 32);
-        sb_printf(&s, "\",\"timestamp\":%llu", (unsigned long long)c->sim_timestamp);
+        jfield(&s, "platform_key_sha256", c->sim_platform_key_sha256, 32);
+        tm_sb_printf(&s, ",\"timestamp\":%llu", (unsigned long long)c->sim_timestamp);
     }
-    if (c->fmspc[0]) sb_printf(&s, ",\"fmspc\":\"%s\"", c->fmspc);
-    sb_printf(&s, ",\"product_id\":%u,\"security_version\":%u,\"debug\":%s", c->product_id,
-              c->security_version, c->debug ? "true" : "false");
-    sb_printf(&s, ",\"tcb_status\":\"%s\",\"tcb_evaluated\":%s", c->tcb_status,
-              c->tcb_evaluated ? "true" : "false");
+    if (c->has_pck) {
+        jfield(&s, "ppid", c->ppid, 16);
+        jfield(&s, "pce_id", c->pce_id, 2);
+        if (c->has_platform_instance_id) jfield(&s, "platform_instance_id", c->platform_instance_id, 16);
+    }
+    if (c->fmspc[0]) tm_sb_printf(&s, ",\"fmspc\":\"%s\"", c->fmspc);
+    tm_sb_printf(&s, ",\"product_id\":%u,\"security_version\":%u,\"debug\":%s", c->product_id,
+                 c->security_version, c->debug ? "true" : "false");
+    tm_sb_printf(&s, ",\"tcb_status\":\"%s\",\"tcb_evaluated\":%s", c->tcb_status,
+                 c->tcb_evaluated ? "true" : "false");
+    tm_sb_printf(&s, ",\"collateral_missing_allowed\":%s,\"any_measurement_allowed\":%s",
+                 c->collateral_missing_allowed ? "true" : "false", c->any_measurement_allowed ? "true" : "false");
     tm_time_format(c->appraised_at, t, sizeof t);
-    sb_printf(&s, ",\"appraised_at\":\"%s\",\"report_data\":\"", t);
-    sb_hex(&s, c->report_data, 64);
-    sb_printf(&s, "\"}");
+    tm_sb_printf(&s, ",\"appraised_at\":\"%s\"", t);
+    jfield(&s, "report_data", c->report_data, 64);
+    tm_sb_printf(&s, "}");
     return s.n;
 }

@@ -10,6 +10,11 @@
  * may not be ours — refuse. The entry is removed afterwards (unless it was a
  * pre-existing fixed `entry=` given by the operator or a test).
  * The format is learned once at open by probing an entry the same way.
+ *
+ * SEV-SNP: the evidence is `outblob` (the 0x4A0-byte report) followed by
+ * `auxblob` when the kernel has one (the certificate table with the VCEK,
+ * ASK and ARK that the host provisioned; layout in snp.c). Both are read
+ * between the two generation reads, so they belong to the same request.
  */
 #include "attest/attest_int.h"
 #include "attest/provider_int.h"
@@ -150,7 +155,7 @@ static int tsm_collect(tm_provider *p, uint16_t format, const uint8_t rd[64], ui
     int rc = TM_PROV_EIO;
     char path[800], g1[32], g2[32], prov[64];
     uint8_t *blob = NULL;
-    size_t bl = 0;
+    size_t bl = 0, al = 0;
     uint16_t f;
     snprintf(path, sizeof path, "%s/inblob", e.dir);
     if (tm_prov_write(path, rd, 64) != 0) {
@@ -161,6 +166,17 @@ static int tsm_collect(tm_provider *p, uint16_t format, const uint8_t rd[64], ui
     blob = malloc(TSM_MAX_BLOB);
     if (!blob) { rc = TM_PROV_EINTERNAL; tm_reasonf(err, errcap, "out of memory"); goto out; }
     if (read_attr(&e, "outblob", blob, TSM_MAX_BLOB, &bl, err, errcap)) goto out;
+    if (format == TM_FMT_SEV_SNP && bl > 0) {
+        /* auxblob: absent (no file) or empty when the host gave no certificates */
+        char ap[800];
+        snprintf(ap, sizeof ap, "%s/auxblob", e.dir);
+        int r = tm_prov_read(ap, blob + bl, TSM_MAX_BLOB - bl, &al);
+        if (r == -2 || (r != 0 && errno != ENOENT)) {
+            tm_reasonf(err, errcap, "tsm: cannot read %s: %s", ap, r == -2 ? "too large" : strerror(errno));
+            goto out;
+        }
+        if (r != 0) al = 0;
+    }
     if (read_text(&e, "provider", prov, sizeof prov, err, errcap)) goto out;
     if (read_text(&e, "generation", g2, sizeof g2, err, errcap)) goto out;
     if (strcmp(g1, g2) != 0) {
@@ -176,6 +192,7 @@ static int tsm_collect(tm_provider *p, uint16_t format, const uint8_t rd[64], ui
         tm_reasonf(err, errcap, "tsm: empty outblob");
         goto out;
     }
+    bl += al;
     if (bl > cap) {
         *len = bl;
         tm_reasonf(err, errcap, "tsm: output buffer too small (%zu bytes needed)", bl);

@@ -145,8 +145,8 @@ int tm_verify_sim(const uint8_t *ev, size_t len, const uint8_t *expected, const 
         char h[65];
         tm_hex_encode(c->sim_platform_key_sha256, 32, h);
         tm_reasonf(reason, cap,
-                   "sim: platform key not trusted by policy (sim is not a real TEE; "
-                   "key sha256 %s)", h);
+                   "sim: platform key not trusted by policy (sim is not a real TEE; a test setup "
+                   "trusts it with sim_trusted_key %s)", h);
         return TM_VERIFY_EUNTRUSTED;
     }
     if (tm_policy_check_claims(p, c, reason, cap) != 0) return TM_VERIFY_EPOLICY;

@@ -1,6 +1,7 @@
 /*
  * util.c — small helpers for the attestation library: reasons, hex, UTC time
- * conversion and ECDSA P-256 verification through OpenSSL 3's EVP API.
+ * conversion and ECDSA verification (P-256 raw/DER, P-384 little-endian r/s
+ * for SEV-SNP) through OpenSSL 3's EVP API.
  *
  * Time conversion is done by hand (days-from-civil) instead of timegm(),
  * which is a GNU/BSD extension missing from some libcs (wasi-libc has it, but
@@ -22,6 +23,28 @@ void tm_reasonf(char *reason, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, cap, fmt, ap);
     va_end(ap);
+}
+
+void tm_sb_printf(tm_sbuf *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = s->n < s->cap ? s->cap - s->n : 0;
+    int w = vsnprintf(room ? s->b + s->n : NULL, room, fmt, ap);
+    va_end(ap);
+    if (w > 0) s->n += (size_t)w;
+}
+
+void tm_sb_hex(tm_sbuf *s, const uint8_t *p, size_t n)
+{
+    char h[2 * 64 + 1];
+    while (n) {
+        size_t k = n > 64 ? 64 : n;
+        tm_hex_encode(p, k, h);
+        tm_sb_printf(s, "%s", h);
+        p += k;
+        n -= k;
+    }
 }
 
 static int hv(int c)
@@ -148,38 +171,53 @@ out:
     return pkey;
 }
 
-int tm_is_p256(EVP_PKEY *key)
+int tm_is_ec_curve(EVP_PKEY *key, const char *curve)
 {
     char name[64];
     size_t n = 0;
     if (!key || !EVP_PKEY_is_a(key, "EC")) return 0;
     if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &n))
         return 0;
-    return strcmp(name, "prime256v1") == 0 || strcmp(name, "P-256") == 0;
+    return strcmp(name, curve) == 0;
 }
 
-int tm_ecdsa_verify_der(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t *sig, size_t siglen)
+int tm_is_p256(EVP_PKEY *key) { return tm_is_ec_curve(key, "prime256v1") || tm_is_ec_curve(key, "P-256"); }
+
+static int ecdsa_verify_md(EVP_PKEY *key, const EVP_MD *mdt, const uint8_t *msg, size_t n, const uint8_t *sig,
+                           size_t siglen)
 {
     if (!key || !sig || siglen == 0) return 0;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+    int ok = md && EVP_DigestVerifyInit(md, NULL, mdt, NULL, key) == 1 &&
              EVP_DigestVerify(md, sig, siglen, msg, n) == 1;
     EVP_MD_CTX_free(md);
     return ok ? 1 : 0;
 }
 
-int tm_ecdsa_verify_raw(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t rs[64])
+int tm_ecdsa_verify_der(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t *sig, size_t siglen)
+{
+    return ecdsa_verify_md(key, EVP_sha256(), msg, n, sig, siglen);
+}
+
+int tm_ecdsa_verify_rs(EVP_PKEY *key, const EVP_MD *md, const uint8_t *msg, size_t len, const uint8_t *rb,
+                       const uint8_t *sb, size_t n, int le)
 {
     ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(rs, 32, NULL), *s = BN_bin2bn(rs + 32, 32, NULL);
+    BIGNUM *r = le ? BN_lebin2bn(rb, (int)n, NULL) : BN_bin2bn(rb, (int)n, NULL);
+    BIGNUM *s = le ? BN_lebin2bn(sb, (int)n, NULL) : BN_bin2bn(sb, (int)n, NULL);
     unsigned char *der = NULL;
     int ok = 0, dl;
     if (!es || !r || !s) { BN_free(r); BN_free(s); goto out; }
     if (!ECDSA_SIG_set0(es, r, s)) { BN_free(r); BN_free(s); goto out; }
     dl = i2d_ECDSA_SIG(es, &der);
-    if (dl > 0) ok = tm_ecdsa_verify_der(key, msg, n, der, (size_t)dl);
+    if (dl > 0) ok = ecdsa_verify_md(key, md, msg, len, der, (size_t)dl);
 out:
     OPENSSL_free(der);
     ECDSA_SIG_free(es);
     return ok;
+}
+
+int tm_ecdsa_verify_raw(EVP_PKEY *key, const uint8_t *msg, size_t n, const uint8_t rs[64])
+{
+    return tm_ecdsa_verify_rs(key, EVP_sha256(), msg, n, rs, rs + 32, 32, 0);
 }

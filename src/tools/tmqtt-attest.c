@@ -2,15 +2,18 @@
  * tmqtt-attest — inspect and appraise attestation evidence from files.
  *
  *   tmqtt-attest verify --format sgx-dcap|tdx-dcap|sim|sev-snp|auto --evidence FILE
- *                [--collateral FILE] [--policy FILE] [--at 2025-06-20T00:00:00Z]
- *                [--report-data HEX128] [--json]
+ *                [--collateral FILE] [--collateral-dir DIR] [--vcek FILE]... [--policy FILE]
+ *                [--at 2025-06-20T00:00:00Z] [--report-data HEX128] [--json]
  *   tmqtt-attest show [--format F|auto] --evidence FILE
  *   tmqtt-attest sim-keygen --key FILE
  *   tmqtt-attest sim-quote --key FILE --report-data HEX128 --measurement HEX64 [--debug] -o FILE
  *   tmqtt-attest collateral fetch ...   (attest_collateral.c)
  *
  * Exit status: 0 pass, 1 fail (evidence refused or I/O error), 2 usage.
- * A thin main over libtmqtt_attest: every decision is the library's.
+ * A thin main over libtmqtt_attest: every decision is the library's. Without
+ * --policy the policy is empty, and an empty policy accepts nothing: the
+ * verdict then names the first pin or collateral that is missing, after every
+ * check before it passed. Warnings of the policy go to stderr.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +33,8 @@ static int usage(const char *msg)
     if (msg) fprintf(stderr, "tmqtt-attest: %s\n", msg);
     fprintf(stderr,
             "usage: tmqtt-attest verify --format sgx-dcap|tdx-dcap|sim|sev-snp|auto --evidence FILE\n"
-            "                    [--collateral FILE] [--policy FILE] [--at YYYY-MM-DDTHH:MM:SSZ]\n"
-            "                    [--report-data HEX] [--json]\n"
+            "                    [--collateral FILE] [--collateral-dir DIR] [--vcek FILE]... [--policy FILE]\n"
+            "                    [--at YYYY-MM-DDTHH:MM:SSZ|now] [--report-data HEX] [--json]\n"
             "       tmqtt-attest show [--format F|auto] --evidence FILE\n"
             "       tmqtt-attest sim-keygen --key FILE\n"
             "       tmqtt-attest sim-quote --key FILE --report-data HEX --measurement HEX [--debug] -o FILE\n"
@@ -86,8 +89,13 @@ static void json_str(FILE *o, const char *s)
     fputc('"', o);
 }
 
+#define MAX_VCEK_ARGS 8
+
 typedef struct {
-    const char *format, *evidence, *collateral, *policy, *at, *report_data, *key, *measurement, *out;
+    const char *format, *evidence, *collateral, *collateral_dir, *policy, *at, *report_data, *key, *measurement,
+        *out;
+    const char *vcek[MAX_VCEK_ARGS];
+    int nvcek;
     int json, debug;
 } args;
 
@@ -99,9 +107,13 @@ static int parse_args(int argc, char **argv, args *a)
         const char **dst = NULL;
         if (!strcmp(k, "--json")) { a->json = 1; continue; }
         if (!strcmp(k, "--debug")) { a->debug = 1; continue; }
-        if (!strcmp(k, "--format")) dst = &a->format;
+        if (!strcmp(k, "--vcek")) {
+            if (a->nvcek == MAX_VCEK_ARGS) { fprintf(stderr, "tmqtt-attest: too many --vcek\n"); return -1; }
+            dst = &a->vcek[a->nvcek++];
+        } else if (!strcmp(k, "--format")) dst = &a->format;
         else if (!strcmp(k, "--evidence")) dst = &a->evidence;
         else if (!strcmp(k, "--collateral")) dst = &a->collateral;
+        else if (!strcmp(k, "--collateral-dir")) dst = &a->collateral_dir;
         else if (!strcmp(k, "--policy")) dst = &a->policy;
         else if (!strcmp(k, "--at")) dst = &a->at;
         else if (!strcmp(k, "--report-data")) dst = &a->report_data;
@@ -153,6 +165,20 @@ static int cmd_verify(const args *a)
         fprintf(stderr, "tmqtt-attest: %s\n", err);
         goto out;
     }
+    if (a->collateral_dir && tm_policy_set(pol, "collateral_dir", a->collateral_dir, err, sizeof err)) {
+        fprintf(stderr, "tmqtt-attest: %s\n", err);
+        goto out;
+    }
+    for (int i = 0; i < a->nvcek; i++) {
+        size_t vl;
+        unsigned char *v = slurp(a->vcek[i], &vl);
+        if (!v) { fprintf(stderr, "tmqtt-attest: cannot read %s\n", a->vcek[i]); goto out; }
+        int bad = tm_policy_add_snp_vcek(pol, v, vl, err, sizeof err);
+        free(v);
+        if (bad) { fprintf(stderr, "tmqtt-attest: %s: %s\n", a->vcek[i], err); goto out; }
+    }
+    char warn[2048];
+    if (tm_policy_warnings(pol, warn, sizeof warn)) fprintf(stderr, "%s", warn);
     if (a->collateral) {
         size_t cl;
         unsigned char *c = slurp(a->collateral, &cl);

@@ -743,7 +743,7 @@ int tm_tools_connect(tm_tool *t, tm_client **out)
 /* ======================================================================
  * ATTESTATION HOOK — attested TLS 1.3 (src/attest/atls.h, docs/attested-tls.md).
  * Any --attest* flag requests evidence and requires it: the server's answer
- * is appraised under --attest-policy (default policy: real TEEs only) after
+ * is appraised under --attest-policy (none: an empty policy, which accepts nothing) after
  * the handshake and before CONNECT. --attest-format restricts the formats
  * requested. --attest-show prints the claims on stdout (JSON when the tool
  * prints JSON: sub -F json / --json). For mutual attestation the client's own

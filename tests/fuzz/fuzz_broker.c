@@ -163,5 +163,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef TM_FUZZ_REPLAY
 #include "fuzz_replay.h"
-int main(int argc, char **argv) { return tm_replay_main(argc, argv); }
 #endif

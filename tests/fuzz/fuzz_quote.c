@@ -1,13 +1,24 @@
 /*
  * fuzz_quote.c — fuzz target for everything in src/attest that reads
- * untrusted bytes: the DCAP quote parser and verifier (SGX and TDX), the sim
- * report parser, the SEV-SNP parser, the collateral JSON parser and the
- * policy parser. Every input goes through all of them: the seeds (real
- * quotes and collateral from shared/testdata) are then useful to each.
+ * untrusted bytes on the DCAP path: the quote parser and verifier (SGX, TDX
+ * v4/v5), the sim report parser, the SEV-SNP parser, the collateral JSON
+ * parser and its appraisal (TCB info, QE identity, CRLs, TCB levels, TDX
+ * module identities), and the policy parser. Every input goes through all of
+ * them, so the seeds (real quotes and collateral from shared/testdata) are
+ * useful to each:
  *
- * Built with -DTM_FUZZ_REPLAY (non-clang builds) it is a plain program that
- * replays files and directories given on the command line, so the same
- * checks run in every ctest.
+ *   - as evidence of every format under an empty policy (parsers, early checks);
+ *   - as an SGX/TDX quote under a policy that carries the real collateral and
+ *     accepts any measurement and TCB status (the path to the end);
+ *   - as collateral JSON for the real SGX and TDX sample quotes.
+ *
+ * The libFuzzer build (tests/fuzz/attest.cmake) compiles the attestation
+ * sources with TM_FUZZ_BYPASS_SIGNATURES: signature checks always pass, so
+ * mutated quotes and collateral reach the collateral and TCB-level code that
+ * signatures would otherwise guard (attest_int.h). Built with
+ * -DTM_FUZZ_REPLAY (non-clang builds) it is a plain program over the normal
+ * library that replays files and directories given on the command line, so
+ * the same inputs run in every ctest.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +28,41 @@
 #include "attest/json.h"
 #include "attest/policy.h"
 #include "attest/verify.h"
+#include "fuzz_util.h"
+
+
+static const time_t at = 1750377600; /* 2025-06-20T00:00:00Z */
+static uint8_t *sgx_quote, *tdx_quote;
+static size_t sgx_len, tdx_len;
+static tm_policy *accept_all; /* real collateral, any measurement, any TCB status */
+
+static const char statuses[] = "allow_any_measurement true\nallow_debug true\nrequire_sept_ve_disable false\n"
+                               "tcb_status UpToDate\ntcb_status SWHardeningNeeded\ntcb_status ConfigurationNeeded\n"
+                               "tcb_status ConfigurationAndSWHardeningNeeded\ntcb_status OutOfDate\n"
+                               "tcb_status OutOfDateConfigurationNeeded\ntcb_status Revoked\n";
+
+static void init(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    sgx_quote = tm_fuzz_testdata("sgx/quote.bin", &sgx_len);
+    tdx_quote = tm_fuzz_testdata("tdx/quote.bin", &tdx_len);
+    size_t sl = 0, tl = 0;
+    uint8_t *sc = tm_fuzz_testdata("sgx/collateral.json", &sl), *tc = tm_fuzz_testdata("tdx/collateral.json", &tl);
+    char err[256];
+    accept_all = tm_policy_new();
+    if (accept_all) {
+        tm_policy_parse(accept_all, statuses, strlen(statuses), "fuzz", err, sizeof err);
+        if (sc) tm_policy_set_collateral(accept_all, TM_FMT_SGX_DCAP, sc, sl);
+        if (tc) tm_policy_set_collateral(accept_all, TM_FMT_TDX_DCAP, tc, tl);
+    }
+    free(sc);
+    free(tc);
+    if (!sgx_quote || !tdx_quote || !sc || !tc)
+        fprintf(stderr, "fuzz_quote: sample quotes/collateral not found under %s; those modes are off\n",
+                TM_FUZZ_TESTDATA);
+}
 
 static void walk_json(const tm_json *j)
 {
@@ -32,13 +78,26 @@ static void walk_json(const tm_json *j)
     }
 }
 
+/* Policy text may name files; device and proc files could block or be
+ * endless, so inputs naming them are not parsed as policies. */
+static int names_special_files(const uint8_t *d, size_t n)
+{
+    static const char *bad[] = {"/dev", "/proc", "/sys"};
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        size_t l = strlen(bad[b]);
+        for (size_t i = 0; i + l <= n; i++)
+            if (memcmp(d + i, bad[b], l) == 0) return 1;
+    }
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint16_t fmts[] = {TM_FMT_SIM, TM_FMT_SGX_DCAP, TM_FMT_TDX_DCAP, TM_FMT_SEV_SNP};
-    const time_t at = 1750377600; /* 2025-06-20T00:00:00Z */
-    char reason[512], desc[2048];
+    char reason[512], desc[8192];
     tm_claims c;
+    init();
     for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
         tm_verify(fmts[i], data, size, NULL, NULL, at, &c, reason, sizeof reason);
         tm_claims_text(&c, desc, sizeof desc);
@@ -46,84 +105,46 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tm_evidence_describe(fmts[i], data, size, desc, sizeof desc);
     }
     tm_evidence_guess_format(data, size);
+    /* the input as a quote, to the end of the appraisal */
+    if (accept_all) {
+        tm_verify(TM_FMT_SGX_DCAP, data, size, NULL, accept_all, at, &c, reason, sizeof reason);
+        tm_verify(TM_FMT_TDX_DCAP, data, size, NULL, accept_all, at, &c, reason, sizeof reason);
+        tm_claims_text(&c, desc, sizeof desc);
+    }
 
     tm_json j;
-    char err[128];
+    char err[256];
     if (tm_json_parse(&j, (const char *)data, size, err, sizeof err) == 0) {
         walk_json(&j);
         tm_json_free(&j);
     }
 
+    /* the input as collateral for the real quotes */
     tm_policy *p = tm_policy_new();
     if (p) {
-        /* Policy text may name files; only relative names that do not exist
-         * here are reachable, which is fine. */
-        tm_policy_parse(p, (const char *)data, size, "fuzz", err, sizeof err);
-        /* The same bytes as collateral for the SGX and TDX verifiers. */
+        tm_policy_parse(p, statuses, strlen(statuses), "fuzz", err, sizeof err);
         tm_policy_set_collateral(p, TM_FMT_SGX_DCAP, data, size);
+        tm_policy_set_collateral(p, TM_FMT_TDX_DCAP, data, size);
+        if (sgx_quote) tm_verify(TM_FMT_SGX_DCAP, sgx_quote, sgx_len, NULL, p, at, &c, reason, sizeof reason);
+        if (tdx_quote) tm_verify(TM_FMT_TDX_DCAP, tdx_quote, tdx_len, NULL, p, at, &c, reason, sizeof reason);
+        tm_policy_free(p);
+    }
+
+    /* the input as policy text */
+    if (!names_special_files(data, size) && (p = tm_policy_new()) != NULL) {
+        tm_policy_parse(p, (const char *)data, size, "fuzz", err, sizeof err);
+        tm_policy_warnings(p, desc, sizeof desc);
+        tm_policy_in_set(p, "s", &c);
+        tm_policy_check_claims(p, &c, reason, sizeof reason);
         tm_policy_free(p);
     }
     return 0;
 }
 
 #ifdef TM_FUZZ_REPLAY
-#include <dirent.h>
-#include <sys/stat.h>
-
-static int replay_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) { perror(path); return -1; }
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *b = malloc(cap);
-    size_t r;
-    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            uint8_t *nb = realloc(b, cap *= 2);
-            if (!nb) { free(b); b = NULL; }
-            else b = nb;
-        }
-    }
-    fclose(f);
-    if (!b) return -1;
-    LLVMFuzzerTestOneInput(b, n);
-    /* and every prefix at a coarse stride, since truncation is the classic bug */
-    for (size_t k = 0; k < n; k += 1 + n / 64) LLVMFuzzerTestOneInput(b, k);
-    free(b);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    int files = 0, bad = 0;
-    for (int i = 1; i < argc; i++) {
-        struct stat st;
-        if (stat(argv[i], &st) != 0) { perror(argv[i]); bad++; continue; }
-        if (S_ISDIR(st.st_mode)) {
-            DIR *d = opendir(argv[i]);
-            struct dirent *e;
-            while (d && (e = readdir(d))) {
-                if (e->d_name[0] == '.') continue;
-                char p[4096];
-                snprintf(p, sizeof p, "%s/%s", argv[i], e->d_name);
-                if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
-                    bad += replay_file(p) != 0;
-                    files++;
-                }
-            }
-            if (d) closedir(d);
-        } else {
-            bad += replay_file(argv[i]) != 0;
-            files++;
-        }
-    }
-    /* A few hand-made hostile inputs. */
-    static const char *extra[] = {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "{\"a\":\"\\ud800\"}",
-                                  "TMQSIM01", "format sim\nmrenclave zz\n", "\x03\x00\x02\x00"};
-    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
-        LLVMFuzzerTestOneInput((const uint8_t *)extra[i], strlen(extra[i]));
-    printf("replayed %d files, %d errors\n", files, bad);
-    return bad ? 1 : 0;
-}
+#define TM_FUZZ_EXTRA_INPUTS                                                                             \
+    {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "{\"a\":\"\\ud800\"}", "TMQSIM01",        \
+     "format sim\nmrenclave zz\n", "\x03\x00\x02\x00",                                                \
+     "measurement_set s tdx:mrtd=00,rtmr0=11\nsnp_min_tcb snp=1,fmc=2\n"}
+#include "fuzz_replay.h"
 #endif

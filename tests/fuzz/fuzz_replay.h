@@ -1,11 +1,10 @@
 /*
- * fuzz_replay.h — a main() for fuzz targets built without libFuzzer
- * (-DTM_FUZZ_REPLAY): replays every file given on the command line, and every
- * regular file in each directory given, through LLVMFuzzerTestOneInput, then
- * every prefix of each at a coarse stride (truncation is the classic bug).
- * Include it at the end of a fuzz target, after LLVMFuzzerTestOneInput.
- * Exit status 1 when an argument cannot be read (a missing corpus must fail
- * the test, not pass it).
+ * fuzz_replay.h — main() for running a libFuzzer target as a plain program
+ * (-DTM_FUZZ_REPLAY, builds without clang's libFuzzer): replays every file
+ * and every file of every directory given on the command line, each also as
+ * prefixes at a coarse stride (truncation is the classic parser bug), then
+ * the target's hand-made hostile inputs TM_FUZZ_EXTRA_INPUTS (a brace list of
+ * strings, optional). Included at the end of a fuzz target's source.
  */
 #ifndef TM_FUZZ_REPLAY_H
 #define TM_FUZZ_REPLAY_H
@@ -16,55 +15,49 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_util.h"
 
-static int tm_replay_one(const char *path)
+static int replay_file(const char *path)
 {
-    struct stat st;
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (f && fstat(fileno(f), &st) == 0 && st.st_size >= 0) {
-        len = (size_t)st.st_size;
-        buf = malloc(len ? len : 1);
-        if (buf && fread(buf, 1, len, f) != len) {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    if (f) fclose(f);
-    if (!buf) {
-        fprintf(stderr, "cannot read %s\n", path);
-        return -1;
-    }
-    LLVMFuzzerTestOneInput(buf, len);
-    for (size_t k = 0; k < len; k += 1 + len / 64) LLVMFuzzerTestOneInput(buf, k);
-    free(buf);
+    size_t n = 0;
+    uint8_t *b = tm_fuzz_read(path, &n);
+    if (!b) { perror(path); return -1; }
+    LLVMFuzzerTestOneInput(b, n);
+    for (size_t k = 0; k < n; k += 1 + n / 64) LLVMFuzzerTestOneInput(b, k);
+    free(b);
     return 0;
 }
 
-/* Replays argv[1..]; returns the exit status. */
-static int tm_replay_main(int argc, char **argv)
+int main(int argc, char **argv)
 {
-    int files = 0, errors = 0;
+    int files = 0, bad = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;
-        DIR *d = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode) ? opendir(argv[i]) : NULL;
-        if (!d) {
-            errors += tm_replay_one(argv[i]) != 0;
+        if (stat(argv[i], &st) != 0) { perror(argv[i]); bad++; continue; }
+        if (S_ISDIR(st.st_mode)) {
+            DIR *d = opendir(argv[i]);
+            struct dirent *e;
+            while (d && (e = readdir(d))) {
+                if (e->d_name[0] == '.') continue;
+                char p[4096];
+                snprintf(p, sizeof p, "%s/%s", argv[i], e->d_name);
+                if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+                    bad += replay_file(p) != 0;
+                    files++;
+                }
+            }
+            if (d) closedir(d);
+        } else {
+            bad += replay_file(argv[i]) != 0;
             files++;
-            continue;
         }
-        for (struct dirent *e; (e = readdir(d)) != NULL;) {
-            char p[4096];
-            snprintf(p, sizeof p, "%s/%s", argv[i], e->d_name);
-            if (e->d_name[0] == '.' || stat(p, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-            errors += tm_replay_one(p) != 0;
-            files++;
-        }
-        closedir(d);
     }
-    printf("replayed %d files, %d errors\n", files, errors);
-    return errors || files == 0 ? 1 : 0;
+#ifdef TM_FUZZ_EXTRA_INPUTS
+    static const char *extra[] = TM_FUZZ_EXTRA_INPUTS;
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        LLVMFuzzerTestOneInput((const uint8_t *)extra[i], strlen(extra[i]));
+#endif
+    printf("replayed %d files, %d errors\n", files, bad);
+    return bad || files == 0 ? 1 : 0;
 }
 #endif
