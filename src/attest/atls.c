@@ -329,6 +329,13 @@ tm_atls_server *tm_atls_server_ref(tm_atls_server *s)
     return s;
 }
 
+int tm_atls_server_refresh(tm_atls_server *s, char *err, size_t errcap)
+{
+    if (!s || !s->client_policy)
+        return 0;
+    return tm_policy_refresh(&s->client_policy, err, errcap);
+}
+
 const tm_policy *tm_atls_server_client_policy(const tm_atls_server *s)
 {
     return s ? s->client_policy : NULL;

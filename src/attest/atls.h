@@ -108,6 +108,10 @@ tm_atls_server *tm_atls_server_new(const tm_atls_server_opts *o, char *err, size
 void tm_atls_server_free(tm_atls_server *s);   /* drops one reference */
 tm_atls_server *tm_atls_server_ref(tm_atls_server *s);   /* one more reference */
 const tm_policy *tm_atls_server_client_policy(const tm_atls_server *s);
+/* Re-reads the client policy when its file or its collateral changed (newer
+ * collateral fetched into a collateral_dir): 1 replaced, 0 unchanged, -1 with
+ * a reason (the old policy stays). Handshakes in progress keep working. */
+int tm_atls_server_refresh(tm_atls_server *s, char *err, size_t errcap);
 bool tm_atls_server_requires_client(const tm_atls_server *s);
 /* The configuration registered on the SSL_CTX this server SSL was made from. */
 const tm_atls_server *tm_atls_server_of(const SSL *ssl);

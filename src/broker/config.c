@@ -30,6 +30,7 @@ void tm_config_defaults(tm_config *c)
     c->connection_messages = true;
     c->handshake_timeout_ms = 10000;
     c->sys_interval = 10;
+    c->attestation_refresh_s = 10;
 }
 
 static char *dupstr(const char *s) { return s ? strdup(s) : NULL; }
@@ -476,6 +477,7 @@ static const key_def keys[] = {
     {"attestation_formats", K_STR, true, .off = L(attestation_formats)},
     {"attestation_opt", K_FN, .max_words = 3, .fn = k_attestation_opt},
     {"require_client_attestation", K_BOOL, true, .off = L(require_client_attestation)},
+    {"attestation_refresh_interval", K_U32, .off = G(attestation_refresh_s), .max = 86400},
     {"client_attestation_policy", K_STR, true, .off = L(client_attestation_policy)},
     /* bridges */
     {"connection", K_REFUSE, .why = "bridges are not implemented in this version of tmqtt"},

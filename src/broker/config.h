@@ -64,6 +64,7 @@ typedef struct tm_config {
     bool log_stdout;
     bool connection_messages;
     uint32_t handshake_timeout_ms;
+    uint32_t attestation_refresh_s;  /* re-read client policies/collateral; 0: SIGHUP only */
 } tm_config;
 
 /* Defaults: no listeners (the caller adds 127.0.0.1:1883 when none is given). */

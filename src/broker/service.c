@@ -30,6 +30,7 @@ typedef struct service {
     tm_netsrv *net;
     tm_broker *b;
     int64_t next_tick;
+    int64_t next_refresh;        /* client attestation policies and collateral */
 } service;
 
 static volatile sig_atomic_t g_stop, g_reload;   /* set by signal handlers only */
@@ -236,6 +237,12 @@ static int run(service *s)
         if (now >= s->next_tick) {
             s->next_tick = tm_broker_tick(s->b, now);
             tm_netsrv_tick(s->net, now);
+            /* attesting listeners look for newer collateral (a cache that
+             * `tmqtt-attest collateral fetch` refreshes) or an edited policy */
+            if (s->cfg->attestation_refresh_s && now >= s->next_refresh) {
+                tm_netsrv_refresh_attestation(s->net);
+                s->next_refresh = now + (int64_t)s->cfg->attestation_refresh_s * 1000;
+            }
             tm_netsrv_reap(s->net);
             flush(s);
         }

@@ -81,6 +81,7 @@ int64_t tm_net_now_ms(void)
 }
 
 static void conn_io(tm_loop *loop, int fd, unsigned events, void *ud);
+static void log_policy_warnings(tm_netsrv *s, struct nlistener *l);
 
 /* ---- ending ----------------------------------------------------------------- */
 
@@ -463,6 +464,7 @@ int tm_netsrv_listen(tm_netsrv *s, const tm_nlistener_opts *o, char *err, size_t
     }
     l->port = tm_sock_local_port(l->fd);
     s->lst[s->n_lst] = l;
+    log_policy_warnings(s, l);
     return s->n_lst++;
 }
 
@@ -482,6 +484,7 @@ int tm_netsrv_reload_tls(tm_netsrv *s, int i, const tm_tls_server_opts *o, char 
     /* live connections keep their own references to the old context */
     tm_tls_server_free(l->tls);
     l->tls = fresh;
+    log_policy_warnings(s, l);
     return 0;
 }
 
@@ -499,6 +502,35 @@ void tm_netsrv_tick(tm_netsrv *s, int64_t now)
 }
 
 const tm_netsrv_stats *tm_netsrv_stats_get(const tm_netsrv *s) { return &s->st; }
+
+static void log_policy_warnings(tm_netsrv *s, nlistener *l)
+{
+    char buf[2048], where[32];
+    if (!s->h.log || tm_tls_server_warnings(l->tls, buf, sizeof buf) <= 0)
+        return;
+    snprintf(where, sizeof where, "listener port %u", (unsigned)l->port);
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        s->h.log(s->h.ud, TM_NET_WARN, where, line);
+}
+
+void tm_netsrv_refresh_attestation(tm_netsrv *s)
+{
+    for (int i = 0; i < s->n_lst; i++) {
+        nlistener *l = s->lst[i];
+        char err[400] = "", where[32];
+        int r = tm_tls_server_refresh(l->tls, err, sizeof err);
+        if (r == 0 || !s->h.log)
+            continue;
+        snprintf(where, sizeof where, "listener port %u", (unsigned)l->port);
+        if (r > 0) {
+            s->h.log(s->h.ud, TM_NET_NOTICE, where,
+                     "client attestation policy re-read (its file or collateral changed)");
+            log_policy_warnings(s, l);
+        } else {
+            s->h.log(s->h.ud, TM_NET_WARN, where, err);
+        }
+    }
+}
 
 void tm_netsrv_free(tm_netsrv *s)
 {

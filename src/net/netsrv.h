@@ -82,6 +82,9 @@ void tm_netsrv_reap(tm_netsrv *s);
  * few hundred milliseconds. */
 void tm_netsrv_tick(tm_netsrv *s, int64_t now_ms);
 const tm_netsrv_stats *tm_netsrv_stats_get(const tm_netsrv *s);
+/* Re-reads client attestation policies whose files or collateral changed
+ * (logged through the handler); cheap when nothing changed. */
+void tm_netsrv_refresh_attestation(tm_netsrv *s);
 
 /* ---- one connection ----------------------------------------------------------- */
 

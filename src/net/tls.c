@@ -466,6 +466,19 @@ void tm_tls_server_free(tm_tls_server *s)
 
 bool tm_tls_server_attesting(const tm_tls_server *s) { return s && s->atls; }
 
+int tm_tls_server_refresh(tm_tls_server *s, char *err, size_t errcap)
+{
+    return s && s->atls ? tm_atls_server_refresh(s->atls, err, errcap) : 0;
+}
+
+int tm_tls_server_warnings(const tm_tls_server *s, char *buf, size_t cap)
+{
+    const tm_policy *p = s && s->atls ? tm_atls_server_client_policy(s->atls) : NULL;
+    if (cap)
+        buf[0] = 0;
+    return p ? tm_policy_warnings(p, buf, cap) : 0;
+}
+
 /* ---- client role ------------------------------------------------------------- */
 
 bool tm_tls_ctx_insecure(const SSL_CTX *ctx)

@@ -51,6 +51,12 @@ typedef struct tm_tls_server tm_tls_server;
 tm_tls_server *tm_tls_server_new(const tm_tls_server_opts *o, char *err, size_t errcap);
 void tm_tls_server_free(tm_tls_server *s);
 bool tm_tls_server_attesting(const tm_tls_server *s);   /* sends or requires evidence */
+/* Picks up a changed client attestation policy or newer collateral:
+ * 1 replaced, 0 unchanged, -1 with a reason (the old one stays). */
+int tm_tls_server_refresh(tm_tls_server *s, char *err, size_t errcap);
+/* The client policy's widening settings, one "warning: ..." line each; the
+ * number of lines. */
+int tm_tls_server_warnings(const tm_tls_server *s, char *buf, size_t cap);
 
 /* The TLS layer for an accepted connection, on top of `below` (TCP). NULL
  * with a reason; `below` is then untouched. */

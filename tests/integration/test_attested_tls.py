@@ -341,3 +341,81 @@ def test_mutual_attestation_and_acl(env, broker):
     log = b.log()
     assert "client sent no attestation evidence" in log
     assert "client attestation refused (policy)" in log
+
+
+def test_will_checked_with_the_attested_claims(env, broker):
+    """Issue 17 #8: a Will is authorised with the claims of the connection that set it.
+    The `attested sensors` block denies alarms/#: the Will of a client in that set is
+    not published when it vanishes; the Will of an attested client outside the set is
+    (control). Before the fix the claims were gone when the Will was checked, so the
+    attested block did not apply and the forbidden Will went out."""
+    import rawmqtt as R
+    cpol = A.policy(env.d / "client.policy", env.ckey_hash, A.MEAS_CLIENT,
+                    extra="sim_measurement %s\nmeasurement_set sensors %s\n"
+                          % (A.MEAS_OTHER, A.MEAS_CLIENT))
+    acl = A.write(env.d / "acl", "topic readwrite #\n\nattested sensors\ntopic deny alarms/#\n")
+    plain = free_port()
+    b = broker(["acl_file " + acl] + A.sim_listener(env.pki, env.key, extra=[
+        "cafile " + env.pki.ca, "require_client_attestation true",
+        "client_attestation_policy " + cpol]) + ["listener %d 127.0.0.1" % plain])
+
+    def client(cid, meas, will_topic, payload):
+        flags = ["--cert", env.pki.ccert, "--key", env.pki.ckey, "--attest",
+                 "--attest-policy", env.policy, "--attest-provider", "sim",
+                 "--attest-provider-opt", "key=%s,measurement=%s" % (env.ckey, meas),
+                 "-i", cid, "--will-topic", will_topic, "--will-payload", payload,
+                 "--will-qos", "1"]
+        p = tsub_start(env, b.port, "nothing/here", flags, count=1)
+        A.wait_for(lambda: "client '%s' connected" % cid in b.log(),
+                   what="%s connected" % cid)
+        return p
+
+    with R.RawClient(plain, 4) as watcher:
+        watcher.connect("watcher")
+        watcher.subscribe([("alarms/#", 1)])
+        victim = client("victim", A.MEAS_CLIENT, "alarms/a", "forbidden")
+        control = client("control", A.MEAS_OTHER, "alarms/b", "allowed")
+        A.stop_process(victim, signal.SIGKILL)
+        A.wait_for(lambda: "client 'victim' (" in b.log(), what="victim's end logged")
+        A.stop_process(control, signal.SIGKILL)
+        p = watcher.recv_publish(timeout=10)
+        assert (p.topic, p.payload) == ("alarms/b", b"allowed"), p
+    assert "will to 'alarms/a' denied by ACL" in b.log()
+
+
+@pytest.mark.native_only("the wasm module's policy files live in its preopened directory; "
+                         "the refresh itself is the same code")
+def test_client_policy_and_collateral_refreshed_without_restart(env, broker, tmp_path):
+    """Issue 17 #7: the broker picks up an edited client policy and newer collateral
+    without a restart or SIGHUP (attestation_refresh_interval): a client measured
+    MEAS_OTHER is refused, the policy file is edited to pin it, and the next handshake
+    is accepted; a collateral file written into the policy's collateral_dir (as
+    `tmqtt-attest collateral fetch` writes it) is noticed too."""
+    cdir = tmp_path / "collateral"
+    cdir.mkdir()
+    cpol_path = env.d / "client.policy"
+    A.policy(cpol_path, env.ckey_hash, A.MEAS_CLIENT, extra="collateral_dir %s\n" % cdir)
+    b = broker(["attestation_refresh_interval 1"] + A.sim_listener(env.pki, env.key, extra=[
+        "cafile " + env.pki.ca, "require_client_attestation true",
+        "client_attestation_policy " + str(cpol_path)]))
+    flags = ["--cert", env.pki.ccert, "--key", env.pki.ckey, "--attest", "--attest-policy",
+             env.policy, "--attest-provider", "sim", "--attest-provider-opt",
+             "key=%s,measurement=%s" % (env.ckey, A.MEAS_OTHER)]
+    rc, out, err = tpub(env, b.port, "t", "x", flags)
+    assert rc != 0
+    A.policy(cpol_path, env.ckey_hash, A.MEAS_OTHER, extra="collateral_dir %s\n" % cdir)
+    A.wait_for(lambda: b.log().count("client attestation policy re-read") >= 1,
+               what="policy re-read")
+    rc, out, err = tpub(env, b.port, "t", "x", flags)
+    assert rc == 0, err
+    # newer collateral arrives in the cache directory (atomically, as the fetch tool does)
+    testdata = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                            "shared", "testdata")
+    with open(os.path.join(testdata, "sgx", "collateral.json")) as f:
+        text = f.read()
+    tmp = cdir / ".incoming"
+    tmp.write_text(text)
+    os.rename(tmp, cdir / "sgx-00a067110000.json")
+    A.wait_for(lambda: b.log().count("client attestation policy re-read") >= 2,
+               what="collateral noticed")
+    b.assert_running()
