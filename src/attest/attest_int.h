@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <openssl/evp.h>
+#include "attest/hex.h"
 #include "attest/verify.h"
 
 #if defined(__GNUC__)
@@ -40,10 +41,6 @@
 
 /* snprintf into reason when it is non-NULL. */
 void tm_reasonf(char *reason, size_t cap, const char *fmt, ...) TM_PRINTF(3, 4);
-/* Hex of any case, even length; returns decoded length or -1. */
-long tm_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t cap);
-/* Lower-case hex; `out` must hold 2n+1 bytes. */
-void tm_hex_encode(const uint8_t *in, size_t n, char *out);
 /* "YYYY-MM-DDTHH:MM:SS[.fff]Z" -> time_t (UTC). 0 ok, -1 malformed. */
 int tm_time_parse(const char *s, time_t *out);
 /* time_t -> "YYYY-MM-DDTHH:MM:SSZ" (UTC), out >= 32 bytes. */

@@ -3,16 +3,21 @@
  * conversion and ECDSA verification (P-256 raw/DER, P-384 little-endian r/s
  * for SEV-SNP) through OpenSSL 3's EVP API.
  *
- * Time conversion is done by hand (days-from-civil) instead of timegm(),
- * which is a GNU/BSD extension missing from some libcs (wasi-libc has it, but
- * the verifier should not depend on the host's time zone machinery at all).
+ * Hex goes through OpenSSL (OPENSSL_hexstr2buf_ex / OPENSSL_buf2hexstr_ex),
+ * UTC conversion through libc's timegm / gmtime_r (UTC only: no time zone
+ * machinery is involved; glibc and wasi-libc both have them).
  */
 #include "attest/attest_int.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/ec.h>
 #include <openssl/param_build.h>
 
@@ -47,58 +52,32 @@ void tm_sb_hex(tm_sbuf *s, const uint8_t *p, size_t n)
     }
 }
 
-static int hv(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 long tm_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t cap)
 {
-    if (hexlen % 2 || hexlen / 2 > cap) return -1;
-    for (size_t i = 0; i < hexlen; i += 2) {
-        int a = hv((unsigned char)hex[i]), b = hv((unsigned char)hex[i + 1]);
-        if (a < 0 || b < 0) return -1;
-        out[i / 2] = (uint8_t)(a << 4 | b);
+    /* OpenSSL wants a NUL-terminated string: copy bounded slices */
+    char buf[2 * 256 + 1];
+    char *tmp = hexlen < sizeof buf ? buf : malloc(hexlen + 1);
+    size_t got = 0;
+    if (!tmp || hexlen % 2 || hexlen / 2 > cap) {
+        if (tmp && tmp != buf) free(tmp);
+        return -1;
     }
-    return (long)(hexlen / 2);
+    memcpy(tmp, hex, hexlen);
+    tmp[hexlen] = 0;
+    int ok = hexlen == 0 || OPENSSL_hexstr2buf_ex(out, cap, &got, tmp, '\0') == 1;
+    if (tmp != buf) free(tmp);
+    ERR_clear_error();
+    return ok ? (long)got : -1;
 }
 
 void tm_hex_encode(const uint8_t *in, size_t n, char *out)
 {
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[in[i] >> 4];
-        out[2 * i + 1] = d[in[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-/* Howard Hinnant's days_from_civil / civil_from_days (public domain algorithms). */
-static long long days_from_civil(long long y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long)doe - 719468;
-}
-
-static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    long long era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    long long yy = (long long)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yy + (*m <= 2);
+    size_t len = 0;
+    out[0] = 0;
+    if (n == 0 || OPENSSL_buf2hexstr_ex(out, 2 * n + 1, &len, in, n, '\0') != 1)
+        return;
+    for (size_t i = 0; out[i]; i++)   /* OpenSSL writes upper case; ours is lower */
+        out[i] = (char)tolower((unsigned char)out[i]);
 }
 
 static int digits(const char *s, int n, int *v)
@@ -128,8 +107,9 @@ int tm_time_parse(const char *s, time_t *out)
     }
     if ((*p != 'Z' && *p != 'z') || p[1] != 0) return -1;
     if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60) return -1;
-    long long days = days_from_civil(Y, (unsigned)M, (unsigned)D);
-    *out = (time_t)(days * 86400 + h * 3600 + mi * 60 + sec);
+    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = sec};
+    *out = timegm(&tm);   /* UTC: no time zone involved */
     return 0;
 }
 
@@ -137,14 +117,12 @@ int tm_verify_parse_time(const char *iso, time_t *out) { return iso ? tm_time_pa
 
 void tm_time_format(time_t t, char *out, size_t cap)
 {
-    long long s = (long long)t;
-    long long days = s >= 0 ? s / 86400 : -((-s + 86399) / 86400);
-    long long rem = s - days * 86400;
-    long long y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    snprintf(out, cap, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ", y, m, d, rem / 3600,
-             (rem / 60) % 60, rem % 60);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(out, cap, "(time out of range)");
+        return;
+    }
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 EVP_PKEY *tm_p256_from_raw(const uint8_t xy[64])

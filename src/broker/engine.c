@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "attest/atls_peer.h"
+#include "attest/hex.h"
 #include "broker/broker_int.h"
 
 #define TM_TICK_MS 250
@@ -327,9 +328,8 @@ tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
     b->st.clients_total_ever++;
     if (c->attest && tm_log_enabled(TM_LOG_NOTICE)) {
         const tm_claims *cl = tm_atls_peer_get_claims(c->attest);
-        char meas[97] = "";
-        for (size_t i = 0; i < cl->measurement_len && i < 48; i++)
-            snprintf(meas + 2 * i, 3, "%02x", cl->measurement[i]);
+        char meas[97];
+        tm_hex_encode(cl->measurement, cl->measurement_len < 48 ? cl->measurement_len : 48, meas);
         tm_log(TM_LOG_NOTICE, "connection %s: client attestation accepted (%s, measurement %s%s)",
                c->peer, cl->format_name, meas, cl->debug ? ", debug" : "");
     }
