@@ -79,6 +79,29 @@ void tm_broker_bury(tm_broker *b);
 /* SIGHUP: re-read the password file and the ACL (queued messages the new ACL
  * denies are dropped). On error the old ones stay, and -1 with a reason. */
 int tm_broker_reload_auth(tm_broker *b, char *err, size_t errcap);
+/* ---- persistence (journal.c, docs/persistence.md) ---------------------------- */
+
+/* Turns the journal on: from now on every change to durable state is a record. */
+void tm_broker_journal_enable(tm_broker *b, bool enable);
+/* This iteration's records, to be made durable BEFORE any output of the
+ * iteration is sent (acknowledgements included); then tm_broker_journal_done. */
+const uint8_t *tm_broker_journal(tm_broker *b, size_t *len);
+bool tm_broker_journal_failed(const tm_broker *b);   /* out of memory: records lost */
+void tm_broker_journal_done(tm_broker *b);
+/* The whole durable state as records (the journal's buffer), for compaction. */
+void tm_broker_snapshot(tm_broker *b, int64_t now);
+/* Restoring into a fresh broker, before any connection: each batch in order
+ * (0, or -1 with a reason: the batch was not applied completely), then
+ * tm_broker_restore_done once. */
+int tm_broker_restore(tm_broker *b, const uint8_t *batch, size_t len, int64_t now, char *why,
+                      size_t cap);
+void tm_broker_restore_done(tm_broker *b, int64_t now);
+/* The durable state as sorted text lines (retained messages, then sessions
+ * with their subscriptions, queues, incoming QoS 2 ids and wills), appended
+ * to out: what tmqtt-db prints, and what the tests compare. */
+struct tm_buf;
+void tm_broker_dump(tm_broker *b, struct tm_buf *out);
+
 /* Byte counters kept by the driver, for $SYS. */
 tm_broker_io_stats *tm_broker_io(tm_broker *b);
 uint32_t tm_broker_connections(const tm_broker *b);

@@ -45,6 +45,8 @@ typedef struct tm_msg {
     bool retain;                /* retain flag as published */
     int64_t created_ms;         /* monotonic time of arrival */
     uint64_t origin;            /* id of the publishing session (no local); 0 = broker */
+    uint64_t disk_id;           /* journal id (0: never journaled) */
+    uint32_t disk_gen;          /* journal generation its record was written in */
     tm_str topic;               /* slices point into this same allocation */
     tm_str payload;
     /* Forwardable v5 properties (payload format, message expiry, content type,
@@ -77,10 +79,12 @@ enum tm_out_state {
 
 typedef struct tm_out {
     tm_msg *msg;          /* NULL in WAIT_COMP and DONE */
+    uint32_t qseq;        /* per-session sequence: the journal's name for the entry */
     uint16_t pid;
     uint8_t qos;
     uint8_t state;
     bool retain;
+    bool journaled;       /* its QADD record was written */
     uint8_t n_subids;
     uint32_t subids[TM_OUT_SUBIDS];
 } tm_out;
@@ -113,6 +117,8 @@ typedef struct tm_share {
 typedef struct tm_sess_sub {
     char *filter;         /* the full filter as subscribed ($share/... included) */
     tm_node *node;
+    tm_subopts opts;      /* as granted (also in the tree; kept here for snapshots) */
+    uint32_t subid;
 } tm_sess_sub;
 
 /* ---- sessions ------------------------------------------------------------ */
@@ -149,6 +155,9 @@ struct tm_session {
     struct tm_session *will_next, *will_prev;   /* list of sessions with pending wills */
     bool will_listed;
     uint64_t dropped;            /* messages dropped by queue limits */
+    bool journaled;              /* durable: its state is in the journal */
+    uint32_t next_qseq;
+    int64_t jr_offline_wall;     /* restore only: offline since (wall ms) */
 };
 
 /* ---- connections --------------------------------------------------------- */
@@ -218,6 +227,15 @@ typedef struct tm_form_cache {
     } f[TM_FORMS];
 } tm_form_cache;
 
+/* The journal of durable state changes (journal.c). */
+typedef struct tm_journal {
+    bool on;                     /* persistence: records are written */
+    tm_buf buf;                  /* this iteration's records */
+    uint32_t gen;                /* store generation (a snapshot starts a new one) */
+    uint64_t next_msg_id;
+    tm_map by_sid, by_mid;       /* restore only: ids -> sessions, messages */
+} tm_journal;
+
 struct tm_broker {
     const tm_config *cfg;
     int64_t now;                 /* monotonic ms, from the caller of every entry point */
@@ -246,6 +264,7 @@ struct tm_broker {
     tm_form_cache forms;
     struct tm_auth *auth;        /* password file + ACL, NULL when none */
     tm_broker_io_stats io;
+    tm_journal jr;
 };
 
 /* One matched delivery collected while walking the topic tree. */
@@ -286,6 +305,12 @@ void tm_sess_free(tm_broker *b, tm_session *s);        /* ends it: subs removed 
 void tm_sess_detach(tm_broker *b, tm_session *s);      /* connection gone */
 void tm_sess_expire(tm_broker *b, int64_t now_ms);
 uint16_t tm_sess_next_pid(tm_session *s);
+/* Subscribe s to `full` (a filter or $share/GROUP/filter, already validated):
+ * TM_RC_SUCCESS with *existed telling whether it replaced a subscription. */
+tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subopts *opts,
+                        uint32_t subid, bool *existed);
+/* TM_RC_SUCCESS, or TM_RC_NO_SUBSCRIPTION_EXISTED. */
+tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full);
 bool tm_sess_qos2_has(tm_session *s, uint16_t pid);
 bool tm_sess_qos2_add(tm_session *s, uint16_t pid);
 void tm_sess_qos2_del(tm_session *s, uint16_t pid);
@@ -324,6 +349,7 @@ void tm_trie_match(tm_broker *b, tm_str topic, uint64_t origin);
 void tm_trie_retain(tm_broker *b, tm_str topic, tm_msg *m);
 typedef void (*tm_retained_cb)(tm_msg *m, void *ud);
 void tm_trie_retained_each(tm_broker *b, tm_str filter, tm_retained_cb cb, void *ud);
+void tm_trie_retained_all(tm_broker *b, tm_retained_cb cb, void *ud);   /* any order */
 void tm_trie_free(tm_broker *b);
 
 /* will.c */
@@ -331,6 +357,26 @@ void tm_will_trigger(tm_broker *b, tm_conn *c);         /* connection ended abno
 void tm_will_cancel(tm_broker *b, tm_session *s);       /* session reconnected */
 void tm_will_fire_session(tm_broker *b, tm_session *s); /* session ends: send now */
 void tm_will_tick(tm_broker *b, int64_t now_ms);
+
+/* journal.c: records of durable state changes (no-ops without persistence) */
+void tm_jr_msg(tm_broker *b, tm_msg *m);
+void tm_jr_sess(tm_broker *b, tm_session *s);          /* also ends it when expiry is 0 */
+void tm_jr_sess_end(tm_broker *b, tm_session *s);
+void tm_jr_sub(tm_broker *b, tm_session *s, const tm_sess_sub *ss);
+void tm_jr_unsub(tm_broker *b, tm_session *s, const char *filter);
+void tm_jr_q_add(tm_broker *b, tm_session *s, tm_out *o);
+void tm_jr_q_sent(tm_broker *b, tm_session *s, const tm_out *o);
+void tm_jr_q_rec(tm_broker *b, tm_session *s, const tm_out *o);
+void tm_jr_q_done(tm_broker *b, tm_session *s, const tm_out *o);
+void tm_jr_q2(tm_broker *b, tm_session *s, uint16_t pid, bool add);
+void tm_jr_retain(tm_broker *b, tm_str topic, tm_msg *m);
+void tm_jr_will(tm_broker *b, tm_session *s);
+/* deliver.c / will.c, for restoring */
+int tm_outq_restore(tm_session *s, tm_msg *m, uint32_t qseq, uint8_t qos, bool retain,
+                    const uint32_t *subids, uint8_t n_subids);
+int tm_outq_restore_state(tm_session *s, tm_out *o, uint8_t state, uint16_t pid);
+void tm_outq_restore_finish(tm_session *s);
+void tm_will_restore(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay, int64_t at_ms);
 
 /* sys.c */
 void tm_sys_publish(tm_broker *b);

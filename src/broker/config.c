@@ -80,6 +80,8 @@ void tm_config_free(tm_config *c)
     free(c->password_file);
     free(c->acl_file);
     free(c->persistence_location);
+    free(c->persistence_file);
+    free(c->persistence_seal);
     free(c->log_file);
     memset(c, 0, sizeof *c);
 }
@@ -453,6 +455,9 @@ static const key_def keys[] = {
     /* sessions and persistence */
     {"persistence", K_BOOL, .off = G(persistence)},
     {"persistence_location", K_STR, .off = G(persistence_location)},
+    {"persistence_file", K_STR, .off = G(persistence_file)},
+    {"persistence_seal", K_STR, .max_words = 3, .off = G(persistence_seal)},
+    {"persistence_sync_interval", K_U32, .off = G(persistence_sync_ms), .max = 60000},
     {"persistent_client_expiration", K_FN, .fn = k_persistent_client_expiration},
     /* logging and $SYS */
     {"sys_interval", K_U32, .off = G(sys_interval), .max = 86400},
@@ -546,6 +551,11 @@ static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
             return 0;
         return set_str(p, k->name, v, field);
     default:
+        if (n > 2) {   /* a value of several words: kept as written */
+            char joined[2048];
+            snprintf(joined, sizeof joined, "%s %s", w[1], w[2]);
+            return set_str(p, k->name, joined, field);
+        }
         return set_str(p, k->name, v, field);
     }
 }

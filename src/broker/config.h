@@ -56,7 +56,10 @@ typedef struct tm_config {
     bool retain_available;
     bool queue_qos0;             /* queue QoS 0 for offline persistent sessions */
     bool persistence;
-    char *persistence_location;
+    char *persistence_location;  /* directory of the store ("" / NULL: current) */
+    char *persistence_file;      /* its name (default tmqtt.db) */
+    char *persistence_seal;      /* key source spec (seal.h); NULL: keyfile beside it */
+    uint32_t persistence_sync_ms;/* 0: fdatasync every commit; N: at most every N ms */
     uint32_t persistent_client_expiration; /* seconds, 0: never (v3 sessions) */
     uint32_t sys_interval;       /* 0: no $SYS */
     int log_level;

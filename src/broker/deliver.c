@@ -217,6 +217,7 @@ void tm_outq_pump(tm_broker *b, tm_session *s)
         tm_out *o = q_at(q, q->sent);
         q->sent++;
         if (!tm_msg_alive(o->msg, now, NULL)) {
+            tm_jr_q_done(b, s, o);
             tm_msg_unref(o->msg);
             o->msg = NULL;
             o->state = TM_OUT_DONE;
@@ -234,6 +235,7 @@ void tm_outq_pump(tm_broker *b, tm_session *s)
                              o->n_subids)) {
             /* too large for this client: discarded as if its flow had completed
              * (MQTT-3.1.2-25), so it holds no slot of the in-flight window */
+            tm_jr_q_done(b, s, o);
             tm_msg_unref(o->msg);
             o->msg = NULL;
             o->state = TM_OUT_DONE;
@@ -241,6 +243,7 @@ void tm_outq_pump(tm_broker *b, tm_session *s)
         }
         o->state = o->qos == 1 ? TM_OUT_WAIT_ACK : TM_OUT_WAIT_REC;
         q->inflight++;
+        tm_jr_q_sent(b, s, o);
     }
     q_pop_done(q);
 }
@@ -256,6 +259,7 @@ void tm_outq_resend(tm_broker *b, tm_session *s)
                                  o->n_subids)) {
                 /* the resumed connection allows smaller packets than the one that
                  * received it first: discarded, its slot freed */
+                tm_jr_q_done(b, s, o);
                 tm_msg_unref(o->msg);
                 o->msg = NULL;
                 o->state = TM_OUT_DONE;
@@ -288,8 +292,10 @@ bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_
         if (reason >= 0x80) {
             o->state = TM_OUT_DONE;
             q->inflight--;
+            tm_jr_q_done(b, s, o);
         } else {
             o->state = TM_OUT_WAIT_COMP;
+            tm_jr_q_rec(b, s, o);
             send_pubrel(s->conn, pid, 0);
         }
         q_pop_done(q);
@@ -306,6 +312,7 @@ bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_
     }
     if (!ok)
         return false;
+    tm_jr_q_done(b, s, o);
     tm_msg_unref(o->msg);
     o->msg = NULL;
     o->state = TM_OUT_DONE;
@@ -313,6 +320,78 @@ bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_
     q_pop_done(q);
     tm_outq_pump(b, s);
     return true;
+}
+
+/* ---- restoring (journal.c) ---------------------------------------------------- */
+
+int tm_outq_restore(tm_session *s, tm_msg *m, uint32_t qseq, uint8_t qos, bool retain,
+                    const uint32_t *subids, uint8_t n_subids)
+{
+    tm_out *o = q_push(&s->q);
+    if (!o)
+        return -1;
+    o->msg = m ? tm_msg_ref(m) : NULL;
+    o->qseq = qseq;
+    o->qos = qos;
+    o->retain = retain;
+    o->journaled = true;
+    o->state = TM_OUT_PENDING;
+    o->n_subids = n_subids;
+    if (n_subids)
+        memcpy(o->subids, subids, n_subids * sizeof *subids);
+    return 0;
+}
+
+int tm_outq_restore_state(tm_session *s, tm_out *o, uint8_t state, uint16_t pid)
+{
+    tm_outq *q = &s->q;
+    uint32_t idx = (uint32_t)((o - q->e + q->cap - q->head) % q->cap);
+    if (o->state == TM_OUT_PENDING) {
+        if (state == TM_OUT_DONE && idx != q->sent) {
+            /* dropped from the middle of the queue (ACL reload): close the gap */
+            tm_msg_unref(o->msg);
+            for (uint32_t i = idx; i + 1 < q->count; i++)
+                *q_at(q, i) = *q_at(q, i + 1);
+            q->count--;
+            return 0;
+        }
+        if (idx != q->sent)
+            return -1;   /* messages leave the queue in order */
+        q->sent++;
+        if (state != TM_OUT_DONE)
+            q->inflight++;
+    } else if (state == TM_OUT_DONE) {
+        q->inflight--;
+    }
+    o->state = state;
+    o->pid = pid;
+    if (state == TM_OUT_DONE || state == TM_OUT_WAIT_COMP) {
+        tm_msg_unref(o->msg);
+        o->msg = NULL;
+    }
+    q_pop_done(q);
+    return 0;
+}
+
+void tm_outq_restore_finish(tm_session *s)
+{
+    tm_outq *q = &s->q;
+    uint16_t top = 0;
+    for (uint32_t i = 0; i < q->sent; i++)
+        if (q_at(q, i)->state != TM_OUT_DONE && q_at(q, i)->pid > top)
+            top = q_at(q, i)->pid;
+    s->next_pid = (uint16_t)(top == 65535 ? 1 : top + 1);
+    /* an entry whose message was lost cannot be sent: drop it (never happens for
+     * a consistent journal; the entry would otherwise block the queue) */
+    for (uint32_t i = q->sent; i < q->count;) {
+        if (q_at(q, i)->msg) {
+            i++;
+            continue;
+        }
+        for (uint32_t k = i; k + 1 < q->count; k++)
+            *q_at(q, k) = *q_at(q, k + 1);
+        q->count--;
+    }
 }
 
 /* After an ACL reload: drop the queued (not yet sent) messages the session may
@@ -333,6 +412,7 @@ uint32_t tm_outq_acl_sweep(tm_broker *b, tm_session *s)
             keep++;
             continue;
         }
+        tm_jr_q_done(b, s, o);
         tm_msg_unref(o->msg);
         dropped++;
     }
@@ -377,9 +457,11 @@ void tm_deliver(tm_broker *b, tm_session *s, tm_msg *m, uint8_t qos, bool retain
     o->qos = qos;
     o->retain = retain;
     o->state = TM_OUT_PENDING;
+    o->qseq = s->next_qseq++;
     o->n_subids = n_subids > TM_OUT_SUBIDS ? TM_OUT_SUBIDS : n_subids;
     if (o->n_subids)
         memcpy(o->subids, subids, o->n_subids * sizeof *subids);
+    tm_jr_q_add(b, s, o);
     if (online)
         tm_outq_pump(b, s);
 }
@@ -387,10 +469,9 @@ void tm_deliver(tm_broker *b, tm_session *s, tm_msg *m, uint8_t qos, bool retain
 void tm_route(tm_broker *b, tm_msg *m, bool set_retained)
 {
     if (set_retained && m->retain) {
-        if (m->payload.len == 0)
-            tm_trie_retain(b, m->topic, NULL);
-        else
-            tm_trie_retain(b, m->topic, m);
+        tm_msg *r = m->payload.len ? m : NULL;
+        tm_trie_retain(b, m->topic, r);
+        tm_jr_retain(b, m->topic, r);
     }
     tm_trie_match(b, m->topic, m->origin);
     b->forms.active = true;

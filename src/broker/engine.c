@@ -414,6 +414,9 @@ tm_broker *tm_broker_new(const tm_config *cfg, int64_t now, char *err, size_t er
     tm_buf_init(&b->scratch);
     for (int i = 0; i < TM_FORMS; i++)
         tm_buf_init(&b->forms.f[i].buf);
+    tm_buf_init(&b->jr.buf);
+    tm_map_init(&b->jr.by_sid);
+    tm_map_init(&b->jr.by_mid);
     b->start_ms = now;
     b->start_wall = time(NULL);
     if ((cfg->password_file || cfg->acl_file) && !(b->auth = tm_auth_load(cfg, err, errcap))) {
@@ -429,6 +432,8 @@ void tm_broker_free(tm_broker *b)
 {
     if (!b)
         return;
+    /* Shutting down is not an end of sessions: nothing more goes to the journal. */
+    b->jr.on = false;
     /* Connections: ended without wills (the broker, not the client, ends them). */
     while (b->conns) {
         tm_conn *c = b->conns;
@@ -454,5 +459,8 @@ void tm_broker_free(tm_broker *b)
     tm_buf_free(&b->scratch);
     for (int i = 0; i < TM_FORMS; i++)
         tm_buf_free(&b->forms.f[i].buf);
+    tm_buf_free(&b->jr.buf);
+    tm_map_free(&b->jr.by_sid);
+    tm_map_free(&b->jr.by_mid);
     free(b);
 }

@@ -16,6 +16,8 @@ tm_rc tm_handle_ack(tm_conn *c, uint8_t type, uint8_t flags, const uint8_t *body
     if (type == TM_PUBREL) {
         bool known = tm_sess_qos2_has(s, a.packet_id);
         tm_sess_qos2_del(s, a.packet_id);
+        if (known)
+            tm_jr_q2(c->b, s, a.packet_id, false);
         tm_ack comp;
         memset(&comp, 0, sizeof comp);
         comp.type = TM_PUBCOMP;

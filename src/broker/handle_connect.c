@@ -368,6 +368,7 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
         return refuse(c, &pc, REFUSE(TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE,
                                      "out of memory"));
     apply(c, &pc, s);
+    tm_jr_sess(b, s);
     c->state = TM_CS_CONNECTED;
     b->st.clients_connected++;
     if (b->st.clients_connected > b->st.clients_max)

@@ -109,6 +109,7 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
             return TM_RC_RECEIVE_MAX_EXCEEDED;
         if (!tm_sess_qos2_add(s, p.packet_id))
             return TM_RC_UNSPECIFIED;
+        tm_jr_q2(b, s, p.packet_id, true);
     }
 
     tm_msg *m = tm_msg_new(p.topic, p.payload, p.qos, p.retain,

@@ -28,35 +28,6 @@ static void send_retained(tm_msg *m, void *ud)
     tm_deliver(r->b, r->s, m, r->qos, true, r->subid ? &r->subid : NULL, r->subid ? 1 : 0);
 }
 
-static bool sess_has_sub(tm_session *s, tm_str filter, uint32_t *idx)
-{
-    for (uint32_t i = 0; i < s->n_subs; i++) {
-        if (strlen(s->subs[i].filter) == filter.len &&
-            memcmp(s->subs[i].filter, filter.p, filter.len) == 0) {
-            *idx = i;
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool sess_add_sub(tm_session *s, tm_str filter, tm_node *node)
-{
-    if (s->n_subs == s->cap_subs) {
-        uint32_t nc = s->cap_subs ? s->cap_subs * 2 : 4;
-        tm_sess_sub *ns = realloc(s->subs, nc * sizeof *ns);
-        if (!ns)
-            return false;
-        s->subs = ns;
-        s->cap_subs = nc;
-    }
-    char *f = strndup((const char *)filter.p, filter.len);
-    if (!f)
-        return false;
-    s->subs[s->n_subs++] = (tm_sess_sub){f, node};
-    return true;
-}
-
 #define TM_MAX_FILTERS_PER_SUBSCRIBE 1024
 
 tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len)
@@ -101,28 +72,20 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
         }
         if (opts.qos > b->cfg->max_qos)
             opts.qos = (uint8_t)b->cfg->max_qos;
-        tm_node *node = tm_trie_get(b, filter, true);
-        if (!node) {
-            codes[i++] = v5 ? TM_RC_UNSPECIFIED : 0x80;
-            continue;
-        }
-        tm_sub entry = {.sess = s, .opts = opts, .subid = subid};
         if (!v5) {
-            entry.opts.no_local = false;
-            entry.opts.retain_as_published = false;
-            entry.opts.retain_handling = 0;
+            opts.no_local = false;
+            opts.retain_as_published = false;
+            opts.retain_handling = 0;
         }
-        bool existed = tm_trie_sub_add(b, node, group, &entry);
-        uint32_t idx;
-        if (!sess_has_sub(s, full, &idx) && !sess_add_sub(s, full, node)) {
-            tm_trie_sub_del(b, node, group, s);
-            tm_trie_prune(b, node);
+        bool existed;
+        if (tm_sess_subscribe(b, s, full, &opts, subid, &existed) != TM_RC_SUCCESS) {
             codes[i++] = v5 ? TM_RC_UNSPECIFIED : 0x80;
             continue;
         }
+        tm_subopts entry_opts = opts;
         codes[i] = opts.qos;
-        if (!shared && (entry.opts.retain_handling == 0 ||
-                        (entry.opts.retain_handling == 1 && !existed))) {
+        if (!shared && (entry_opts.retain_handling == 0 ||
+                        (entry_opts.retain_handling == 1 && !existed))) {
             todo[i].filter = filter;
             todo[i].qos = opts.qos;
             todo[i].send = true;

@@ -23,22 +23,7 @@ tm_rc tm_handle_unsubscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size
     tm_str full;
     tm_subopts opts;
     while (tm_sub_next(&un, &pos, &full, &opts)) {
-        uint8_t code = TM_RC_NO_SUBSCRIPTION_EXISTED;
-        for (uint32_t k = 0; k < s->n_subs; k++) {
-            tm_sess_sub *ss = &s->subs[k];
-            if (strlen(ss->filter) != full.len || memcmp(ss->filter, full.p, full.len))
-                continue;
-            tm_str group = {0}, filter;
-            bool bad;
-            if (!tm_topic_split_shared(full, &group, &filter, &bad))
-                group = (tm_str){0};
-            tm_trie_sub_del(b, ss->node, group, s);
-            tm_trie_prune(b, ss->node);
-            free(ss->filter);
-            s->subs[k] = s->subs[--s->n_subs];
-            code = TM_RC_SUCCESS;
-            break;
-        }
+        uint8_t code = (uint8_t)tm_sess_unsubscribe(b, s, full);
         codes[i++] = code;
     }
     tm_encode_suback(&c->out, c->version, TM_UNSUBACK, un.packet_id, NULL, codes, i);

@@ -102,9 +102,6 @@ int main(int argc, char **argv)
         tm_log_set_file(stdout);
     }
     tm_log_set_level(verbose ? TM_LOG_DEBUG : cfg.log_level);
-    if (cfg.persistence)
-        tm_log(TM_LOG_WARN, "persistence true: this version keeps sessions and messages in "
-                            "memory only; they do not survive a restart");
 
     int rc = tm_service_run(&cfg, err, sizeof err);
     if (rc == 2) {

@@ -48,6 +48,8 @@ tm_msg *tm_msg_new(tm_str topic, tm_str payload, uint8_t qos, bool retain,
     m->retain = retain;
     m->created_ms = now_ms;
     m->origin = origin;
+    m->disk_id = 0;
+    m->disk_gen = 0;
     uint8_t *d = (uint8_t *)(m + 1);
     m->topic = topic;
     d = copy_slice(d, &m->topic);

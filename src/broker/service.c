@@ -22,6 +22,9 @@
 #include "attest/atls_peer.h"
 #include "broker/broker.h"
 #include "broker/log.h"
+#include "broker/seal.h"
+#include "broker/store.h"
+#include "mqtt/mqtt.h"
 #include "net/netsrv.h"
 
 typedef struct service {
@@ -31,6 +34,11 @@ typedef struct service {
     tm_broker *b;
     int64_t next_tick;
     int64_t next_refresh;        /* client attestation policies and collateral */
+    tm_seal *seal;               /* persistence: the key source */
+    tm_store *store;
+    bool unsynced;               /* persistence_sync_interval: frames not yet synced */
+    int64_t next_sync;
+    bool failed;                 /* the store failed: stop, acknowledge nothing more */
 } service;
 
 static volatile sig_atomic_t g_stop, g_reload;   /* set by signal handlers only */
@@ -114,9 +122,109 @@ static void on_log(void *ud, int level, const char *peer, const char *msg)
     tm_log(l, "connection %s: %s", peer, msg);
 }
 
+/* ---- persistence -------------------------------------------------------------------- */
+
+/* This iteration's journal onto stable storage — before any of its output
+ * (acknowledgements included) leaves. On failure nothing more is sent: the
+ * broker stops, and recovery finds everything up to the last good frame. */
+static bool commit(service *s)
+{
+    if (!s->store || s->failed)
+        return !s->failed;
+    size_t n;
+    const uint8_t *p = tm_broker_journal(s->b, &n);
+    char err[300] = "";
+    if (tm_broker_journal_failed(s->b))
+        snprintf(err, sizeof err, "out of memory for the journal");
+    else if (n && tm_store_commit(s->store, p, n, s->cfg->persistence_sync_ms == 0, err,
+                                  sizeof err) == 0)
+        s->unsynced = s->cfg->persistence_sync_ms != 0;
+    if (err[0]) {
+        tm_log(TM_LOG_ERR, "persistence: cannot make the state durable (%s): stopping "
+               "without sending what this iteration would have acknowledged", err);
+        s->failed = true;
+        g_stop = 1;
+        return false;
+    }
+    tm_broker_journal_done(s->b);
+    return true;
+}
+
+static void compact(service *s)
+{
+    tm_broker_snapshot(s->b, tm_net_now_ms());
+    size_t n;
+    const uint8_t *p = tm_broker_journal(s->b, &n);
+    char err[300] = "";
+    uint64_t before = tm_store_size(s->store);
+    if (tm_broker_journal_failed(s->b))
+        snprintf(err, sizeof err, "out of memory for the snapshot");
+    else if (tm_store_rewrite(s->store, p, n, err, sizeof err) == 0)
+        tm_log(TM_LOG_INFO, "persistence: store compacted from %llu to %llu bytes",
+               (unsigned long long)before, (unsigned long long)tm_store_size(s->store));
+    if (err[0]) {
+        /* the old file is intact and still being appended to: keep going */
+        tm_log(TM_LOG_WARN, "persistence: compaction failed (%s); the store keeps growing",
+               err);
+    }
+    tm_broker_journal_done(s->b);
+}
+
+static int apply_frame(void *ud, const uint8_t *batch, size_t len, char *why, size_t cap)
+{
+    service *s = ud;
+    return tm_broker_restore(s->b, batch, len, tm_net_now_ms(), why, cap);
+}
+
+static void store_note(void *ud, int warn, const char *msg)
+{
+    tm_log(warn ? TM_LOG_WARN : TM_LOG_NOTICE, "persistence: %s", msg);
+}
+
+static int open_store(service *s, char *err, size_t errcap)
+{
+    const tm_config *cfg = s->cfg;
+    const char *dir = cfg->persistence_location && *cfg->persistence_location
+                          ? cfg->persistence_location : ".";
+    const char *file = cfg->persistence_file ? cfg->persistence_file : "tmqtt.db";
+    char path[1024], spec[1100], serr[400] = "";
+    snprintf(path, sizeof path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", file);
+    if (cfg->persistence_seal) {
+        snprintf(spec, sizeof spec, "%s", cfg->persistence_seal);
+    } else {
+        snprintf(spec, sizeof spec, "keyfile %s.key", path);
+        tm_log(TM_LOG_WARN, "persistence: no persistence_seal: the store is sealed with a plain "
+               "key file (%s.key), not a TEE sealing key; anyone who can read that file can "
+               "read the store (docs/persistence.md)", path);
+    }
+    s->seal = tm_seal_open(spec, serr, sizeof serr);
+    if (!s->seal) {
+        snprintf(err, errcap, "persistence: %s", serr);
+        return -1;
+    }
+    int64_t t0 = tm_net_now_ms();
+    tm_store_report rep;
+    s->store = tm_store_open(path, s->seal, apply_frame, store_note, s, &rep, serr, sizeof serr);
+    if (!s->store) {
+        snprintf(err, errcap, "persistence: %s", serr);
+        return -1;
+    }
+    tm_broker_restore_done(s->b, tm_net_now_ms());
+    tm_broker_journal_enable(s->b, true);
+    if (rep.damaged || rep.moved_aside)
+        compact(s);   /* the recovered state, into a clean file */
+    tm_log(TM_LOG_NOTICE, "persistence: store %s (sealed: %s): %s%llu frame(s), %llu bytes "
+           "recovered in %lld ms", path, tm_seal_mode(s->seal), rep.created ? "new store, " : "",
+           (unsigned long long)rep.frames, (unsigned long long)rep.bytes,
+           (long long)(tm_net_now_ms() - t0));
+    return 0;
+}
+
 /* The engine's output to the transports: one send per connection. */
 static void flush(service *s)
 {
+    if (!commit(s))
+        return;
     tm_conn *c;
     while ((c = tm_broker_next_output(s->b))) {
         tm_nconn *nc = tm_conn_io(c);
@@ -174,6 +282,8 @@ static int start(service *s, char *err, size_t errcap)
     }
     s->b = tm_broker_new(s->cfg, tm_net_now_ms(), err, errcap);
     if (!s->b)
+        return -1;
+    if (s->cfg->persistence && open_store(s, err, errcap) < 0)
         return -1;
     tm_netsrv_handler h = {.ud = s, .open = on_open, .input = on_input, .closed = on_closed,
                            .log = on_log};
@@ -239,6 +349,13 @@ static int run(service *s)
             tm_netsrv_tick(s->net, now);
             /* attesting listeners look for newer collateral (a cache that
              * `tmqtt-attest collateral fetch` refreshes) or an edited policy */
+            if (s->unsynced && now >= s->next_sync) {
+                char serr[200];
+                if (tm_store_sync(s->store, serr, sizeof serr) < 0)
+                    tm_log(TM_LOG_ERR, "persistence: %s", serr);
+                s->unsynced = false;
+                s->next_sync = now + s->cfg->persistence_sync_ms;
+            }
             if (s->cfg->attestation_refresh_s && now >= s->next_refresh) {
                 tm_netsrv_refresh_attestation(s->net);
                 s->next_refresh = now + (int64_t)s->cfg->attestation_refresh_s * 1000;
@@ -247,6 +364,8 @@ static int run(service *s)
             flush(s);
         }
         tm_broker_bury(s->b);
+        if (s->store && !s->failed && tm_store_wants_compaction(s->store))
+            compact(s);
         if (g_reload) {
             g_reload = 0;
             reload(s);
@@ -254,7 +373,7 @@ static int run(service *s)
         }
     }
     tm_log(TM_LOG_NOTICE, "shutting down");
-    return 0;
+    return s->failed ? -1 : 0;
 }
 
 int tm_service_run(tm_config *cfg, char *err, size_t errcap)
@@ -271,5 +390,11 @@ int tm_service_run(tm_config *cfg, char *err, size_t errcap)
     tm_broker_free(s.b);
     tm_netsrv_free(s.net);
     tm_loop_free(s.loop);
+    if (s.store && s.unsynced) {
+        char serr[200];
+        tm_store_sync(s.store, serr, sizeof serr);
+    }
+    tm_store_close(s.store);
+    tm_seal_close(s.seal);
     return rc;
 }

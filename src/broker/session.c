@@ -57,6 +57,7 @@ void tm_sess_free(tm_broker *b, tm_session *s)
 {
     if (s->will)
         tm_will_fire_session(b, s);
+    tm_jr_sess_end(b, s);
     sess_unsubscribe_all(b, s);
     tm_map_del(&b->sessions, s->client_id, (uint32_t)strlen(s->client_id));
     tm_outq_free(&s->q);
@@ -78,6 +79,7 @@ void tm_sess_detach(tm_broker *b, tm_session *s)
         s->expire_at_ms = INT64_MAX;
     else
         s->expire_at_ms = b->now + (int64_t)s->expiry * 1000;
+    tm_jr_sess(b, s);   /* offline since now */
 }
 
 void tm_sess_expire(tm_broker *b, int64_t now_ms)
@@ -104,6 +106,80 @@ void tm_sess_expire(tm_broker *b, int64_t now_ms)
         tm_sess_free(b, dead[k]);
     }
     free(dead);
+}
+
+static bool sess_find_sub(tm_session *s, tm_str filter, uint32_t *idx)
+{
+    for (uint32_t i = 0; i < s->n_subs; i++) {
+        if (strlen(s->subs[i].filter) == filter.len &&
+            memcmp(s->subs[i].filter, filter.p, filter.len) == 0) {
+            *idx = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static tm_sess_sub *sess_add_sub(tm_session *s, tm_str filter, tm_node *node)
+{
+    if (s->n_subs == s->cap_subs) {
+        uint32_t nc = s->cap_subs ? s->cap_subs * 2 : 4;
+        tm_sess_sub *ns = realloc(s->subs, nc * sizeof *ns);
+        if (!ns)
+            return NULL;
+        s->subs = ns;
+        s->cap_subs = nc;
+    }
+    char *f = strndup((const char *)filter.p, filter.len);
+    if (!f)
+        return NULL;
+    s->subs[s->n_subs] = (tm_sess_sub){.filter = f, .node = node};
+    return &s->subs[s->n_subs++];
+}
+
+tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subopts *opts,
+                        uint32_t subid, bool *existed)
+{
+    tm_str group = {0}, filter = full;
+    bool bad = false;
+    if (!tm_topic_split_shared(full, &group, &filter, &bad))
+        group = (tm_str){0};
+    if (bad || !tm_topic_filter_valid(filter.p, filter.len))
+        return TM_RC_TOPIC_FILTER_INVALID;
+    tm_node *node = tm_trie_get(b, filter, true);
+    if (!node)
+        return TM_RC_UNSPECIFIED;
+    tm_sub entry = {.sess = s, .opts = *opts, .subid = subid};
+    *existed = tm_trie_sub_add(b, node, group, &entry);
+    uint32_t idx;
+    tm_sess_sub *ss = sess_find_sub(s, full, &idx) ? &s->subs[idx] : sess_add_sub(s, full, node);
+    if (!ss) {
+        tm_trie_sub_del(b, node, group, s);
+        tm_trie_prune(b, node);
+        return TM_RC_UNSPECIFIED;
+    }
+    ss->opts = *opts;
+    ss->subid = subid;
+    tm_jr_sub(b, s, ss);
+    return TM_RC_SUCCESS;
+}
+
+tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full)
+{
+    uint32_t k;
+    if (!sess_find_sub(s, full, &k))
+        return TM_RC_NO_SUBSCRIPTION_EXISTED;
+    tm_sess_sub *ss = &s->subs[k];
+    tm_str group = {0}, filter;
+    bool bad;
+    if (!tm_topic_split_shared(full, &group, &filter, &bad))
+        group = (tm_str){0};
+    tm_trie_sub_del(b, ss->node, group, s);
+    tm_trie_prune(b, ss->node);
+    tm_jr_unsub(b, s, ss->filter);
+    free(ss->filter);
+    s->subs[k] = s->subs[--s->n_subs];
+    return TM_RC_SUCCESS;
 }
 
 uint16_t tm_sess_next_pid(tm_session *s)

@@ -453,6 +453,17 @@ void tm_trie_retained_each(tm_broker *b, tm_str filter, tm_retained_cb cb, void 
     free(st.e);
 }
 
+void tm_trie_retained_all(tm_broker *b, tm_retained_cb cb, void *ud)
+{
+    uint32_t i = 0;
+    tm_map_ent *e;
+    while ((e = tm_map_next(&b->nodes, &i))) {
+        tm_node *n = e->val;
+        if (n->retained)
+            cb(n->retained, ud);
+    }
+}
+
 void tm_trie_free(tm_broker *b)
 {
     uint32_t i = 0;

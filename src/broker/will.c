@@ -65,13 +65,30 @@ void tm_will_trigger(tm_broker *b, tm_conn *c)
         b->wills = s;
         s->will_listed = true;
     }
+    tm_jr_will(b, s);
+}
+
+void tm_will_restore(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay, int64_t at_ms)
+{
+    s->will = tm_msg_ref(will);
+    s->will_delay = delay;
+    s->will_at_ms = at_ms;
+    s->will_next = b->wills;
+    s->will_prev = NULL;
+    if (b->wills)
+        b->wills->will_prev = s;
+    b->wills = s;
+    s->will_listed = true;
 }
 
 void tm_will_cancel(tm_broker *b, tm_session *s)
 {
+    bool had = s->will != NULL;
     unlist(b, s);
     tm_msg_unref(s->will);
     s->will = NULL;
+    if (had)
+        tm_jr_will(b, s);
 }
 
 void tm_will_fire_session(tm_broker *b, tm_session *s)
@@ -79,6 +96,8 @@ void tm_will_fire_session(tm_broker *b, tm_session *s)
     tm_msg *will = s->will;
     unlist(b, s);
     s->will = NULL;
+    if (will)
+        tm_jr_will(b, s);
     if (will) {
         publish_will(b, will, s->client_id, s->username, s->attest);
         tm_msg_unref(will);

@@ -10,3 +10,9 @@ add_executable(test_map ${CMAKE_CURRENT_LIST_DIR}/test_map.c)
 target_link_libraries(test_map PRIVATE tmqtt_broker OpenSSL::Crypto)
 target_include_directories(test_map PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 add_test(NAME map COMMAND test_map)
+
+# Persistence's engine half (src/broker/journal.c): records and back.
+add_executable(test_journal ${CMAKE_CURRENT_LIST_DIR}/test_journal.c)
+target_link_libraries(test_journal PRIVATE tmqtt_broker)
+target_include_directories(test_journal PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+add_test(NAME journal COMMAND test_journal)
