@@ -66,7 +66,15 @@ int64_t tm_broker_tick(tm_broker *b, int64_t now);
  * NULL. Take its bytes with tm_conn_output, then tell the engine how many
  * bytes the transport still holds (tm_conn_output_done). */
 tm_conn *tm_broker_next_output(tm_broker *b);
+/* With persistence the output of an iteration is in two parts. The early part
+ * (QoS 0/1 deliveries to subscribers, which acknowledge nothing and may be
+ * repeated) may be sent before the journal commit; the rest (every
+ * acknowledgement, QoS 2 deliveries, CONNACK, SUBACK, ...) only after it. The
+ * early part always precedes the rest on the wire. Without persistence
+ * everything is in tm_conn_output. */
+const uint8_t *tm_conn_output_early(tm_conn *c, size_t *len);
 const uint8_t *tm_conn_output(tm_conn *c, size_t *len);
+void tm_conn_output_early_done(tm_conn *c);
 void tm_conn_output_done(tm_conn *c, size_t transport_backlog);
 /* After the output: the engine is done with this connection; close the
  * transport (gracefully) and call tm_broker_release. */

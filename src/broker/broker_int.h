@@ -183,7 +183,8 @@ struct tm_conn {
     const char *peer;            /* "addr:port", owned by the transport */
     tm_session *sess;
     tm_buf in;                   /* received, not yet parsed */
-    tm_buf out;                  /* to send this iteration */
+    tm_buf out;                  /* to send this iteration, after the journal commit */
+    tm_buf out_early;            /* persistence: deliveries that may leave before it */
     size_t io_backlog;           /* bytes the transport still holds */
     tm_conn *dirty_next;
     tm_conn *next, *prev;        /* all connections; graveyard once gone */

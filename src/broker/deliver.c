@@ -81,15 +81,19 @@ static uint16_t out_alias(tm_conn *c, tm_str topic, bool *send_topic)
 bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool retain, bool dup,
                      uint16_t pid, const uint32_t *subids, uint8_t n_subids)
 {
+    /* With persistence, a QoS 0/1 delivery acknowledges nothing and may be
+     * repeated after a crash, so it need not wait for the journal commit —
+     * as long as nothing that must wait precedes it on this connection. */
+    tm_buf *out = b->jr.on && qos < 2 && c->out.len == 0 ? &c->out_early : &c->out;
     bool send_topic;
     uint16_t alias = out_alias(c, m->topic, &send_topic);
     tm_str topic = send_topic ? m->topic : (tm_str){(const uint8_t *)"", 0};
-    size_t before = c->out.len;
+    size_t before = out->len;
     bool uncached = dup || n_subids || alias ||
                     (c->version == TM_V5 && (m->props.present & TM_PBIT(TM_P_MESSAGE_EXPIRY))) ||
                     !b->forms.active;
     if (uncached) {
-        encode_publish(b, &c->out, c->version, m, qos, retain, dup, pid, subids, n_subids,
+        encode_publish(b, out, c->version, m, qos, retain, dup, pid, subids, n_subids,
                        topic, alias);
     } else {
         tm_form_cache *fc = &b->forms;
@@ -109,7 +113,7 @@ bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool reta
                 slot = i;
         }
         if (slot < 0) {
-            encode_publish(b, &c->out, c->version, m, qos, retain, false, pid, NULL, 0, topic, 0);
+            encode_publish(b, out, c->version, m, qos, retain, false, pid, NULL, 0, topic, 0);
         } else {
             tm_buf *fb = &fc->f[slot].buf;
             if (!fc->f[slot].used) {
@@ -123,19 +127,19 @@ bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool reta
                     fc->f[slot].pid_off = fr.header_len + 2 + m->topic.len;
                 }
             }
-            tm_buf_put(&c->out, fb->data, fb->len);
-            if (qos && !c->out.oom) {
-                uint8_t *pp = c->out.data + before + fc->f[slot].pid_off;
+            tm_buf_put(out, fb->data, fb->len);
+            if (qos && !out->oom) {
+                uint8_t *pp = out->data + before + fc->f[slot].pid_off;
                 pp[0] = (uint8_t)(pid >> 8);
                 pp[1] = (uint8_t)pid;
             }
         }
     }
-    size_t n = c->out.len - before;
+    size_t n = out->len - before;
     if (c->max_out_packet && n > c->max_out_packet) {
         /* MQTT 5 3.1.2.25: a packet larger than the client's maximum is
          * discarded without sending, as if it had been delivered */
-        c->out.len = before;
+        out->len = before;
         b->st.pub_dropped++;
         if (tm_log_enabled(TM_LOG_DEBUG))
             tm_log(TM_LOG_DEBUG, "client '%s': PUBLISH of %zu bytes dropped (its maximum "

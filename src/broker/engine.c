@@ -29,7 +29,10 @@
 
 /* ---- output ------------------------------------------------------------ */
 
-size_t tm_conn_backlog(const tm_conn *c) { return c->out.len + c->io_backlog; }
+size_t tm_conn_backlog(const tm_conn *c)
+{
+    return c->out.len + c->out_early.len + c->io_backlog;
+}
 
 void tm_conn_mark_dirty(tm_conn *c)
 {
@@ -56,12 +59,24 @@ tm_conn *tm_broker_next_output(tm_broker *b)
         c->dirty_next = NULL;
         if (c->gone)
             continue;
-        if (c->out.oom)
+        if (c->out.oom || c->out_early.oom)
             tm_conn_end(c, "out of memory for output");
-        if (c->out.len || c->state == TM_CS_CLOSING)
+        if (c->out.len || c->out_early.len || c->state == TM_CS_CLOSING)
             return c;
     }
     return NULL;
+}
+
+const uint8_t *tm_conn_output_early(tm_conn *c, size_t *len)
+{
+    *len = c->out_early.oom ? 0 : c->out_early.len;
+    return c->out_early.data;
+}
+
+void tm_conn_output_early_done(tm_conn *c)
+{
+    c->b->io.bytes_sent += c->out_early.len;
+    c->out_early.len = 0;
 }
 
 const uint8_t *tm_conn_output(tm_conn *c, size_t *len)
@@ -72,7 +87,8 @@ const uint8_t *tm_conn_output(tm_conn *c, size_t *len)
 
 void tm_conn_output_done(tm_conn *c, size_t transport_backlog)
 {
-    c->b->io.bytes_sent += c->out.len;
+    c->b->io.bytes_sent += c->out.len + c->out_early.len;
+    c->out_early.len = 0;
     c->out.len = 0;
     c->io_backlog = transport_backlog;
     if (c->out.cap > 1u << 20) {   /* give back memory after a burst */
@@ -164,6 +180,7 @@ static void conn_free(tm_conn *c)
 {
     tm_buf_free(&c->in);
     tm_buf_free(&c->out);
+    tm_buf_free(&c->out_early);
     free(c->client_id);
     free(c->username);
     free(c->identity);
@@ -317,6 +334,7 @@ tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
     c->io = info->io;
     tm_buf_init(&c->in);
     tm_buf_init(&c->out);
+    tm_buf_init(&c->out_early);
     tm_map_init(&c->alias_out);
     c->last_rx_ms = c->opened_ms = now;
     c->state = TM_CS_NEW;
@@ -355,6 +373,10 @@ int64_t tm_broker_tick(tm_broker *b, int64_t now)
         if (!c->out_recent && c->out.len == 0 && c->out.cap) {
             tm_buf_free(&c->out);
             tm_buf_init(&c->out);
+        }
+        if (!c->out_recent && c->out_early.len == 0 && c->out_early.cap) {
+            tm_buf_free(&c->out_early);
+            tm_buf_init(&c->out_early);
         }
         c->out_recent = false;
         if (c->state == TM_CS_CONNECTED && c->keep_alive &&

@@ -39,6 +39,8 @@ typedef struct service {
     bool unsynced;               /* persistence_sync_interval: frames not yet synced */
     int64_t next_sync;
     bool failed;                 /* the store failed: stop, acknowledge nothing more */
+    tm_conn **held;              /* flush: connections whose output waits for the commit */
+    uint32_t cap_held;
 } service;
 
 static volatile sig_atomic_t g_stop, g_reload;   /* set by signal handlers only */
@@ -220,18 +222,43 @@ static int open_store(service *s, char *err, size_t errcap)
     return 0;
 }
 
-/* The engine's output to the transports: one send per connection. */
+/* The engine's output to the transports: one send per connection and part.
+ * What may leave early (deliveries that acknowledge nothing) goes first; the
+ * rest after the journal commit, so no acknowledgement ever precedes the
+ * durability of what it acknowledges. */
 static void flush(service *s)
 {
+    tm_conn *c;
+    uint32_t n = 0;
+    while ((c = tm_broker_next_output(s->b))) {
+        size_t len;
+        const uint8_t *p = tm_conn_output_early(c, &len);
+        if (len)
+            tm_nconn_send(tm_conn_io(c), p, len);
+        tm_conn_output_early_done(c);
+        if (n == s->cap_held) {
+            uint32_t nc = s->cap_held ? s->cap_held * 2 : 64;
+            tm_conn **grown = realloc(s->held, nc * sizeof *grown);
+            if (!grown) {
+                tm_log(TM_LOG_ERR, "out of memory for the output list: stopping");
+                s->failed = true;
+                g_stop = 1;
+                return;
+            }
+            s->held = grown;
+            s->cap_held = nc;
+        }
+        s->held[n++] = c;
+    }
     if (!commit(s))
         return;
-    tm_conn *c;
-    while ((c = tm_broker_next_output(s->b))) {
+    for (uint32_t i = 0; i < n; i++) {
+        c = s->held[i];
         tm_nconn *nc = tm_conn_io(c);
-        size_t n;
-        const uint8_t *p = tm_conn_output(c, &n);
-        if (n)
-            tm_nconn_send(nc, p, n);
+        size_t len;
+        const uint8_t *p = tm_conn_output(c, &len);
+        if (len)
+            tm_nconn_send(nc, p, len);
         tm_conn_output_done(c, tm_nconn_backlog(nc));
         if (tm_conn_closing(c)) {
             tm_nconn_close(nc);
@@ -396,5 +423,6 @@ int tm_service_run(tm_config *cfg, char *err, size_t errcap)
     }
     tm_store_close(s.store);
     tm_seal_close(s.seal);
+    free(s.held);
     return rc;
 }

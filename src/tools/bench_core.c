@@ -350,6 +350,10 @@ static tm_client *make_client(tm_loop *loop, const bench_net *net, const char *i
     o.version = net->version;
     o.client_id = id;
     o.keep_alive = net->keep_alive;
+    if (net->persistent) {   /* a durable broker then journals every delivery */
+        o.clean_start = false;
+        o.session_expiry = 300;
+    }
     o.ssl_ctx = net->ssl_ctx;
     o.max_inflight = max_inflight;
     o.connect_timeout_ms = (uint32_t)(net->connect_timeout_s * 1000);

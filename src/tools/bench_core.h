@@ -50,6 +50,7 @@ typedef struct bench_net {
     int (*prepare)(tm_client_opts *o, void *arg, char *err, size_t errcap);
     void *prepare_arg;
     uint16_t keep_alive;
+    bool persistent;             /* sessions survive disconnection (clean start off) */
     int connect_parallel;        /* connections in progress at once */
     double connect_timeout_s;
 } bench_net;

@@ -423,6 +423,7 @@ static void usage(FILE *f)
 "  --subs N               subscribers in the publishers scenario (25)\n"
 "  --min-msgs N           lengthen a point so it holds N messages (30)\n"
 "  --all-rates            do not stop the rate scenario at saturation\n"
+"  --persistent           clients keep their sessions (clean start off, expiry 300 s)\n"
 "  --qos-list 0,1,2 --sizes 64,4096 --shapes fan-in,fan-out --fan N (8)\n"
 "  --window BYTES         throughput: end-to-end outstanding bytes per publisher (65536)\n"
 "  --inflight N           QoS 1/2 unacknowledged per publisher (100)\n"
@@ -523,6 +524,9 @@ static int parse_args(opts *o, int argc, char **argv)
             used = false;
         } else if (!strcmp(a, "--all-rates")) {
             o->all_rates = true;
+            used = false;
+        } else if (!strcmp(a, "--persistent")) {
+            o->net.persistent = true;
             used = false;
         } else {
             NEED();

@@ -72,7 +72,9 @@ static void pump(void)
         int i = slot_of(c);
         REQUIRE(i >= 0);
         size_t n;
-        const uint8_t *p = tm_conn_output(c, &n);
+        const uint8_t *p = tm_conn_output_early(c, &n);
+        check_output(p, n);
+        p = tm_conn_output(c, &n);
         check_output(p, n);
         tm_conn_output_done(c, 0);
         if (tm_conn_closing(c)) {

@@ -78,7 +78,10 @@ static inline void pump(void)
     while ((c = tm_broker_next_output(B))) {
         tc *t = find(c);
         size_t n;
-        const uint8_t *p = tm_conn_output(c, &n);
+        const uint8_t *p = tm_conn_output_early(c, &n);
+        if (t)
+            tm_buf_put(&t->rx, p, n);
+        p = tm_conn_output(c, &n);
         if (t)
             tm_buf_put(&t->rx, p, n);
         tm_conn_output_done(c, 0);
