@@ -83,6 +83,12 @@ typedef struct tm_host {
     /* Attestation provider behind the tmqtt_ra import. */
     tm_ra *ra;
 
+    /* The store's sealing key behind the tmqtt_seal import (--seal), and the
+     * per-file keys the module holds handles to. */
+    struct tm_seal *seal;
+#define TM_SEAL_FILES 8
+    struct tm_seal_file *seal_files[TM_SEAL_FILES];
+
     /* proc_exit unwinds to here with the exit code. */
     sigjmp_buf *exit_jmp;
     int exit_code;

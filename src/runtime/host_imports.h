@@ -35,11 +35,14 @@ typedef double f64;
 
 struct Z_wasi_snapshot_preview1_instance_t;
 struct Z_tmqtt_ra_instance_t;
+struct Z_tmqtt_seal_instance_t;
 
 #define TM_WASI(name) Z_wasi_snapshot_preview1Z_##name
 #define TM_WASI_CTX struct Z_wasi_snapshot_preview1_instance_t *ctx
 #define TM_RA(name) Z_tmqtt_raZ_##name
 #define TM_RA_CTX struct Z_tmqtt_ra_instance_t *ctx
+#define TM_SEAL(name) Z_tmqtt_sealZ_##name
+#define TM_SEAL_CTX struct Z_tmqtt_seal_instance_t *ctx
 #define TM_HOST_OF(ctx) ((tm_host *)(void *)(ctx))
 
 /* module "wasi_snapshot_preview1": WASI preview 1 and WAMR's socket extension */

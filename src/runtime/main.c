@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/seal.h"
 #include "runtime/host.h"
 #include "runtime/ra.h"
 #include "wasm-rt-impl.h"
@@ -51,6 +52,8 @@ static void usage(FILE *f)
             "  --max-fds N             cap open descriptors of the module (default 4096)\n"
             "  --attest PROVIDER       sim | gramine | tsm | none (default none)\n"
             "  --attest-opt KEY=VALUE  provider option; repeatable (see docs/wasm-runtime.md)\n"
+            "  --seal SPEC             the key the module's store is sealed with (tmqtt_seal):\n"
+            "                          'keyfile PATH', gramine-mrenclave, gramine-mrsigner, snp\n"
             "  --trace                 log host calls of interest to stderr\n"
             "  --print-measurement     print the SHA-256 of the embedded module and exit\n"
             "  --version, --help\n",
@@ -100,6 +103,7 @@ int main(int argc, char **argv)
     uint32_t max_fds = 4096;
     const char *attest = "none";
     char *attest_opts = NULL;
+    const char *seal_spec = NULL;
     size_t attest_opts_len = 0;
     const char *module_path = NULL;
     struct { char *host, *guest; } dirs[64];
@@ -183,6 +187,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--attest") == 0) {
             NEED_VAL();
             attest = val;
+        } else if (strcmp(a, "--seal") == 0) {
+            NEED_VAL();
+            seal_spec = val;
         } else if (strcmp(a, "--attest-opt") == 0) {
             NEED_VAL();
             size_t l = strlen(val);
@@ -230,6 +237,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "tmqtt-wasm: --attest %s: %s\n", attest, err);
         return 1;
     }
+    if (seal_spec && !(h.seal = tm_seal_open(seal_spec, err, sizeof err))) {
+        fprintf(stderr, "tmqtt-wasm: --seal: %s\n", err);
+        return 1;
+    }
 
     wasm_rt_init();
     tm_trap_install(&h);
@@ -270,6 +281,9 @@ done:
     fflush(NULL);
     if (instantiated && status != TM_EXIT_TRAP) tm_module_free();
     tm_ra_close(h.ra);
+    for (int k = 0; k < TM_SEAL_FILES; k++)
+        tm_seal_file_free(h.seal_files[k]);
+    tm_seal_close(h.seal);
     tm_fd_fini(&h);
     tm_pool_fini(&h);
     free(h.poll_buf);

@@ -144,6 +144,12 @@ def broker_command(kind, build_dir, conf_path, extra_args=()):
                     elif key == "attestation_opt":
                         cur["opts"].append(val)
             blocks.append(cur)
+            # the store's key: held by the runtime, given on its command line
+            with open(conf_path) as f:
+                for line in f:
+                    w = line.split(None, 1)
+                    if len(w) == 2 and w[0] == "persistence_seal":
+                        cmd += ["--seal", w[1].strip()]
             for blk in blocks:
                 if blk["provider"] and blk["provider"] != "none":
                     cmd += ["--attest", blk["provider"]]
