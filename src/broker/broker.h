@@ -79,6 +79,11 @@ void tm_broker_bury(tm_broker *b);
 /* SIGHUP: re-read the password file and the ACL (queued messages the new ACL
  * denies are dropped). On error the old ones stay, and -1 with a reason. */
 int tm_broker_reload_auth(tm_broker *b, char *err, size_t errcap);
+/* A message from the broker itself (log lines for `log_dest topic`), routed
+ * like a client's PUBLISH, never retained. Call between other engine calls,
+ * never from inside one (e.g. not from a log line the engine is writing). */
+void tm_broker_publish(tm_broker *b, const char *topic, const void *payload, size_t len,
+                       uint8_t qos, int64_t now);
 /* Byte counters kept by the driver, for $SYS. */
 tm_broker_io_stats *tm_broker_io(tm_broker *b);
 uint32_t tm_broker_connections(const tm_broker *b);

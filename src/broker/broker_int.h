@@ -51,11 +51,20 @@ typedef struct tm_msg {
      * response topic, correlation data, user properties); slices point into
      * this allocation. Topic alias and subscription ids are never stored. */
     tm_props props;
+    /* Who published it, for check_retain_source (retained messages only;
+     * NULL otherwise): client id and user name (one allocation, user after
+     * the client id's NUL; user NULL when anonymous) and attested claims. */
+    char *src_client;
+    const char *src_user;
+    struct tm_atls_peer *src_attest;
 } tm_msg;
 
 tm_msg *tm_msg_new(tm_str topic, tm_str payload, uint8_t qos, bool retain,
                    const tm_props *props, uint64_t origin, int64_t now_ms);
 tm_msg *tm_msg_ref(tm_msg *m);
+/* Record the publisher (check_retain_source); before the message is shared. */
+void tm_msg_set_source(tm_msg *m, tm_str client_id, const char *username,
+                       struct tm_atls_peer *attest);
 void tm_msg_unref(tm_msg *m);
 /* Remaining expiry in seconds; false when the message has expired. */
 bool tm_msg_alive(const tm_msg *m, int64_t now_ms, uint32_t *remaining);
@@ -83,6 +92,7 @@ typedef struct tm_out {
     bool retain;
     uint8_t n_subids;
     uint32_t subids[TM_OUT_SUBIDS];
+    uint32_t bytes;       /* payload bytes counted in tm_outq.inflight_bytes */
 } tm_out;
 
 /* Ring buffer: entries [head, head+sent) have been sent (or are done),
@@ -92,6 +102,7 @@ typedef struct tm_outq {
     uint32_t head, count, cap;
     uint32_t sent;        /* entries at the front that were transmitted */
     uint32_t inflight;    /* sent entries not yet DONE */
+    uint64_t inflight_bytes; /* their payload bytes (max_inflight_bytes) */
 } tm_outq;
 
 /* ---- subscriptions ----------------------------------------------------- */
@@ -268,6 +279,11 @@ void tm_conn_end(tm_conn *c, const char *why);
 /* Protocol error: v5 gets DISCONNECT with `rc`, then the connection ends. */
 void tm_conn_fail(tm_conn *c, uint8_t rc, const char *why);
 size_t tm_conn_backlog(const tm_conn *c);                 /* bytes not yet written */
+
+/* mount_point: the listener's prefix before `topic`. Returns the malloc'd
+ * buffer `out` points into (the caller frees it), or NULL, with `out`
+ * untouched, when the listener has no mount point or memory ran out. */
+char *tm_mount(const tm_conn *c, tm_str topic, tm_str *out);
 
 /* dispatch (handle_*.c) */
 tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len);

@@ -37,6 +37,8 @@ tm_rc tm_handle_unsubscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size
             free(ss->filter);
             s->subs[k] = s->subs[--s->n_subs];
             code = TM_RC_SUCCESS;
+            tm_log(TM_LOG_UNSUBSCRIBE, "client '%s' unsubscribed from '%.*s'", c->client_id,
+                   (int)full.len, (const char *)full.p);
             break;
         }
         codes[i++] = code;

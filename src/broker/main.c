@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef __wasi__
+#include <syslog.h>
+#endif
 
 #include "broker/log.h"
 #include "broker/service.h"
@@ -23,9 +26,31 @@ static void usage(FILE *f)
             "  -c FILE   read the configuration (mosquitto.conf syntax; docs/configuration.md)\n"
             "  -p PORT   listen on PORT (replaces the port of the first listener,\n"
             "            or adds a listener on 127.0.0.1)\n"
-            "  -v        verbose logging (all messages)\n"
+            "  -v        verbose logging (every log_type)\n"
             "  -h        this help\n",
             TMQTT_VERSION);
+}
+
+/* The log as the configuration says (log.h): destinations, types, timestamps. */
+static int setup_log(const tm_config *cfg, bool verbose)
+{
+    FILE *lf = NULL;
+    if (cfg->log_dest & TM_LOGD_FILE) {
+        lf = fopen(cfg->log_file, "a");
+        if (!lf) {
+            fprintf(stderr, "tmqtt-broker: log_dest file %s: %s\n", cfg->log_file,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    int facility = 0;
+#ifndef __wasi__
+    facility = cfg->log_facility < 0 ? LOG_DAEMON : LOG_LOCAL0 + (cfg->log_facility << 3);
+#endif
+    tm_log_set_dest(cfg->log_dest, lf, facility);
+    tm_log_set_types(verbose ? TM_LOG_ALL_TYPES : cfg->log_types);
+    tm_log_set_timestamp(cfg->log_timestamp, cfg->log_timestamp_format);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -90,18 +115,10 @@ int main(int argc, char **argv)
     } else if (port >= 0) {
         cfg.listeners[0].port = (uint16_t)port;
     }
-    if (cfg.log_file) {
-        FILE *lf = fopen(cfg.log_file, "a");
-        if (!lf) {
-            fprintf(stderr, "tmqtt-broker: log_dest file %s: %s\n", cfg.log_file, strerror(errno));
-            tm_config_free(&cfg);
-            return 3;
-        }
-        tm_log_set_file(lf);
-    } else if (cfg.log_stdout) {
-        tm_log_set_file(stdout);
+    if (setup_log(&cfg, verbose) < 0) {
+        tm_config_free(&cfg);
+        return 3;
     }
-    tm_log_set_level(verbose ? TM_LOG_DEBUG : cfg.log_level);
     if (cfg.persistence)
         tm_log(TM_LOG_WARN, "persistence true: this version keeps sessions and messages in "
                             "memory only; they do not survive a restart");
@@ -112,6 +129,7 @@ int main(int argc, char **argv)
         tm_log(TM_LOG_ERR, "%s", err);
         rc = 1;
     }
+    tm_log_close();
     tm_config_free(&cfg);
     return rc;
 }
