@@ -1,5 +1,5 @@
 /*
- * main.c — tmqtt-broker's command line: -c FILE, -p PORT, -v, -h.
+ * main.c — tmqtt-broker's command line: -c FILE, -p PORT, -t, -v, -h.
  *
  * Without a listener in the configuration (or without a configuration) the
  * broker listens on 127.0.0.1 port 1883 and, unless the file says otherwise,
@@ -22,10 +22,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "tmqtt-broker %s — a trusted MQTT 3.1.1/5.0 broker\n"
-            "usage: tmqtt-broker [-c FILE] [-p PORT] [-v] [-h]\n"
+            "usage: tmqtt-broker [-c FILE] [-p PORT] [-t] [-v] [-h]\n"
             "  -c FILE   read the configuration (mosquitto.conf syntax; docs/configuration.md)\n"
             "  -p PORT   listen on PORT (replaces the port of the first listener,\n"
             "            or adds a listener on 127.0.0.1)\n"
+            "  -t, --test-config  check the configuration and exit (0: valid, 3: not)\n"
             "  -v        verbose logging (every log_type)\n"
             "  -h        this help\n",
             TMQTT_VERSION);
@@ -59,17 +60,18 @@ int main(int argc, char **argv)
     tm_config_defaults(&cfg);
     const char *conf = NULL;
     long port = -1;
-    bool verbose = false;
+    bool verbose = false, test_only = false;
     static const struct option longopts[] = {
         {"config-file", required_argument, NULL, 'c'},
         {"port", required_argument, NULL, 'p'},
         {"verbose", no_argument, NULL, 'v'},
+        {"test-config", no_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:p:vh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:p:tvh", longopts, NULL)) != -1) {
         char *end;
         switch (opt) {
         case 'c':
@@ -85,6 +87,9 @@ int main(int argc, char **argv)
             break;
         case 'v':
             verbose = true;
+            break;
+        case 't':
+            test_only = true;
             break;
         case 'h':
             usage(stdout);
@@ -107,6 +112,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "tmqtt-broker: configuration error: %s\n", err);
         tm_config_free(&cfg);
         return 3;
+    }
+    if (test_only) {
+        printf("tmqtt-broker: %s: configuration valid\n", conf ? conf : "(no file)");
+        tm_config_free(&cfg);
+        return 0;
     }
     if (cfg.n_listeners == 0) {
         tm_config_add_listener(&cfg, "127.0.0.1", port >= 0 ? (uint16_t)port : 1883);
