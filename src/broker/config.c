@@ -610,7 +610,7 @@ static int k_include_dir(tm_config *c, parse_ctx *p, char **w, int n)
         count++;
     }
     closedir(d);
-    if (rc == 0)
+    if (rc == 0 && count)
         qsort(names, count, sizeof *names, include_cmp);
     for (size_t i = 0; rc == 0 && i < count; i++) {
         char path[4096];

@@ -108,9 +108,11 @@ def test_debian_package_installs_and_serves(broker_kind, tmp_path):
         wait_for(lambda: port_open(port) or proc.poll() is not None, timeout=10,
                  what="service port")
         assert proc.poll() is None, (tmp_path / "service.log").read_text()
-        with open("/proc/%d/status" % proc.pid) as f:
-            uid_line = [l for l in f if l.startswith("Uid:")][0]
-        assert uid_line.split()[1:] == [str(tm.pw_uid)] * 4, uid_line
+        def uids():
+            with open("/proc/%d/status" % proc.pid) as f:
+                return [l for l in f if l.startswith("Uid:")][0].split()[1:]
+        # the port opens before the switch (listeners are bound as root)
+        wait_for(lambda: uids() == [str(tm.pw_uid)] * 4, what="the switch to user tmqtt")
         sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port),
                                 "-t", "deb/test", "-C", "1", "-W", "10"],
                                stdout=subprocess.PIPE)

@@ -77,6 +77,8 @@ def roundtrip(port, topic=None):
 @needs_root
 def test_drops_root_to_the_configured_user(broker, system_user):
     b = broker(["user %s" % system_user.pw_name])
+    # the port opens before the switch (listeners are bound as root): wait for it
+    wait_for(lambda: "running as user" in b.log(), what="the switch to the user")
     uids, gids, groups = creds(b.proc.pid)
     assert uids == [system_user.pw_uid] * 4, uids      # real, effective, saved, fs
     assert gids == [system_user.pw_gid] * 4, gids
@@ -124,7 +126,7 @@ def test_root_without_the_tmqtt_user_refuses_to_run(broker, build_dir, tmp_path)
         assert "the user 'tmqtt' to run as does not exist" in out and "user root" in out, out
     else:   # a tmqtt user exists on this machine (e.g. the package is installed)
         b.start()
-        assert creds(b.proc.pid)[0] == [tm.pw_uid] * 4
+        wait_for(lambda: creds(b.proc.pid)[0] == [tm.pw_uid] * 4, what="switch to tmqtt")
 
 
 @needs_root
