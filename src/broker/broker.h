@@ -110,6 +110,11 @@ void tm_broker_restore_done(tm_broker *b, int64_t now);
 struct tm_buf;
 void tm_broker_dump(tm_broker *b, struct tm_buf *out);
 
+/* A message from the broker itself (log lines for `log_dest topic`), routed
+ * like a client's PUBLISH, never retained. Call between other engine calls,
+ * never from inside one (e.g. not from a log line the engine is writing). */
+void tm_broker_publish(tm_broker *b, const char *topic, const void *payload, size_t len,
+                       uint8_t qos, int64_t now);
 /* Byte counters kept by the driver, for $SYS. */
 tm_broker_io_stats *tm_broker_io(tm_broker *b);
 uint32_t tm_broker_connections(const tm_broker *b);

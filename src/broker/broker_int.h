@@ -53,11 +53,20 @@ typedef struct tm_msg {
      * response topic, correlation data, user properties); slices point into
      * this allocation. Topic alias and subscription ids are never stored. */
     tm_props props;
+    /* Who published it, for check_retain_source (retained messages only;
+     * NULL otherwise): client id and user name (one allocation, user after
+     * the client id's NUL; user NULL when anonymous) and attested claims. */
+    char *src_client;
+    const char *src_user;
+    struct tm_atls_peer *src_attest;
 } tm_msg;
 
 tm_msg *tm_msg_new(tm_str topic, tm_str payload, uint8_t qos, bool retain,
                    const tm_props *props, uint64_t origin, int64_t now_ms);
 tm_msg *tm_msg_ref(tm_msg *m);
+/* Record the publisher (check_retain_source); before the message is shared. */
+void tm_msg_set_source(tm_msg *m, tm_str client_id, const char *username,
+                       struct tm_atls_peer *attest);
 void tm_msg_unref(tm_msg *m);
 /* Remaining expiry in seconds; false when the message has expired. */
 bool tm_msg_alive(const tm_msg *m, int64_t now_ms, uint32_t *remaining);
@@ -87,6 +96,7 @@ typedef struct tm_out {
     bool journaled;       /* its QADD record was written */
     uint8_t n_subids;
     uint32_t subids[TM_OUT_SUBIDS];
+    uint32_t bytes;       /* payload bytes counted in tm_outq.inflight_bytes */
 } tm_out;
 
 /* Ring buffer: entries [head, head+sent) have been sent (or are done),
@@ -96,6 +106,7 @@ typedef struct tm_outq {
     uint32_t head, count, cap;
     uint32_t sent;        /* entries at the front that were transmitted */
     uint32_t inflight;    /* sent entries not yet DONE */
+    uint64_t inflight_bytes; /* their payload bytes (max_inflight_bytes) */
 } tm_outq;
 
 /* ---- subscriptions ----------------------------------------------------- */
@@ -289,6 +300,11 @@ void tm_conn_end(tm_conn *c, const char *why);
 void tm_conn_fail(tm_conn *c, uint8_t rc, const char *why);
 size_t tm_conn_backlog(const tm_conn *c);                 /* bytes not yet written */
 
+/* mount_point: the listener's prefix before `topic`. Returns the malloc'd
+ * buffer `out` points into (the caller frees it), or NULL, with `out`
+ * untouched, when the listener has no mount point or memory ran out. */
+char *tm_mount(const tm_conn *c, tm_str topic, tm_str *out);
+
 /* dispatch (handle_*.c) */
 tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len);
 tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len);
@@ -310,6 +326,11 @@ uint16_t tm_sess_next_pid(tm_session *s);
  * TM_RC_SUCCESS with *existed telling whether it replaced a subscription. */
 tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subopts *opts,
                         uint32_t subid, bool *existed);
+/* The session's name of a filter a client of c sent: the filter itself, or
+ * with c's listener mount_point ("$share/G/" kept in front); returns the
+ * buffer to free when it made one (NULL: key is `full`, or out of memory when
+ * the listener has a mount point). */
+char *tm_sess_sub_key(const tm_conn *c, tm_str full, tm_str *key);
 /* TM_RC_SUCCESS, or TM_RC_NO_SUBSCRIPTION_EXISTED. */
 tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full);
 bool tm_sess_qos2_has(tm_session *s, uint16_t pid);

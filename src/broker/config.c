@@ -3,9 +3,16 @@
  * `#` comments, blank lines ignored. Keys that belong to a listener apply to
  * the most recent `listener` line (or to the default listener defined by
  * `port`/`bind_address` before any `listener`).
+ *
+ * Every key is a row of `keys[]`: how its value is stored, or why it is
+ * refused. `include_dir` reads the `*.conf` files of a directory in
+ * Mosquitto's order, from the main file only. Checks that need the whole
+ * file (per_listener_settings, PSK listeners) run once at the end.
  */
 #include "broker/config.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <limits.h>
@@ -13,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "broker/log.h"
+#include "mqtt/mqtt.h"
 
 void tm_config_defaults(tm_config *c)
 {
@@ -26,11 +35,29 @@ void tm_config_defaults(tm_config *c)
     c->max_topic_alias = 10;
     c->max_qos = 2;
     c->retain_available = true;
-    c->log_level = TM_LOG_NOTICE;
+    c->log_dest = TM_LOGD_STDERR;
+    c->log_types = TM_LOG_DEFAULT_TYPES;
+    c->log_facility = -1;
+    c->log_timestamp = true;
     c->connection_messages = true;
     c->handshake_timeout_ms = 10000;
     c->sys_interval = 10;
     c->attestation_refresh_s = 10;
+    c->autosave_interval = 1800;
+    c->allow_zero_length_clientid = true;
+    c->auto_id_prefix = strdup("auto-");
+    c->check_retain_source = true;
+    c->last_azlc = -1;
+}
+
+uint32_t tm_config_max_qos(const tm_config *c, const tm_listener_cfg *l)
+{
+    return l && l->max_qos >= 0 ? (uint32_t)l->max_qos : c->max_qos;
+}
+
+uint32_t tm_config_max_topic_alias(const tm_config *c, const tm_listener_cfg *l)
+{
+    return l && l->max_topic_alias >= 0 ? (uint32_t)l->max_topic_alias : c->max_topic_alias;
 }
 
 static char *dupstr(const char *s) { return s ? strdup(s) : NULL; }
@@ -47,6 +74,9 @@ tm_listener_cfg *tm_config_add_listener(tm_config *c, const char *host, uint16_t
     l->port = port;
     l->allow_anonymous = -1;
     l->max_connections = -1;
+    l->max_qos = -1;
+    l->max_topic_alias = -1;
+    l->allow_zero_length_clientid = -1;
     return l;
 }
 
@@ -68,6 +98,11 @@ static void listener_free(tm_listener_cfg *l)
         free(l->attestation_opts[i]);
     free(l->attestation_opts);
     free(l->client_attestation_policy);
+    free(l->mount_point);
+    free(l->bind_interface);
+    free(l->crlfile);
+    free(l->dhparamfile);
+    free(l->auto_id_prefix);
     free(l->file);
 }
 
@@ -83,6 +118,13 @@ void tm_config_free(tm_config *c)
     free(c->persistence_file);
     free(c->persistence_seal);
     free(c->log_file);
+    free(c->log_timestamp_format);
+    free(c->pid_file);
+    free(c->user);
+    free(c->auto_id_prefix);
+    free(c->last_prefix);
+    free(c->clientid_prefixes);
+    free(c->psk_file);
     memset(c, 0, sizeof *c);
 }
 
@@ -93,6 +135,7 @@ typedef struct parse_ctx {
     int line;
     char *err;
     size_t errcap;
+    const char *rest;            /* the line after the key, for values with spaces */
 } parse_ctx;
 
 static int fail(parse_ctx *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -204,6 +247,9 @@ static int k_listener(tm_config *c, parse_ctx *p, char **w, int n)
     uint32_t u;
     if (parse_u32(p, w[0], w[1], 65535, &u) < 0)
         return -1;
+    if (n > 2 && strchr(w[2], '/'))
+        return fail(p, "listener %s %s: Unix domain socket listeners are not supported (tmqtt's "
+                       "listeners are TCP); listen on 127.0.0.1 or ::1 instead", w[1], w[2]);
     tm_listener_cfg *l = tm_config_add_listener(c, n > 2 ? w[2] : NULL, (uint16_t)u);
     if (!l)
         return fail(p, "out of memory");
@@ -324,35 +370,271 @@ static int k_persistent_client_expiration(tm_config *c, parse_ctx *p, char **w, 
 
 static int k_log_dest(tm_config *c, parse_ctx *p, char **w, int n)
 {
+    /* Mosquitto: the first log_dest replaces the default (stderr); later
+     * ones add destinations. */
     const char *v = w[1];
+    if (!c->log_dest_set)
+        c->log_dest = 0;
+    c->log_dest_set = true;
     if (strcmp(v, "stdout") == 0)
-        c->log_stdout = true;
+        c->log_dest |= TM_LOGD_STDOUT;
     else if (strcmp(v, "stderr") == 0)
-        c->log_stdout = false;
+        c->log_dest |= TM_LOGD_STDERR;
     else if (strcmp(v, "none") == 0)
-        c->log_level = -1;
-    else if (strcmp(v, "file") == 0)
-        return n < 3 ? fail(p, "log_dest file: missing path") : set_str(p, w[0], w[2], &c->log_file);
-    else if (strcmp(v, "syslog") == 0 || strcmp(v, "topic") == 0)
-        return fail(p, "log_dest: '%s' is not supported (use stdout, stderr, file or none)", v);
+        c->log_dest = 0;
+    else if (strcmp(v, "topic") == 0)
+        c->log_dest |= TM_LOGD_TOPIC;
+    else if (strcmp(v, "syslog") == 0) {
+#ifdef __wasi__
+        return fail(p, "log_dest syslog: WASI has no syslog; use stderr, file or topic");
+#else
+        c->log_dest |= TM_LOGD_SYSLOG;
+#endif
+    } else if (strcmp(v, "file") == 0) {
+        const char *path = p->rest + strlen("file");
+        while (*path == ' ' || *path == '\t')
+            path++;
+        if (!*path)
+            return fail(p, "log_dest file: missing path");
+        if (c->log_file)
+            return fail(p, "log_dest file: only one log file may be given (as in Mosquitto)");
+        c->log_dest |= TM_LOGD_FILE;
+        return set_str(p, w[0], path, &c->log_file);
+    } else if (strcmp(v, "dlt") == 0)
+        return fail(p, "log_dest dlt: tmqtt is not built with the automotive Diagnostic Log "
+                       "and Trace library; use syslog, file, stderr, stdout or topic");
     else
-        return fail(p, "log_dest: unknown destination '%s'", v);
+        return fail(p, "log_dest: unknown destination '%s' (stdout, stderr, file PATH, syslog, "
+                       "topic or none)", v);
+    if (n > 2)
+        return fail(p, "log_dest %s: too many values", v);
     return 0;
 }
 
 static int k_log_type(tm_config *c, parse_ctx *p, char **w, int n)
 {
-    const char *v = w[1];
-    if (strcmp(v, "debug") == 0 || strcmp(v, "all") == 0)
-        c->log_level = TM_LOG_DEBUG;
-    else if (strcmp(v, "information") == 0 || strcmp(v, "subscribe") == 0 ||
-             strcmp(v, "unsubscribe") == 0) {
-        if (c->log_level < TM_LOG_INFO)
-            c->log_level = TM_LOG_INFO;
-    } else if (strcmp(v, "error") && strcmp(v, "warning") && strcmp(v, "notice") &&
-               strcmp(v, "none") && strcmp(v, "websockets"))
-        return fail(p, "log_type: unknown type '%s'", v);
+    /* Mosquitto: the first log_type replaces the default types, later ones
+     * add to them. */
+    static const struct { const char *name; uint32_t bits; } types[] = {
+        {"error", TM_LOG_BIT(TM_LOG_ERR)},
+        {"warning", TM_LOG_BIT(TM_LOG_WARN)},
+        {"notice", TM_LOG_BIT(TM_LOG_NOTICE)},
+        {"information", TM_LOG_BIT(TM_LOG_INFO)},
+        {"debug", TM_LOG_BIT(TM_LOG_DEBUG)},
+        {"subscribe", TM_LOG_BIT(TM_LOG_SUBSCRIBE)},
+        {"unsubscribe", TM_LOG_BIT(TM_LOG_UNSUBSCRIBE)},
+        {"websockets", TM_LOG_BIT(TM_LOG_WEBSOCKETS)},
+        {"all", TM_LOG_ALL_TYPES},
+        {"none", 0},
+    };
+    if (!c->log_type_set)
+        c->log_types = 0;
+    c->log_type_set = true;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (strcmp(w[1], types[i].name) == 0) {
+            if (types[i].bits == 0)
+                c->log_types = 0;
+            c->log_types |= types[i].bits;
+            return 0;
+        }
+    }
+    return fail(p, "log_type: unknown type '%s' (debug, error, warning, notice, information, "
+                   "subscribe, unsubscribe, websockets, none, all)", w[1]);
+}
+
+static int k_log_facility(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    uint32_t u;
+    if (parse_u32(p, w[0], w[1], 7, &u) < 0)
+        return -1;
+    c->log_facility = (int)u;   /* local0..local7 */
     return 0;
+}
+
+static int k_log_timestamp_format(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    /* a strftime(3) format: the rest of the line, spaces included */
+    if (strlen(p->rest) > 100)
+        return fail(p, "%s: longer than 100 characters", w[0]);
+    return set_str(p, w[0], p->rest, &c->log_timestamp_format);
+}
+
+/* A key that applies to the current listener with per_listener_settings true
+ * and to every listener otherwise (Mosquitto's "security options"). The value
+ * is stored on the listener when one is open; at the end of parsing
+ * without per_listener_settings the last value becomes the global one. */
+static int k_allow_zero_length_clientid(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    bool b;
+    if (parse_bool(p, w[0], w[1], &b) < 0)
+        return -1;
+    if (c->n_listeners > 0)
+        c->listeners[c->n_listeners - 1].allow_zero_length_clientid = b;
+    else
+        c->allow_zero_length_clientid = b;
+    c->last_azlc = b;
+    return 0;
+}
+
+static int k_auto_id_prefix(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    if (strlen(w[1]) > 64)
+        return fail(p, "%s: longer than 64 characters", w[0]);
+    if (set_str(p, w[0], w[1], c->n_listeners > 0 ? &c->listeners[c->n_listeners - 1].auto_id_prefix
+                                                   : &c->auto_id_prefix) < 0)
+        return -1;
+    return set_str(p, w[0], w[1], &c->last_prefix);
+}
+
+static int k_psk_file(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    /* Before any listener: for every listener with a psk_hint (Mosquitto).
+     * After a listener line: that listener's own. */
+    if (c->n_listeners > 0)
+        return set_str(p, w[0], w[1], &c->listeners[c->n_listeners - 1].psk_file);
+    c->psk_file_line = p->line;
+    return set_str(p, w[0], w[1], &c->psk_file);
+}
+
+/* max_qos and max_topic_alias: per listener in Mosquitto 2.0; before any
+ * listener line, the value for every listener that does not set its own. */
+static int k_max_qos(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    uint32_t u;
+    if (parse_u32(p, w[0], w[1], 2, &u) < 0)
+        return -1;
+    if (c->n_listeners > 0)
+        c->listeners[c->n_listeners - 1].max_qos = (int)u;
+    else
+        c->max_qos = u;
+    return 0;
+}
+
+static int k_max_topic_alias(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    uint32_t u;
+    if (parse_u32(p, w[0], w[1], 65535, &u) < 0)
+        return -1;
+    if (c->n_listeners > 0)
+        c->listeners[c->n_listeners - 1].max_topic_alias = (int)u;
+    else
+        c->max_topic_alias = (uint16_t)u;
+    return 0;
+}
+
+static int k_mount_point(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    const char *v = w[1];
+    if (!tm_topic_name_valid((const uint8_t *)v, strlen(v)) || v[0] == '$')
+        return fail(p, "mount_point '%s': must be a topic name without wildcards, not a "
+                       "$-topic", v);
+    return set_str(p, w[0], v, &cur_listener(c, p, w[0])->mount_point);
+}
+
+static int k_accept_protocol_versions(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    /* Mosquitto 2.1: "3, 4, 5" (protocol levels: 3.1, 3.1.1, 5.0) */
+    uint8_t mask = 0;
+    const char *s = p->rest;
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        if (!*s)
+            break;
+        if ((*s != '3' && *s != '4' && *s != '5') || (s[1] && s[1] != ',' && s[1] != ' ' &&
+                                                      s[1] != '\t'))
+            return fail(p, "accept_protocol_versions: expected a list of 3, 4 and 5 (MQTT 3.1, "
+                           "3.1.1, 5.0), got '%s'", p->rest);
+        mask |= (uint8_t)(1u << (*s - '0'));
+        s++;
+    }
+    if (!mask)
+        return fail(p, "accept_protocol_versions: empty list");
+    cur_listener(c, p, w[0])->protocol_versions = mask;
+    return 0;
+}
+
+static int k_use_subject_as_username(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    return parse_bool(p, w[0], w[1], &cur_listener(c, p, w[0])->use_subject_as_username);
+}
+
+static int load_file(tm_config *c, const char *path, char *err, size_t errcap);
+
+/* Mosquitto's include_dir order: alphabetical, ignoring case, and for the
+ * same letter the upper case first (A.conf, a.conf, B.conf, b.conf). */
+static int include_cmp(const void *a, const void *b)
+{
+    const unsigned char *x = *(const unsigned char *const *)a;
+    const unsigned char *y = *(const unsigned char *const *)b;
+    for (; *x && *y; x++, y++) {
+        int lx = tolower(*x), ly = tolower(*y);
+        if (lx != ly)
+            return lx - ly;
+        if (*x != *y)
+            return isupper(*x) ? -1 : 1;
+    }
+    return (int)*x - (int)*y;
+}
+
+static int k_include_dir(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    if (c->include_depth > 0)
+        return fail(p, "include_dir is only valid in the main configuration file (as in "
+                       "Mosquitto)");
+    const char *dir = p->rest;
+    DIR *d = opendir(dir);
+    if (!d)
+        return fail(p, "include_dir %s: %s", dir, strerror(errno));
+    struct stat main_st;
+    bool have_main = c->path && stat(c->path, &main_st) == 0;
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l <= 5 || strcmp(e->d_name + l - 5, ".conf") != 0)
+            continue;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) {
+                rc = fail(p, "out of memory");
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[count] = strdup(e->d_name))) {
+            rc = fail(p, "out of memory");
+            break;
+        }
+        count++;
+    }
+    closedir(d);
+    if (rc == 0 && count)
+        qsort(names, count, sizeof *names, include_cmp);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        char path[4096];
+        struct stat st;
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path) {
+            rc = fail(p, "include_dir: path too long");
+            break;
+        }
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (have_main && st.st_dev == main_st.st_dev && st.st_ino == main_st.st_ino) {
+            rc = fail(p, "include_dir %s contains the main configuration file", dir);
+            break;
+        }
+        c->include_depth++;
+        rc = load_file(c, path, p->err, p->errcap);
+        c->include_depth--;
+    }
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    return rc;
 }
 
 static int k_handshake_timeout(tm_config *c, parse_ctx *p, char **w, int n)
@@ -423,34 +705,78 @@ typedef struct key_def {
 #define G(f) offsetof(tm_config, f)
 #define L(f) offsetof(tm_listener_cfg, f)
 
+/* The reasons shared by families of refused keys. */
+#define WHY_BRIDGE "bridges: see issue 11 / not yet implemented"
+#define WHY_PLUGIN                                                                          \
+    "Mosquitto plugins are not loaded: their ABI (mosquitto_plugin.h, mosquitto_broker.h) " \
+    "is Mosquitto's own. Use password_file (mosquitto_passwd or tmqtt-passwd format) and "  \
+    "acl_file for authentication and access control, TLS client certificates "             \
+    "(require_certificate, use_identity_as_username) or attested TLS "                      \
+    "(require_client_attestation, `attested` ACL blocks); see "                             \
+    "docs/migrating-from-mosquitto.md"
+#define WHY_ENGINE                                                                          \
+    "OpenSSL engines are deprecated in OpenSSL 3 and tmqtt does not load them; keep the "   \
+    "key in a PEM keyfile"
+#define BRIDGE(k) {k, K_REFUSE, .why = WHY_BRIDGE}
+#define PLUGIN(k) {k, K_REFUSE, .why = WHY_PLUGIN}
+
+/* A name ending in '*' is a prefix (auth_opt_*). */
 static const key_def keys[] = {
     /* listeners */
     {"listener", K_FN, .max_words = 3, .fn = k_listener},
     {"port", K_FN, .fn = k_port},
     {"bind_address", K_STR, true, .off = L(host)},
+    {"bind_interface", K_STR, true, .off = L(bind_interface)},
     {"max_connections", K_FN, .fn = k_max_connections},
     {"protocol", K_FN, .fn = k_protocol},
     {"socket_domain", K_ACCEPT, .choices = "ipv4|ipv6",
      .why = "the listener's address decides the family"},
     {"set_tcp_nodelay", K_ACCEPT, .choices = "true|false",
      .why = "tmqtt always sets TCP_NODELAY and batches its writes per loop iteration"},
+    {"mount_point", K_FN, .fn = k_mount_point},
+    {"max_qos", K_FN, .fn = k_max_qos},
+    {"maximum_qos", K_FN, .fn = k_max_qos},
+    {"max_topic_alias", K_FN, .fn = k_max_topic_alias},
+    {"use_username_as_clientid", K_BOOL, true, .off = L(use_username_as_clientid)},
+    {"accept_protocol_versions", K_FN, .max_words = 4, .fn = k_accept_protocol_versions},
     /* authentication and authorisation */
     {"allow_anonymous", K_FN, .fn = k_allow_anonymous},
     {"per_listener_settings", K_BOOL, .off = G(per_listener_settings)},
     {"password_file", K_FN, .fn = k_password_file},
     {"acl_file", K_FN, .fn = k_acl_file},
+    {"psk_file", K_FN, .fn = k_psk_file},
+    {"allow_zero_length_clientid", K_FN, .fn = k_allow_zero_length_clientid},
+    {"auto_id_prefix", K_FN, .fn = k_auto_id_prefix},
+    {"clientid_prefixes", K_STR, .off = G(clientid_prefixes)},
+    {"check_retain_source", K_BOOL, .off = G(check_retain_source)},
+    PLUGIN("auth_plugin"),
+    PLUGIN("plugin"),
+    PLUGIN("auth_opt_*"),
+    PLUGIN("plugin_opt_*"),
+    PLUGIN("auth_plugin_deny_special_chars"),
+    PLUGIN("global_plugin"),
+    PLUGIN("global_plugin_opt_*"),
+    PLUGIN("plugin_load"),
+    PLUGIN("plugin_use"),
     /* limits */
     {"max_packet_size", K_FN, .fn = k_max_packet_size},
     {"message_size_limit", K_FN, .fn = k_message_size_limit},
     {"max_inflight_messages", K_FN, .fn = k_max_inflight},
+    {"max_inflight_bytes", K_U64, .off = G(max_inflight_bytes), .max = UINT64_MAX},
     {"max_queued_messages", K_U32, .off = G(max_queued), .max = UINT32_MAX},
     {"max_queued_bytes", K_U64, .off = G(max_queued_bytes), .max = UINT64_MAX},
     {"max_keepalive", K_U16, .off = G(max_keepalive), .max = 65535},
-    {"max_topic_alias", K_U16, .off = G(max_topic_alias), .max = 65535},
-    {"max_qos", K_U32, .off = G(max_qos), .max = 2},
-    {"maximum_qos", K_U32, .off = G(max_qos), .max = 2},
     {"retain_available", K_BOOL, .off = G(retain_available)},
+    {"retain_expiry_interval", K_U32, .off = G(retain_expiry_interval), .max = UINT32_MAX},
     {"queue_qos0_messages", K_BOOL, .off = G(queue_qos0)},
+    {"upgrade_outgoing_qos", K_BOOL, .off = G(upgrade_outgoing_qos)},
+    {"allow_duplicate_messages", K_ACCEPT, .choices = "true|false",
+     .why = "tmqtt delivers a message once per client even when several of its "
+            "subscriptions match (MQTT's rule), which either value permits"},
+    {"memory_limit", K_ACCEPT, .choices = "0",
+     .why = "tmqtt does not count its heap allocations, so it cannot enforce a heap limit; "
+            "bound memory with max_queued_messages, max_queued_bytes, max_packet_size and "
+            "the service manager (systemd MemoryMax=)"},
     {"handshake_timeout", K_FN, .fn = k_handshake_timeout},
     /* sessions and persistence */
     {"persistence", K_BOOL, .off = G(persistence)},
@@ -458,24 +784,39 @@ static const key_def keys[] = {
     {"persistence_file", K_STR, .off = G(persistence_file)},
     {"persistence_seal", K_STR, .max_words = 3, .off = G(persistence_seal)},
     {"persistence_sync_interval", K_U32, .off = G(persistence_sync_ms), .max = 60000},
+    {"autosave_interval", K_U32, .off = G(autosave_interval), .max = UINT32_MAX},
+    {"autosave_on_changes", K_BOOL, .off = G(autosave_on_changes)},
     {"persistent_client_expiration", K_FN, .fn = k_persistent_client_expiration},
     /* logging and $SYS */
     {"sys_interval", K_U32, .off = G(sys_interval), .max = 86400},
-    {"log_dest", K_FN, .max_words = 3, .fn = k_log_dest},
+    {"log_dest", K_FN, .max_words = 4, .fn = k_log_dest},
     {"log_type", K_FN, .fn = k_log_type},
+    {"log_facility", K_FN, .fn = k_log_facility},
+    {"log_timestamp", K_BOOL, .off = G(log_timestamp)},
+    {"log_timestamp_format", K_FN, .max_words = 4, .fn = k_log_timestamp_format},
     {"connection_messages", K_BOOL, .off = G(connection_messages)},
+    /* running as a service */
+    {"pid_file", K_STR, .off = G(pid_file)},
+    {"user", K_STR, .off = G(user)},
+    {"include_dir", K_FN, .max_words = 4, .fn = k_include_dir},
     /* TLS, per listener */
     {"certfile", K_STR, true, .off = L(certfile)},
     {"keyfile", K_STR, true, .off = L(keyfile)},
     {"cafile", K_STR, true, .off = L(cafile)},
     {"capath", K_STR, true, .off = L(capath)},
-    {"psk_file", K_STR, true, .off = L(psk_file)},
+    {"crlfile", K_STR, true, .off = L(crlfile)},
+    {"dhparamfile", K_STR, true, .off = L(dhparamfile)},
     {"psk_hint", K_STR, true, .off = L(psk_hint)},
     {"ciphers", K_STR, true, .off = L(ciphers)},
     {"ciphers_tls1.3", K_STR, true, .off = L(ciphers_tls13)},
-    {"tls_version", K_CHOICE, true, .off = L(tls_version), .choices = "tlsv1.2|tlsv1.3"},
+    {"tls_version", K_CHOICE, true, .off = L(tls_version), .choices = "tlsv1.2|tlsv1.3",
+     .why = "TLS 1.1 is not offered: OpenSSL 3 refuses it at its default security level"},
     {"require_certificate", K_BOOL, true, .off = L(require_certificate)},
     {"use_identity_as_username", K_BOOL, true, .off = L(use_identity_as_username)},
+    {"use_subject_as_username", K_FN, .fn = k_use_subject_as_username},
+    {"tls_keyform", K_ACCEPT, .choices = "pem", .why = WHY_ENGINE},
+    {"tls_engine", K_REFUSE, .why = WHY_ENGINE},
+    {"tls_engine_kpass_sha1", K_REFUSE, .why = WHY_ENGINE},
     /* attested TLS, per listener */
     {"attestation_provider", K_CHOICE, true, .off = L(attestation_provider),
      .choices = "none|sim|gramine|tsm"},
@@ -484,8 +825,22 @@ static const key_def keys[] = {
     {"require_client_attestation", K_BOOL, true, .off = L(require_client_attestation)},
     {"attestation_refresh_interval", K_U32, .off = G(attestation_refresh_s), .max = 86400},
     {"client_attestation_policy", K_STR, true, .off = L(client_attestation_policy)},
-    /* bridges */
-    {"connection", K_REFUSE, .why = "bridges are not implemented in this version of tmqtt"},
+    /* bridges (issue 11): every key of Mosquitto's bridge section */
+    BRIDGE("connection"), BRIDGE("address"), BRIDGE("addresses"),
+    BRIDGE("bridge_alpn"), BRIDGE("bridge_attempt_unsubscribe"), BRIDGE("bridge_bind_address"),
+    BRIDGE("bridge_cafile"), BRIDGE("bridge_capath"), BRIDGE("bridge_certfile"),
+    BRIDGE("bridge_identity"), BRIDGE("bridge_insecure"), BRIDGE("bridge_keyfile"),
+    BRIDGE("bridge_max_packet_size"), BRIDGE("bridge_outgoing_retain"),
+    BRIDGE("bridge_protocol_version"), BRIDGE("bridge_psk"), BRIDGE("bridge_require_ocsp"),
+    BRIDGE("bridge_tls_version"), BRIDGE("bridge_tls_use_os_certs"),
+    BRIDGE("bridge_receive_maximum"), BRIDGE("bridge_session_expiry_interval"),
+    BRIDGE("bridge_max_topic_alias"), BRIDGE("cleansession"), BRIDGE("local_cleansession"),
+    BRIDGE("idle_timeout"), BRIDGE("keepalive_interval"), BRIDGE("local_clientid"),
+    BRIDGE("local_password"), BRIDGE("local_username"), BRIDGE("notifications"),
+    BRIDGE("notifications_local_only"), BRIDGE("notification_topic"),
+    BRIDGE("remote_clientid"), BRIDGE("remote_password"), BRIDGE("remote_username"),
+    BRIDGE("restart_timeout"), BRIDGE("round_robin"), BRIDGE("start_type"),
+    BRIDGE("threshold"), BRIDGE("topic"), BRIDGE("try_private"),
 };
 
 static const key_def *find_key(const char *name)
@@ -493,6 +848,11 @@ static const key_def *find_key(const char *name)
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(keys[i].name, name) == 0)
             return &keys[i];
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t l = strlen(keys[i].name);
+        if (keys[i].name[l - 1] == '*' && strncmp(keys[i].name, name, l - 1) == 0)
+            return &keys[i];
+    }
     return NULL;
 }
 
@@ -515,7 +875,7 @@ static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
     if (!k)
         return fail(p, "unknown configuration key '%s'", w[0]);
     if (k->kind == K_REFUSE)
-        return fail(p, "%s: %s", k->name, k->why);
+        return fail(p, "%s: %s", w[0], k->why);
     if (n < 2)
         return fail(p, "%s: missing value", k->name);
     if (n > (k->max_words ? k->max_words : 2))
@@ -546,7 +906,9 @@ static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
     case K_CHOICE:
     case K_ACCEPT:
         if (!one_of(v, k->choices))
-            return fail(p, "%s: expected one of %s, got '%s'", k->name, k->choices, v);
+            return fail(p, "%s: expected %s%s, got '%s'%s%s%s", k->name,
+                        strchr(k->choices, '|') ? "one of " : "", k->choices, v,
+                        k->why ? " (" : "", k->why ? k->why : "", k->why ? ")" : "");
         if (k->kind == K_ACCEPT)
             return 0;
         return set_str(p, k->name, v, field);
@@ -560,17 +922,15 @@ static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
     }
 }
 
-int tm_config_load(tm_config *c, const char *path, char *err, size_t errcap)
+static int load_file(tm_config *c, const char *path, char *err, size_t errcap)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errcap, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    free(c->path);
-    c->path = strdup(path);
     parse_ctx p = {.file = path, .err = err, .errcap = errcap};
-    char line[4096];
+    char line[4096], rest[4096];
     int rc = 0;
     while (fgets(line, sizeof line, f)) {
         p.line++;
@@ -579,13 +939,19 @@ int tm_config_load(tm_config *c, const char *path, char *err, size_t errcap)
             rc = fail(&p, "line too long");
             break;
         }
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                       line[len - 1] == '\t'))
             line[--len] = 0;
         char *s = line;
         while (*s == ' ' || *s == '\t')
             s++;
         if (!*s || *s == '#')
             continue;
+        /* the text after the key, before split() cuts it into words */
+        const char *r = s + strcspn(s, " \t");
+        r += strspn(r, " \t");
+        memcpy(rest, r, strlen(r) + 1);
+        p.rest = rest;
         char *w[4];
         int n = split(s, w, 4);
         if (handle_line(c, &p, w, n) < 0) {
@@ -594,30 +960,68 @@ int tm_config_load(tm_config *c, const char *path, char *err, size_t errcap)
         }
     }
     fclose(f);
-    if (rc == 0 && !c->per_listener_settings && c->allow_anonymous_set) {
-        c->allow_anonymous = c->last_anon;
-        for (uint32_t i = 0; i < c->n_listeners; i++)
-            c->listeners[i].allow_anonymous = -1;
-    }
-    if (rc == 0) {
-        for (uint32_t i = 0; i < c->n_listeners; i++) {
-            tm_listener_cfg *l = &c->listeners[i];
-            p.line = l->line;
-            if ((l->certfile != NULL) != (l->keyfile != NULL)) {
-                rc = fail(&p, "listener %u: certfile and keyfile must be given together", l->port);
-                break;
-            }
-            if (l->require_client_attestation && !l->certfile) {
-                rc = fail(&p, "listener %u: require_client_attestation needs a TLS listener "
-                              "(certfile/keyfile)", l->port);
-                break;
-            }
-            if (l->require_client_attestation && !l->client_attestation_policy) {
-                rc = fail(&p, "listener %u: require_client_attestation needs "
-                              "client_attestation_policy", l->port);
-                break;
-            }
-        }
-    }
     return rc;
+}
+
+/* Checks and defaults that need the whole configuration. */
+static int finish(tm_config *c, parse_ctx *p)
+{
+    if (!c->per_listener_settings) {
+        /* the "security options" are global: the last value wins, as in Mosquitto */
+        if (c->allow_anonymous_set)
+            c->allow_anonymous = c->last_anon;
+        if (c->last_azlc >= 0)
+            c->allow_zero_length_clientid = c->last_azlc;
+        if (c->last_prefix) {
+            free(c->auto_id_prefix);
+            c->auto_id_prefix = c->last_prefix;
+            c->last_prefix = NULL;
+        }
+        for (uint32_t i = 0; i < c->n_listeners; i++) {
+            c->listeners[i].allow_anonymous = -1;
+            c->listeners[i].allow_zero_length_clientid = -1;
+            free(c->listeners[i].auto_id_prefix);
+            c->listeners[i].auto_id_prefix = NULL;
+        }
+    } else if (c->password_file || c->acl_file) {
+        p->line = c->password_file ? c->password_file_line : c->acl_file_line;
+        return fail(p, "%s with per_listener_settings true: tmqtt has one password file and "
+                       "one ACL file for all listeners (per-listener ones are not implemented), "
+                       "so it cannot apply this file to one listener only as Mosquitto would; "
+                       "use per_listener_settings false (allow_anonymous, psk_file, "
+                       "allow_zero_length_clientid and auto_id_prefix may still differ per "
+                       "listener with per_listener_settings true when no password_file or "
+                       "acl_file is given)",
+                    c->password_file ? "password_file" : "acl_file");
+    }
+    for (uint32_t i = 0; i < c->n_listeners; i++) {
+        tm_listener_cfg *l = &c->listeners[i];
+        p->file = l->file ? l->file : p->file;
+        p->line = l->line;
+        if (l->psk_hint && !l->psk_file) {
+            if (!c->psk_file)
+                return fail(p, "listener %u: psk_hint needs a psk_file", l->port);
+            if (!(l->psk_file = strdup(c->psk_file)))
+                return fail(p, "out of memory");
+        }
+        if ((l->certfile != NULL) != (l->keyfile != NULL))
+            return fail(p, "listener %u: certfile and keyfile must be given together", l->port);
+        if (l->require_client_attestation && !l->certfile)
+            return fail(p, "listener %u: require_client_attestation needs a TLS listener "
+                           "(certfile/keyfile)", l->port);
+        if (l->require_client_attestation && !l->client_attestation_policy)
+            return fail(p, "listener %u: require_client_attestation needs "
+                           "client_attestation_policy", l->port);
+    }
+    return 0;
+}
+
+int tm_config_load(tm_config *c, const char *path, char *err, size_t errcap)
+{
+    free(c->path);
+    c->path = strdup(path);
+    if (load_file(c, path, err, errcap) < 0)
+        return -1;
+    parse_ctx p = {.file = path, .err = err, .errcap = errcap};
+    return finish(c, &p);
 }

@@ -81,15 +81,25 @@ static uint16_t out_alias(tm_conn *c, tm_str topic, bool *send_topic)
 bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool retain, bool dup,
                      uint16_t pid, const uint32_t *subids, uint8_t n_subids)
 {
+    tm_str full = m->topic;
+    const char *mp = c->lcfg->mount_point;
+    if (mp) {
+        /* mount_point: the client sees the topic without its listener's prefix;
+         * a topic outside it (never matched by its mounted filters) is not sent */
+        size_t ml = strlen(mp);
+        if (full.len <= ml || memcmp(full.p, mp, ml) != 0)
+            return false;
+        full = (tm_str){full.p + ml, (uint32_t)(full.len - ml)};
+    }
+    bool send_topic;
+    uint16_t alias = out_alias(c, full, &send_topic);
+    tm_str topic = send_topic ? full : (tm_str){(const uint8_t *)"", 0};
     /* With persistence, a QoS 0/1 delivery acknowledges nothing and may be
      * repeated after a crash, so it need not wait for the journal commit —
      * as long as nothing that must wait precedes it on this connection. */
     tm_buf *out = b->jr.on && qos < 2 && c->out.len == 0 ? &c->out_early : &c->out;
-    bool send_topic;
-    uint16_t alias = out_alias(c, m->topic, &send_topic);
-    tm_str topic = send_topic ? m->topic : (tm_str){(const uint8_t *)"", 0};
     size_t before = out->len;
-    bool uncached = dup || n_subids || alias ||
+    bool uncached = dup || n_subids || alias || mp ||
                     (c->version == TM_V5 && (m->props.present & TM_PBIT(TM_P_MESSAGE_EXPIRY))) ||
                     !b->forms.active;
     if (uncached) {
@@ -202,6 +212,25 @@ static uint32_t window(tm_broker *b, tm_conn *c)
     return w ? w : 1;
 }
 
+/* Room for one more QoS 1/2 message in flight: the count window, and
+ * max_inflight_bytes (a message larger than it still goes alone). */
+static bool has_room(const tm_broker *b, const tm_outq *q, uint32_t w)
+{
+    uint64_t maxb = b->cfg->max_inflight_bytes;
+    return q->inflight < w && (!maxb || q->inflight_bytes < maxb);
+}
+
+/* An in-flight entry's flow ended (acknowledged or discarded). */
+static void finish_inflight(tm_outq *q, tm_out *o)
+{
+    tm_msg_unref(o->msg);
+    o->msg = NULL;
+    o->state = TM_OUT_DONE;
+    q->inflight--;
+    q->inflight_bytes -= o->bytes;
+    o->bytes = 0;
+}
+
 static void send_pubrel(tm_conn *c, uint16_t pid, uint8_t reason)
 {
     tm_ack a = {.type = TM_PUBREL, .packet_id = pid, .reason = reason};
@@ -217,7 +246,7 @@ void tm_outq_pump(tm_broker *b, tm_session *s)
     tm_outq *q = &s->q;
     uint32_t w = window(b, c);
     int64_t now = b->now;
-    while (q->sent < q->count && (q->inflight < w || q_at(q, q->sent)->qos == 0)) {
+    while (q->sent < q->count && (has_room(b, q, w) || q_at(q, q->sent)->qos == 0)) {
         tm_out *o = q_at(q, q->sent);
         q->sent++;
         if (!tm_msg_alive(o->msg, now, NULL)) {
@@ -246,8 +275,10 @@ void tm_outq_pump(tm_broker *b, tm_session *s)
             continue;
         }
         o->state = o->qos == 1 ? TM_OUT_WAIT_ACK : TM_OUT_WAIT_REC;
+        o->bytes = o->msg->payload.len;
         q->inflight++;
         tm_jr_q_sent(b, s, o);
+        q->inflight_bytes += o->bytes;
     }
     q_pop_done(q);
 }
@@ -264,10 +295,7 @@ void tm_outq_resend(tm_broker *b, tm_session *s)
                 /* the resumed connection allows smaller packets than the one that
                  * received it first: discarded, its slot freed */
                 tm_jr_q_done(b, s, o);
-                tm_msg_unref(o->msg);
-                o->msg = NULL;
-                o->state = TM_OUT_DONE;
-                q->inflight--;
+                finish_inflight(q, o);
             }
         } else if (o->state == TM_OUT_WAIT_COMP) {
             send_pubrel(c, o->pid, 0);
@@ -291,13 +319,12 @@ bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_
     if (type == TM_PUBACK && o && o->state == TM_OUT_WAIT_ACK) {
         ok = true;
     } else if (type == TM_PUBREC && o && o->state == TM_OUT_WAIT_REC) {
-        tm_msg_unref(o->msg);
-        o->msg = NULL;
         if (reason >= 0x80) {
-            o->state = TM_OUT_DONE;
-            q->inflight--;
+            finish_inflight(q, o);
             tm_jr_q_done(b, s, o);
         } else {
+            tm_msg_unref(o->msg);
+            o->msg = NULL;
             o->state = TM_OUT_WAIT_COMP;
             tm_jr_q_rec(b, s, o);
             send_pubrel(s->conn, pid, 0);
@@ -317,10 +344,7 @@ bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_
     if (!ok)
         return false;
     tm_jr_q_done(b, s, o);
-    tm_msg_unref(o->msg);
-    o->msg = NULL;
-    o->state = TM_OUT_DONE;
-    q->inflight--;
+    finish_inflight(q, o);
     q_pop_done(q);
     tm_outq_pump(b, s);
     return true;
@@ -431,8 +455,8 @@ void tm_deliver(tm_broker *b, tm_session *s, tm_msg *m, uint8_t qos, bool retain
 {
     tm_conn *c = s->conn;
     bool online = c && c->state == TM_CS_CONNECTED;
-    if (qos > m->qos)
-        qos = m->qos;
+    if (qos > m->qos && !b->cfg->upgrade_outgoing_qos)
+        qos = m->qos;   /* MQTT's rule; upgrade_outgoing_qos: the subscription's QoS */
     if (qos == 0 && online && s->q.count == s->q.sent) {
         if (b->cfg->max_queued_bytes && tm_conn_backlog(c) > b->cfg->max_queued_bytes) {
             b->st.pub_dropped++;   /* slow consumer: QoS 0 may be lost */

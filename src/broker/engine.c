@@ -186,7 +186,7 @@ static void conn_free(tm_conn *c)
     free(c->identity);
     tm_atls_peer_unref(c->attest);
     if (c->alias_in) {
-        for (uint32_t i = 0; i <= c->b->cfg->max_topic_alias; i++)
+        for (uint32_t i = 0; i <= tm_config_max_topic_alias(c->b->cfg, c->lcfg); i++)
             free((void *)c->alias_in[i].p);
         free(c->alias_in);
     }

@@ -22,7 +22,7 @@ typedef struct pending {
     tm_connect cn;
     uint8_t v;
     tm_str cid;
-    char assigned[40];
+    char assigned[112];          /* auto_id_prefix (<= 64) + two hex numbers */
     uint16_t keep_alive;
     bool server_ka;              /* keep alive imposed by the server (v5) */
     char *username;              /* owned until applied */
@@ -106,20 +106,34 @@ static bool listener_allows_anonymous(tm_conn *c)
 
 /* ---- phases ----------------------------------------------------------------- */
 
-static refusal check_client_id(tm_broker *b, pending *pc)
+static refusal check_client_id(tm_conn *c, pending *pc)
 {
+    tm_broker *b = c->b;
+    const tm_config *cfg = b->cfg;
+    const tm_listener_cfg *l = c->lcfg;
     pc->cid = pc->cn.client_id;
     if (pc->cid.len == 0) {
         if (pc->v != TM_V5 && (!pc->cn.clean_start || pc->v == TM_V31))
             return REFUSE(TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
                           "empty client identifier without clean session");
-        snprintf(pc->assigned, sizeof pc->assigned, "tmqtt-%llx-%llx",
+        bool allow = l->allow_zero_length_clientid >= 0 ? l->allow_zero_length_clientid
+                                                        : cfg->allow_zero_length_clientid;
+        if (!allow)
+            return REFUSE(TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
+                          "empty client identifier (allow_zero_length_clientid false)");
+        const char *prefix = l->auto_id_prefix ? l->auto_id_prefix : cfg->auto_id_prefix;
+        snprintf(pc->assigned, sizeof pc->assigned, "%s%llx-%llx", prefix ? prefix : "",
                  (unsigned long long)b->start_wall, (unsigned long long)++b->next_assigned_id);
         pc->cid = (tm_str){(const uint8_t *)pc->assigned, (uint32_t)strlen(pc->assigned)};
     }
     if (pc->v == TM_V31 && pc->cid.len > 23)
         return REFUSE(TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
                       "MQTT 3.1 client identifier longer than 23 characters");
+    /* Mosquitto's clientid_prefixes: checked after an identifier is assigned */
+    size_t pl = cfg->clientid_prefixes ? strlen(cfg->clientid_prefixes) : 0;
+    if (pl && (pc->cid.len < pl || memcmp(pc->cid.p, cfg->clientid_prefixes, pl) != 0))
+        return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
+                      "client identifier without the prefix clientid_prefixes requires");
     return ACCEPT;
 }
 
@@ -141,7 +155,7 @@ static refusal check_keep_alive(const tm_config *cfg, pending *pc)
 static refusal authenticate(tm_conn *c, pending *pc)
 {
     tm_broker *b = c->b;
-    if (c->lcfg->use_identity_as_username && c->tls) {
+    if ((c->lcfg->use_identity_as_username || c->lcfg->use_subject_as_username) && c->tls) {
         pc->username = c->identity ? strdup(c->identity) : NULL;
         if (!pc->username)
             return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
@@ -162,11 +176,19 @@ static refusal authenticate(tm_conn *c, pending *pc)
     }
     if (c->lcfg->require_client_attestation && !c->attest)
         return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED, "client attestation required");
+    if (c->lcfg->use_username_as_clientid) {
+        /* Mosquitto: the user name replaces the client id; none: not authorised */
+        if (!pc->username)
+            return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
+                          "use_username_as_clientid needs a user name");
+        pc->cid = (tm_str){(const uint8_t *)pc->username, (uint32_t)strlen(pc->username)};
+    }
     return ACCEPT;
 }
 
-static refusal build_will(tm_broker *b, pending *pc)
+static refusal build_will(tm_conn *c, pending *pc)
 {
+    tm_broker *b = c->b;
     const tm_connect *cn = &pc->cn;
     const tm_config *cfg = b->cfg;
     if (!cn->will)
@@ -180,24 +202,34 @@ static refusal build_will(tm_broker *b, pending *pc)
                       "will payload is not UTF-8 as its format indicator says");
     if (cfg->message_size_limit && cn->will_payload.len > cfg->message_size_limit)
         return REFUSE(TM_RC_PACKET_TOO_LARGE, 0, "will payload larger than message_size_limit");
-    if (cn->will_qos > cfg->max_qos)
+    if (cn->will_qos > tm_config_max_qos(cfg, c->lcfg))
         return REFUSE(TM_RC_QOS_NOT_SUPPORTED, TM_V3_NOT_AUTHORIZED,
                       "will QoS above the maximum QoS");
     if (cn->will_retain && !cfg->retain_available)
         return REFUSE(TM_RC_RETAIN_NOT_SUPPORTED, TM_V3_NOT_AUTHORIZED,
                       "retained will but retain is not available");
-    pc->will = tm_msg_new(cn->will_topic, cn->will_payload, cn->will_qos, cn->will_retain,
+    tm_str topic = cn->will_topic;
+    char *mounted = tm_mount(c, topic, &topic);
+    if (c->lcfg->mount_point && !mounted)
+        return REFUSE(TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE, "out of memory");
+    pc->will = tm_msg_new(topic, cn->will_payload, cn->will_qos, cn->will_retain,
                           pc->v == TM_V5 ? &cn->will_props : NULL, 0, b->now);
+    free(mounted);
     if (!pc->will)
         return REFUSE(TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE, "out of memory");
+    if (cn->will_retain && cfg->check_retain_source)
+        tm_msg_set_source(pc->will, pc->cid, pc->username, c->attest);
     if (pc->v == TM_V5)
         pc->will_delay = cn->will_props.will_delay;
     return ACCEPT;
 }
 
 /* The server's limits, announced in a v5 CONNACK. */
-static void connack_props(const tm_config *cfg, const pending *pc, tm_props *p)
+static void connack_props(const tm_conn *c, const pending *pc, tm_props *p)
 {
+    const tm_config *cfg = c->b->cfg;
+    uint32_t max_qos = tm_config_max_qos(cfg, c->lcfg);
+    uint32_t max_alias = tm_config_max_topic_alias(cfg, c->lcfg);
     memset(p, 0, sizeof *p);
     if (pc->v != TM_V5)
         return;
@@ -213,8 +245,8 @@ static void connack_props(const tm_config *cfg, const pending *pc, tm_props *p)
         p->receive_max = cfg->max_inflight;
         p->present |= TM_PBIT(TM_P_RECEIVE_MAX);
     }
-    if (cfg->max_qos < 2) {
-        p->max_qos = (uint8_t)cfg->max_qos;
+    if (max_qos < 2) {
+        p->max_qos = (uint8_t)max_qos;
         p->present |= TM_PBIT(TM_P_MAX_QOS);
     }
     if (!cfg->retain_available) {
@@ -225,8 +257,8 @@ static void connack_props(const tm_config *cfg, const pending *pc, tm_props *p)
         p->max_packet_size = cfg->max_packet_size;
         p->present |= TM_PBIT(TM_P_MAX_PACKET_SIZE);
     }
-    if (cfg->max_topic_alias) {
-        p->topic_alias_max = cfg->max_topic_alias;
+    if (max_alias) {
+        p->topic_alias_max = (uint16_t)max_alias;
         p->present |= TM_PBIT(TM_P_TOPIC_ALIAS_MAX);
     }
 }
@@ -339,22 +371,26 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
 
     /* Enhanced authentication: no method is configured in this broker. */
     refusal r = ACCEPT;
-    if (pc.v == TM_V5 && (pc.cn.props.present & TM_PBIT(TM_P_AUTH_METHOD)))
+    uint8_t accepted = c->lcfg->protocol_versions;
+    if (accepted && !(accepted & (1u << pc.v)))
+        r = REFUSE(TM_RC_UNSUPPORTED_VERSION, TM_V3_BAD_VERSION,
+                   "protocol version not in this listener's accept_protocol_versions");
+    if (!r.why && pc.v == TM_V5 && (pc.cn.props.present & TM_PBIT(TM_P_AUTH_METHOD)))
         r = REFUSE(TM_RC_BAD_AUTH_METHOD, TM_V3_NOT_AUTHORIZED,
                    "authentication method not supported");
     if (!r.why)
-        r = check_client_id(b, &pc);
+        r = check_client_id(c, &pc);
     if (!r.why)
         r = check_keep_alive(b->cfg, &pc);
     if (!r.why)
         r = authenticate(c, &pc);
     if (!r.why)
-        r = build_will(b, &pc);
+        r = build_will(c, &pc);
     if (r.why)
         return refuse(c, &pc, r);
 
     tm_props props;
-    connack_props(b->cfg, &pc, &props);
+    connack_props(c, &pc, &props);
     if (!connack_fits(c, pc.v, TM_RC_SUCCESS, &props)) {
         free(pc.username);
         tm_msg_unref(pc.will);

@@ -3,11 +3,32 @@
  * the $-topic rule, payload format check, ACL, QoS 1 / QoS 2 receiver state
  * machines (QoS 2 "method B": the message is routed on PUBLISH and its packet
  * id remembered until PUBREL, so a retransmission is not routed twice).
+ *
+ * mount_point: a listener's clients live under its prefix. Their topics
+ * (PUBLISH, SUBSCRIBE, the will) get the prefix here, before ACL checks, and
+ * lose it on the way out (deliver.c), as in Mosquitto.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/broker_int.h"
+
+char *tm_mount(const tm_conn *c, tm_str topic, tm_str *out)
+{
+    const char *mp = c->lcfg->mount_point;
+    if (!mp)
+        return NULL;
+    size_t ml = strlen(mp);
+    char *buf = malloc(ml + topic.len + 1);
+    if (!buf)
+        return NULL;
+    memcpy(buf, mp, ml);
+    if (topic.len)
+        memcpy(buf + ml, topic.p, topic.len);
+    buf[ml + topic.len] = 0;
+    *out = (tm_str){(const uint8_t *)buf, (uint32_t)(ml + topic.len)};
+    return buf;
+}
 
 static void send_ack(tm_conn *c, uint8_t type, uint16_t pid, uint8_t reason)
 {
@@ -33,6 +54,8 @@ static tm_rc refuse_publish(tm_conn *c, const tm_publish *p, uint8_t reason, con
     return TM_RC_SUCCESS;
 }
 
+static tm_rc publish_checked(tm_conn *c, tm_publish *pp);
+
 tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len)
 {
     tm_broker *b = c->b;
@@ -46,7 +69,7 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
     if (p.props.present & TM_PBIT(TM_P_SUB_ID))
         return TM_RC_PROTOCOL_ERROR;
 
-    if (p.qos > b->cfg->max_qos)
+    if (p.qos > tm_config_max_qos(b->cfg, c->lcfg))
         return TM_RC_QOS_NOT_SUPPORTED;
     if (p.retain && !b->cfg->retain_available)
         return TM_RC_RETAIN_NOT_SUPPORTED;
@@ -54,11 +77,12 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
     /* Topic alias (client -> broker). */
     if (c->version == TM_V5 && (p.props.present & TM_PBIT(TM_P_TOPIC_ALIAS))) {
         uint16_t a = p.props.topic_alias;
-        if (a == 0 || a > b->cfg->max_topic_alias)
+        uint32_t max_alias = tm_config_max_topic_alias(b->cfg, c->lcfg);
+        if (a == 0 || a > max_alias)
             return TM_RC_TOPIC_ALIAS_INVALID;
         if (!c->alias_in) {
             /* allocated on first use: most clients never use aliases */
-            c->alias_in = calloc((size_t)b->cfg->max_topic_alias + 1, sizeof *c->alias_in);
+            c->alias_in = calloc((size_t)max_alias + 1, sizeof *c->alias_in);
             if (!c->alias_in)
                 return TM_RC_UNSPECIFIED;
         }
@@ -99,6 +123,20 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
     if (b->cfg->message_size_limit && p.payload.len > b->cfg->message_size_limit)
         return refuse_publish(c, &p, TM_RC_PACKET_TOO_LARGE,
                               "payload larger than message_size_limit");
+    char *mounted = NULL;
+    if (c->lcfg->mount_point && !(mounted = tm_mount(c, p.topic, &p.topic)))
+        return TM_RC_UNSPECIFIED;
+    tm_rc rc2 = publish_checked(c, &p);
+    free(mounted);
+    return rc2;
+}
+
+/* The rest of a PUBLISH, once its topic is the one the broker uses (mounted). */
+static tm_rc publish_checked(tm_conn *c, tm_publish *pp)
+{
+    tm_broker *b = c->b;
+    tm_session *s = c->sess;
+    tm_publish p = *pp;
     if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->attest, p.topic,
                                    TM_ACC_WRITE))
         return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED, "denied by ACL");
@@ -116,6 +154,10 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
                            c->version == TM_V5 ? &p.props : NULL, s->id, b->now);
     if (!m)
         return TM_RC_UNSPECIFIED;
+    if (p.retain && p.payload.len && b->cfg->check_retain_source)
+        tm_msg_set_source(m, (tm_str){(const uint8_t *)c->client_id,
+                                      (uint32_t)strlen(c->client_id)},
+                          c->username, c->attest);
     tm_route(b, m, true);
     uint32_t matched = b->n_matches;
     tm_msg_unref(m);

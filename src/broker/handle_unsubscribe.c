@@ -23,7 +23,13 @@ tm_rc tm_handle_unsubscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size
     tm_str full;
     tm_subopts opts;
     while (tm_sub_next(&un, &pos, &full, &opts)) {
-        uint8_t code = (uint8_t)tm_sess_unsubscribe(b, s, full);
+        tm_str key;
+        char *mounted = tm_sess_sub_key(c, full, &key);
+        uint8_t code = (uint8_t)tm_sess_unsubscribe(b, s, key);
+        free(mounted);
+        if (code == TM_RC_SUCCESS)
+            tm_log(TM_LOG_UNSUBSCRIBE, "client '%s' unsubscribed from '%.*s'", c->client_id,
+                   (int)full.len, (const char *)full.p);
         codes[i++] = code;
     }
     tm_encode_suback(&c->out, c->version, TM_UNSUBACK, un.packet_id, NULL, codes, i);

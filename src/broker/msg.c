@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attest/atls_peer.h"
 #include "broker/broker_int.h"
 
 /* Properties a broker passes on from PUBLISH to subscribers (MQTT 5 3.3.2.3). */
@@ -62,7 +63,26 @@ tm_msg *tm_msg_new(tm_str topic, tm_str payload, uint8_t qos, bool retain,
     d = copy_slice(d, &pr.correlation_data);
     copy_slice(d, &pr.user);
     m->props = pr;
+    m->src_client = NULL;
+    m->src_user = NULL;
+    m->src_attest = NULL;
     return m;
+}
+
+void tm_msg_set_source(tm_msg *m, tm_str client_id, const char *username,
+                       struct tm_atls_peer *attest)
+{
+    size_t ul = username ? strlen(username) + 1 : 0;
+    char *s = malloc((size_t)client_id.len + 1 + ul);
+    if (!s)
+        return;   /* out of memory: no source, so check_retain_source cannot check it */
+    memcpy(s, client_id.p, client_id.len);
+    s[client_id.len] = 0;
+    if (username)
+        memcpy(s + client_id.len + 1, username, ul);
+    m->src_client = s;
+    m->src_user = username ? s + client_id.len + 1 : NULL;
+    m->src_attest = tm_atls_peer_ref(attest);
 }
 
 tm_msg *tm_msg_ref(tm_msg *m)
@@ -73,8 +93,11 @@ tm_msg *tm_msg_ref(tm_msg *m)
 
 void tm_msg_unref(tm_msg *m)
 {
-    if (m && --m->refs == 0)
+    if (m && --m->refs == 0) {
+        free(m->src_client);
+        tm_atls_peer_unref(m->src_attest);
         free(m);
+    }
 }
 
 bool tm_msg_alive(const tm_msg *m, int64_t now_ms, uint32_t *remaining)

@@ -10,6 +10,16 @@
  * then the timers run when due; then what was released is freed.
  *
  * This file is the only place where the engine and the network meet.
+ *
+ * Start-up order, as Mosquitto's: the pid file is written, the listeners
+ * are bound and their TLS keys, the password file and the ACL are read;
+ * only then does the process give up root (`user`). A SIGHUP re-reads the
+ * password file, the ACL and the certificates as that user, and reopens the
+ * log file.
+ *
+ * `log_dest topic`: log lines are queued by a log sink and published on
+ * $SYS/broker/log/... between loop iterations, never from inside an engine
+ * call (a line logged while routing must not route re-entrantly).
  */
 #include "broker/service.h"
 
@@ -18,6 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef __wasi__
+#include <arpa/inet.h>
+#include <grp.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#endif
+#include <unistd.h>
 
 #include "attest/atls_peer.h"
 #include "broker/broker.h"
@@ -26,6 +44,8 @@
 #include "broker/store.h"
 #include "mqtt/mqtt.h"
 #include "net/netsrv.h"
+
+#define LOG_QUEUE_MAX 256   /* log lines waiting for $SYS/broker/log; more are dropped */
 
 typedef struct service {
     tm_config *cfg;
@@ -41,6 +61,8 @@ typedef struct service {
     bool failed;                 /* the store failed: stop, acknowledge nothing more */
     tm_conn **held;              /* flush: connections whose output waits for the commit */
     uint32_t cap_held;
+    struct { int type; char *msg; } logq[LOG_QUEUE_MAX];
+    uint32_t n_logq, logq_dropped;
 } service;
 
 static volatile sig_atomic_t g_stop, g_reload;   /* set by signal handlers only */
@@ -88,6 +110,16 @@ static int make_tls_opts(const tm_listener_cfg *lc, tls_opts *t, char *err, size
     return 0;
 }
 
+/* The Mosquitto TLS keys tls.h has besides make_tls_opts' (CRL, DH). */
+static void tls_extra(const tm_listener_cfg *lc, tls_opts *t)
+{
+    t->o.crlfile = lc->crlfile;
+    t->o.dhparamfile = lc->dhparamfile;
+    t->o.identity_subject = lc->use_subject_as_username;
+    if (lc->use_subject_as_username)
+        t->o.want_identity = true;
+}
+
 /* ---- the connection layer's callbacks ---------------------------------------- */
 
 static void *on_open(void *ud, tm_nconn *nc)
@@ -98,7 +130,9 @@ static void *on_open(void *ud, tm_nconn *nc)
         .listener = lc,
         .peer = tm_nconn_peer(nc),
         .tls = tm_nconn_is_tls(nc),
-        .identity = lc->use_identity_as_username ? tm_nconn_identity(nc) : NULL,
+        .identity = lc->use_identity_as_username || lc->use_subject_as_username
+                        ? tm_nconn_identity(nc)
+                        : NULL,
         .attestation = tm_nconn_attestation(nc),
         .io = nc,
     };
@@ -291,11 +325,166 @@ static void reload(service *s)
         tls_opts t;
         if (!is_tls(lc))
             continue;
-        if (make_tls_opts(lc, &t, err, sizeof err) < 0 ||
-            tm_netsrv_reload_tls(s->net, (int)i, &t.o, err, sizeof err) < 0)
-            tm_log(TM_LOG_ERR, "listener %u: reload failed: %s", lc->port, err);
+        if (make_tls_opts(lc, &t, err, sizeof err) < 0)
+            goto bad;
+        tls_extra(lc, &t);
+        if (tm_netsrv_reload_tls(s->net, (int)i, &t.o, err, sizeof err) < 0)
+            goto bad;
+        continue;
+    bad:
+        tm_log(TM_LOG_ERR, "listener %u: reload failed: %s", lc->port, err);
     }
+    if ((s->cfg->log_dest & TM_LOGD_FILE) && tm_log_reopen(s->cfg->log_file) < 0)
+        tm_log(TM_LOG_WARN, "log_dest file %s: cannot reopen (%s); still writing to the old "
+               "file", s->cfg->log_file, strerror(errno));
     tm_log(TM_LOG_NOTICE, "reloaded password file and ACLs");
+}
+
+/* ---- running as a service: interface, pid file, user, log topic ------------------- */
+
+/* bind_interface: the interface's address, as Mosquitto binds it (its first
+ * IPv4 address, else its first IPv6 address that is not link-local). */
+static int interface_address(const char *ifname, char *out, size_t cap, char *err,
+                             size_t errcap)
+{
+#ifdef __wasi__
+    (void)out, (void)cap;
+    snprintf(err, errcap, "bind_interface %s: WASI has no network interfaces to ask", ifname);
+    return -1;
+#else
+    struct ifaddrs *ifs, *i;
+    if (getifaddrs(&ifs) < 0) {
+        snprintf(err, errcap, "bind_interface %s: %s", ifname, strerror(errno));
+        return -1;
+    }
+    bool found = false, any = false;
+    for (int family = AF_INET; !found && family; family = family == AF_INET ? AF_INET6 : 0) {
+        for (i = ifs; i && !found; i = i->ifa_next) {
+            if (strcmp(i->ifa_name, ifname) != 0)
+                continue;
+            any = true;
+            if (!i->ifa_addr || i->ifa_addr->sa_family != family)
+                continue;
+            const void *a = family == AF_INET
+                                ? (const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+                                : (const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+            if (family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL((const struct in6_addr *)a))
+                continue;
+            found = inet_ntop(family, a, out, (socklen_t)cap) != NULL;
+        }
+    }
+    freeifaddrs(ifs);
+    if (!found)
+        snprintf(err, errcap, any ? "bind_interface %s: the interface has no usable address"
+                                  : "bind_interface %s: no such network interface", ifname);
+    return found ? 0 : -1;
+#endif
+}
+
+static int write_pid_file(const char *path, char *err, size_t errcap)
+{
+#ifdef __wasi__
+    snprintf(err, errcap, "pid_file %s: WASI has no process ids", path);
+    return -1;
+#endif
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+        snprintf(err, errcap, "pid_file %s: cannot write: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* `user`: started as root, become that user (default "tmqtt") once the
+ * listeners are bound and the keys, passwords and ACLs are read. Fails
+ * closed: without the user, a root broker does not run unless the
+ * configuration says `user root`. Without root it has no effect, as in
+ * Mosquitto. */
+static int drop_privileges(const tm_config *cfg, char *err, size_t errcap)
+{
+#ifdef __wasi__
+    (void)cfg, (void)err, (void)errcap;
+    return 0;   /* WASI has no users: the host runtime runs as whom it runs */
+#else
+    if (geteuid() != 0)
+        return 0;
+    const char *name = cfg->user ? cfg->user : "tmqtt";
+    if (strcmp(name, "root") == 0) {
+        tm_log(TM_LOG_WARN, "running as root because the configuration says `user root`: "
+               "a flaw in the broker would then be a flaw with root's rights; prefer a user "
+               "of its own (the Debian package creates 'tmqtt')");
+        return 0;
+    }
+    errno = 0;
+    struct passwd *pw = getpwnam(name);
+    if (!pw) {
+        if (cfg->user)
+            snprintf(err, errcap, "user %s: no such user%s%s", name, errno ? ": " : "",
+                     errno ? strerror(errno) : "");
+        else
+            snprintf(err, errcap, "started as root, and the user 'tmqtt' to run as does not "
+                     "exist: create it (adduser --system --group tmqtt; the Debian package "
+                     "does), name another with `user NAME`, or write `user root` to stay root "
+                     "(not recommended)");
+        return -1;
+    }
+    if (pw->pw_uid == 0) {
+        tm_log(TM_LOG_WARN, "user %s has uid 0: running as root", name);
+        return 0;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0) {
+        snprintf(err, errcap, "user %s: cannot switch to uid %u gid %u: %s", name,
+                 (unsigned)pw->pw_uid, (unsigned)pw->pw_gid, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0 || geteuid() == 0) {
+        snprintf(err, errcap, "user %s: root could be regained after the switch", name);
+        return -1;
+    }
+    tm_log(TM_LOG_NOTICE, "running as user %s (uid %u, gid %u)", name, (unsigned)pw->pw_uid,
+           (unsigned)pw->pw_gid);
+    return 0;
+#endif
+}
+
+/* log_dest topic: queued here, published by drain_log between iterations. */
+static void log_sink(void *ud, int type, const char *msg)
+{
+    service *s = ud;
+    char *copy;
+    if (s->n_logq == LOG_QUEUE_MAX || !(copy = strdup(msg))) {
+        s->logq_dropped++;
+        return;
+    }
+    s->logq[s->n_logq].type = type;
+    s->logq[s->n_logq++].msg = copy;
+}
+
+static void drain_log(service *s)
+{
+    static const char *const topics[TM_LOG_NTYPES] = {
+        [TM_LOG_ERR] = "E", [TM_LOG_WARN] = "W", [TM_LOG_NOTICE] = "N", [TM_LOG_INFO] = "I",
+        [TM_LOG_SUBSCRIBE] = "M/subscribe", [TM_LOG_UNSUBSCRIBE] = "M/unsubscribe",
+        [TM_LOG_WEBSOCKETS] = "WS",
+    };
+    /* lines logged while publishing go to the other destinations only */
+    tm_log_set_sink(NULL, NULL);
+    int64_t now = tm_net_now_ms();
+    for (uint32_t i = 0; i < s->n_logq; i++) {
+        char topic[64];
+        const char *t = topics[s->logq[i].type];
+        snprintf(topic, sizeof topic, "$SYS/broker/log/%s", t ? t : "I");
+        tm_broker_publish(s->b, topic, s->logq[i].msg, strlen(s->logq[i].msg), 2, now);
+        free(s->logq[i].msg);
+    }
+    s->n_logq = 0;
+    if (s->logq_dropped) {
+        tm_log(TM_LOG_WARN, "log_dest topic: %u log line(s) not published (more than %u in one "
+               "loop iteration)", s->logq_dropped, LOG_QUEUE_MAX);
+        s->logq_dropped = 0;
+    }
+    tm_log_set_sink(log_sink, s);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
@@ -323,16 +512,27 @@ static int start(service *s, char *err, size_t errcap)
         tm_listener_cfg *lc = &s->cfg->listeners[i];
         tls_opts t;
         char lerr[400] = "";
+        char ifaddr[64];
         tm_nlistener_opts o = {.host = lc->host, .port = lc->port,
                                .max_connections = lc->max_connections, .cookie = lc};
+        if (lc->bind_interface) {
+            if (interface_address(lc->bind_interface, ifaddr, sizeof ifaddr, lerr,
+                                  sizeof lerr) < 0) {
+                snprintf(err, errcap, "%s:%d: listener %u: %s", lc->file ? lc->file : "-",
+                         lc->line, lc->port, lerr);
+                return -1;
+            }
+            o.host = ifaddr;
+        }
         if (is_tls(lc)) {
             if (make_tls_opts(lc, &t, lerr, sizeof lerr) < 0)
                 goto bad;
+            tls_extra(lc, &t);
             o.tls = &t.o;
         }
         if (tm_netsrv_listen(s->net, &o, lerr, sizeof lerr) < 0)
             goto bad;
-        tm_log(TM_LOG_NOTICE, "listening on %s port %u (%s)", lc->host ? lc->host : "*",
+        tm_log(TM_LOG_NOTICE, "listening on %s port %u (%s)", o.host ? o.host : "*",
                (unsigned)tm_netsrv_port(s->net, (int)i), tm_netsrv_kind(s->net, (int)i));
         continue;
     bad:
@@ -390,6 +590,10 @@ static int run(service *s)
             tm_netsrv_reap(s->net);
             flush(s);
         }
+        if (s->n_logq) {
+            drain_log(s);
+            flush(s);
+        }
         tm_broker_bury(s->b);
         if (s->store && !s->failed && tm_store_wants_compaction(s->store))
             compact(s);
@@ -408,11 +612,27 @@ int tm_service_run(tm_config *cfg, char *err, size_t errcap)
     service s;
     memset(&s, 0, sizeof s);
     s.cfg = cfg;
-    int rc = start(&s, err, errcap);
+    bool pid_written = false;
+    int rc = 0;
+    if (cfg->pid_file) {
+        rc = write_pid_file(cfg->pid_file, err, errcap);
+        pid_written = rc == 0;
+    }
+    if (rc == 0)
+        rc = start(&s, err, errcap);
+    if (rc == 0)
+        rc = drop_privileges(cfg, err, errcap);
+    if (rc == 0 && (cfg->log_dest & TM_LOGD_TOPIC))
+        tm_log_set_sink(log_sink, &s);
     if (rc == 0 && run(&s) < 0)
         rc = 1;
     else if (rc < 0)
         rc = 2;
+    tm_log_set_sink(NULL, NULL);
+    for (uint32_t i = 0; i < s.n_logq; i++)
+        free(s.logq[i].msg);
+    if (pid_written && unlink(cfg->pid_file) < 0 && errno != ENOENT)
+        tm_log(TM_LOG_NOTICE, "pid_file %s: not removed: %s", cfg->pid_file, strerror(errno));
     /* the engine first: it may still hold output for the transports */
     tm_broker_free(s.b);
     tm_netsrv_free(s.net);

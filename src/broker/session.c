@@ -164,6 +164,32 @@ tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subop
     return TM_RC_SUCCESS;
 }
 
+char *tm_sess_sub_key(const tm_conn *c, tm_str full, tm_str *key)
+{
+    *key = full;
+    const char *mp = c->lcfg ? c->lcfg->mount_point : NULL;
+    if (!mp)
+        return NULL;
+    tm_str group = {0}, filter = full;
+    bool bad = false, shared = tm_topic_split_shared(full, &group, &filter, &bad);
+    size_t ml = strlen(mp), n = (shared ? 8 + group.len : 0) + ml + filter.len;
+    char *buf = malloc(n + 1);
+    if (!buf)
+        return NULL;
+    size_t o = 0;
+    if (shared) {
+        memcpy(buf, "$share/", 7);
+        memcpy(buf + 7, group.p, group.len);
+        buf[7 + group.len] = '/';
+        o = 8 + group.len;
+    }
+    memcpy(buf + o, mp, ml);
+    memcpy(buf + o + ml, filter.p, filter.len);
+    buf[n] = 0;
+    *key = (tm_str){(const uint8_t *)buf, (uint32_t)n};
+    return buf;
+}
+
 tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full)
 {
     uint32_t k;

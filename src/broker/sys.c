@@ -1,7 +1,7 @@
 /*
  * sys.c — $SYS/broker/... statistics, published (retained) every
  * sys_interval seconds with Mosquitto's topic names so that existing
- * dashboards keep working.
+ * dashboards keep working; and the broker's own messages (log lines).
  */
 #include <stdio.h>
 #include <string.h>
@@ -47,4 +47,17 @@ void tm_sys_publish(tm_broker *b)
     pubu(b, "$SYS/broker/bytes/sent", b->st.bytes_sent);
     pubu(b, "$SYS/broker/subscriptions/count", b->n_subscriptions);
     pubu(b, "$SYS/broker/retained messages/count", b->n_retained);
+}
+
+void tm_broker_publish(tm_broker *b, const char *topic, const void *payload, size_t len,
+                       uint8_t qos, int64_t now)
+{
+    b->now = now;
+    tm_str t = {(const uint8_t *)topic, (uint32_t)strlen(topic)};
+    tm_str v = {payload, (uint32_t)len};
+    tm_msg *m = tm_msg_new(t, v, qos, false, NULL, 0, now);
+    if (!m)
+        return;
+    tm_route(b, m, false);
+    tm_msg_unref(m);
 }

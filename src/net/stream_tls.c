@@ -320,6 +320,17 @@ char *tm_stream_tls_identity(tm_stream *s)
     X509 *peer = SSL_get0_peer_certificate(ssl);
     if (!peer || SSL_get_verify_result(ssl) != X509_V_OK)
         return NULL;
+    if (tm_tls_ctx_subject_identity(SSL_get_SSL_CTX(ssl))) {
+        /* Mosquitto's form: "CN=client,OU=Production,O=Server,C=GB" */
+        BIO *b = BIO_new(BIO_s_mem());
+        char *subject = NULL, *data;
+        if (b && X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+            long n = BIO_get_mem_data(b, &data);
+            subject = n > 0 ? strndup(data, (size_t)n) : NULL;
+        }
+        BIO_free(b);
+        return subject;
+    }
     char cn[256];
     int n = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
     return n > 0 ? strdup(cn) : NULL;

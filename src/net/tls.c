@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "attest/atls.h"
@@ -36,6 +37,7 @@ typedef struct ctx_data {
     size_t n_psk;
     FILE *keylog;
     bool insecure;
+    bool subject_identity;       /* server: use_subject_as_username */
 } ctx_data;
 
 static int ctxdata_idx = -1;     /* SSL_CTX ex_data: ctx_data */
@@ -173,6 +175,55 @@ static int load_ca(SSL_CTX *ctx, const char *cafile, const char *capath, char *e
         return -1;
     }
     return 1;
+}
+
+/* crlfile: client certificates are checked against the CRL of their issuer
+ * (Mosquitto's X509_V_FLAG_CRL_CHECK: the leaf certificate). */
+static int load_crl(SSL_CTX *ctx, const char *crlfile, char *err, size_t errcap)
+{
+    if (!crlfile || !*crlfile)
+        return 0;
+    X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+    X509_LOOKUP *lu = st ? X509_STORE_add_lookup(st, X509_LOOKUP_file()) : NULL;
+    if (!lu || X509_load_crl_file(lu, crlfile, X509_FILETYPE_PEM) < 1) {
+        char why[256];
+        tm_tls_errstr(why, sizeof why);
+        snprintf(err, errcap, "crlfile %s: %s", crlfile, why);
+        return -1;
+    }
+    X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+    return 0;
+}
+
+/* dhparamfile: DH parameters for the DHE suites of TLS 1.2 (without them
+ * those suites are not offered). */
+static int load_dh(SSL_CTX *ctx, const char *path, char *err, size_t errcap)
+{
+    if (!path || !*path)
+        return 0;
+    BIO *bio = BIO_new_file(path, "r");
+    EVP_PKEY *dh = bio ? PEM_read_bio_Parameters(bio, NULL) : NULL;
+    BIO_free(bio);
+    if (dh && EVP_PKEY_is_a(dh, "DH") != 1 && EVP_PKEY_is_a(dh, "DHX") != 1) {
+        EVP_PKEY_free(dh);
+        ERR_clear_error();
+        snprintf(err, errcap, "dhparamfile %s: not DH parameters", path);
+        return -1;
+    }
+    if (!dh || SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+        char why[256];
+        tm_tls_errstr(why, sizeof why);
+        EVP_PKEY_free(dh);
+        snprintf(err, errcap, "dhparamfile %s: %s", path, why);
+        return -1;
+    }
+    return 0;
+}
+
+bool tm_tls_ctx_subject_identity(const SSL_CTX *ctx)
+{
+    ctx_data *d = ctxdata(ctx);
+    return d && d->subject_identity;
 }
 
 /* One PSK: identity and hex key, as a psk_file line or the client's options. */
@@ -429,6 +480,7 @@ tm_tls_server *tm_tls_server_new(const tm_tls_server_opts *o, char *err, size_t 
         return NULL;
     }
     SSL_CTX *ctx = s->ctx;
+    d->subject_identity = o->identity_subject;
     /* MQTT has its own DISCONNECT: a TCP close without close_notify is an
      * ordinary end of connection, not an error worth logging */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
@@ -445,6 +497,7 @@ tm_tls_server *tm_tls_server_new(const tm_tls_server_opts *o, char *err, size_t 
     if (set_ciphers(ctx, o->ciphers, o->ciphersuites, err, errcap) < 0 ||
         load_cert_key(ctx, o->certfile, o->keyfile, err, errcap) < 0 ||
         (have_ca = load_ca(ctx, o->cafile, o->capath, err, errcap)) < 0 ||
+        load_crl(ctx, o->crlfile, err, errcap) < 0 || load_dh(ctx, o->dhparamfile, err, errcap) < 0 ||
         server_verify_mode(ctx, o, have_ca, err, errcap) < 0 ||
         server_psk(ctx, d, o, err, errcap) < 0 || server_attest(s, o, err, errcap) < 0)
         goto fail;

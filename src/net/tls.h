@@ -38,6 +38,9 @@ typedef struct tm_tls_server_opts {
     const char *psk_hint;
     const char *min_version;         /* "tlsv1.2" (default) | "tlsv1.3" */
     const char *ciphers, *ciphersuites;
+    const char *crlfile;             /* client certificates are checked against this CRL */
+    const char *dhparamfile;         /* DH parameters: enables DHE suites (TLS 1.2) */
+    bool identity_subject;           /* identity = the certificate's whole subject (RFC 2253) */
     /* attested TLS */
     const char *attest_provider;     /* NULL / "none": never answer */
     const char *attest_provider_opts;
@@ -63,8 +66,8 @@ int tm_tls_server_warnings(const tm_tls_server *s, char *buf, size_t cap);
 tm_stream *tm_stream_tls_server(tm_tls_server *srv, tm_stream *below, char *err, size_t errcap);
 
 /* After the server handshake: the peer's identity for use_identity_as_username
- * (the PSK identity, else the verified certificate's common name; malloc'd,
- * NULL when none), and its appraised attestation (a new reference, NULL when
+ * (the PSK identity, else the verified certificate's common name, or its
+ * whole subject "CN=..,O=.." with identity_subject; malloc'd, NULL when none), and its appraised attestation (a new reference, NULL when
  * the client did not attest). */
 char *tm_stream_tls_identity(tm_stream *tls);
 struct tm_atls_peer *tm_stream_tls_attestation(tm_stream *tls);

@@ -16,4 +16,7 @@ struct tm_tls_server {
 /* SSL ex_data index of the PSK identity a server handshake matched. */
 extern int tm_tls_pskid_idx;
 
+/* use_subject_as_username: the identity is the certificate's whole subject. */
+bool tm_tls_ctx_subject_identity(const SSL_CTX *ctx);
+
 #endif

@@ -174,6 +174,15 @@ def port_open(port, host="127.0.0.1"):
         return False
 
 
+def _become_nobody():
+    """preexec_fn: drop root for a broker started without a configuration file."""
+    import pwd
+    pw = pwd.getpwnam("nobody")
+    os.setgroups([])
+    os.setgid(pw.pw_gid)
+    os.setuid(pw.pw_uid)
+
+
 class Broker:
     """One broker process. Use via the `broker` fixture."""
 
@@ -189,9 +198,15 @@ class Broker:
         self.log_path = os.path.join(workdir, name + ".log")
         self.proc = None
         self.stopped = False
+        self.preexec = None
         if conf_lines is None:  # no config file at all (e.g. `-p PORT`)
             self.conf_path = None
             self.cmd = broker_command(kind, build_dir, None, args)
+            if kind == "native" and os.geteuid() == 0:
+                # Without a configuration there is no `user root`: as root the broker
+                # would switch to user "tmqtt", which the test machine need not have.
+                # Run it as nobody instead, as an operator without root would.
+                self.preexec = _become_nobody
             return
         lines = []
         if with_listener:
@@ -205,6 +220,10 @@ class Broker:
             # Mosquitto drops privileges to user "mosquitto" when started as root, which
             # would stop it reading files in the (root-only) pytest temporary directory.
             lines += ["user root", "log_type all"]
+        elif os.geteuid() == 0 and not any(l.split()[:1] == ["user"] for l in conf_lines):
+            # tmqtt does the same (default user "tmqtt", and it refuses to stay root
+            # without `user root`); test_service.py tests the switch itself.
+            lines.append("user root")
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.conf_lines = lines
@@ -213,7 +232,8 @@ class Broker:
     def start(self, wait=True, timeout=10.0):
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.cmd, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=self.workdir)
+                                     stdin=subprocess.DEVNULL, cwd=self.workdir,
+                                     preexec_fn=self.preexec)
         if not wait:
             return self
         deadline = time.monotonic() + timeout
