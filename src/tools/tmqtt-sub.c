@@ -6,11 +6,14 @@
  * the first non-retained message with --retained-only, or on SIGINT/SIGTERM
  * (graceful DISCONNECT, exit 0).
  */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/crypto.h>
 
 #include "tools/tools_common.h"
 
@@ -26,12 +29,21 @@ static void on_signal(int sig)
 
 /* ---- output helpers -------------------------------------------------------- */
 
+/* Hex of a payload (%x lower case as mosquitto_sub, %X upper case), by
+ * OpenSSL's encoder, which writes upper case, in 4 KiB slices. */
 static void put_hex(const uint8_t *p, size_t n, bool upper)
 {
-    const char *d = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        putchar(d[p[i] >> 4]);
-        putchar(d[p[i] & 15]);
+    char buf[2 * 4096 + 1];
+    while (n > 0) {
+        size_t k = n < 4096 ? n : 4096, len = 0;
+        if (!OPENSSL_buf2hexstr_ex(buf, sizeof buf, &len, p, (long)k, '\0') || len == 0)
+            return;   /* cannot happen: the buffer fits 4096 bytes */
+        if (!upper)
+            for (size_t i = 0; i + 1 < len; i++)
+                buf[i] = (char)tolower((unsigned char)buf[i]);
+        fwrite(buf, 1, len - 1, stdout);   /* len counts the NUL */
+        p += k;
+        n -= k;
     }
 }
 
