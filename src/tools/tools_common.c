@@ -310,7 +310,148 @@ static int parse_prop(tm_tool *t, const char *cmd, int argc, char **argv, int *n
     return 0;
 }
 
-/* ---- the option table ------------------------------------------------------------ */
+/* ---- the option engine (shared with tmqtt-bench) ------------------------------- */
+
+const char *tm_opt_name(const tm_optdef *o, char *buf, size_t cap)
+{
+    if (o->lng)
+        snprintf(buf, cap, "--%s", o->lng);
+    else
+        snprintf(buf, cap, "-%c", o->shrt);
+    return buf;
+}
+
+static void opt_err(const tm_optparse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void opt_err(const tm_optparse *p, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    p->err(p->ctx, msg);
+}
+
+/* Stores v in an unsigned integer field of `size` bytes. */
+static void store_uint(char *field, unsigned char size, unsigned long v)
+{
+    uint8_t u8 = (uint8_t)v;
+    uint16_t u16 = (uint16_t)v;
+    uint32_t u32 = (uint32_t)v;
+    uint64_t u64 = v;
+    const void *src = size == 1 ? (const void *)&u8 : size == 2 ? (const void *)&u16
+                    : size == 4 ? (const void *)&u32 : (const void *)&u64;
+    memcpy(field, src, size);
+}
+
+/* Flags, strings and numbers go straight into the target; the rest to fn. */
+static int apply_opt(const tm_optparse *p, const tm_optdef *o, const char *arg)
+{
+    char *field = (char *)p->target + o->off, name[48], *end;
+    tm_opt_name(o, name, sizeof name);
+    errno = 0;
+    switch (o->type) {
+    case TM_OPT_FLAG: *(bool *)field = true; return 0;
+    case TM_OPT_STR: *(const char **)field = arg; return 0;
+    case TM_OPT_UINT: {
+        unsigned long v = strtoul(arg, &end, 10);
+        if (!*arg || *end || errno || arg[0] == '-' || (double)v < o->min || (double)v > o->max) {
+            opt_err(p, "%s: '%s' is not a whole number in %.0f..%.0f", name, arg, o->min, o->max);
+            return -1;
+        }
+        store_uint(field, o->size, v);
+        return 0;
+    }
+    case TM_OPT_DBL: {
+        double v = strtod(arg, &end);
+        if (!*arg || *end || errno || !(v >= o->min) || v > o->max || (o->above_min && v == o->min)) {
+            opt_err(p, "%s: '%s' is not a number in %c%g, %g]", name, arg,
+                    o->above_min ? '(' : '[', o->min, o->max);
+            return -1;
+        }
+        memcpy(field, &v, sizeof v);
+        return 0;
+    }
+    default: return o->fn(p->ctx, o, arg);
+    }
+}
+
+/* getopt_long's view of the table for one program: short letters map to
+ * themselves, long-only options to 256 + their index in the table. */
+typedef struct getopt_spec {
+    char shorts[2 + 2 * TM_OPT_MAX + 1];
+    struct option longs[TM_OPT_MAX + 1];
+} getopt_spec;
+
+static void build_getopt(const tm_optparse *p, getopt_spec *g)
+{
+    size_t ns = 0, nl = 0;
+    g->shorts[ns++] = '+';   /* no permutation: there are no positional arguments */
+    g->shorts[ns++] = ':';   /* a missing value is reported as ':' */
+    for (size_t i = 0; i < p->ndefs && i < TM_OPT_MAX; i++) {
+        const tm_optdef *o = &p->defs[i];
+        if (!(o->kinds & p->kind))
+            continue;
+        bool arg = o->type != TM_OPT_FLAG && o->type != TM_OPT_FN;
+        if (o->shrt) {
+            g->shorts[ns++] = (char)o->shrt;
+            if (arg)
+                g->shorts[ns++] = ':';
+        }
+        if (o->lng)
+            g->longs[nl++] = (struct option){o->lng, arg ? required_argument : no_argument, NULL,
+                                             o->shrt ? o->shrt : 256 + (int)i};
+    }
+    g->shorts[ns] = 0;
+    g->longs[nl] = (struct option){0, 0, 0, 0};
+}
+
+static const tm_optdef *find_opt(const tm_optparse *p, int c)
+{
+    if (c >= 256)
+        return (size_t)(c - 256) < p->ndefs ? &p->defs[c - 256] : NULL;
+    for (size_t i = 0; i < p->ndefs; i++)
+        if (p->defs[i].shrt == c && (p->defs[i].kinds & p->kind))
+            return &p->defs[i];
+    return NULL;
+}
+
+int tm_opts_parse(const tm_optparse *p)
+{
+    getopt_spec g;
+    build_getopt(p, &g);
+    optind = 0;   /* full re-initialisation: a program may parse twice */
+    opterr = 0;   /* our own messages */
+    int ch;
+    while ((ch = getopt_long(p->argc, p->argv, g.shorts, g.longs, NULL)) != -1) {
+        /* The word getopt stopped at: "--name[=v]" or "-x" (or a cluster "-vx"). */
+        const char *bad = p->argv[optind - 1];
+        char shown[8];
+        if (strncmp(bad, "--", 2) && optopt > 0 && optopt < 256) {
+            snprintf(shown, sizeof shown, "-%c", optopt);
+            bad = shown;
+        }
+        if (ch == ':') {
+            opt_err(p, "option %s needs a value (see --help)", bad);
+            return -1;
+        }
+        const tm_optdef *o = ch == '?' ? NULL : find_opt(p, ch);
+        if (!o) {
+            opt_err(p, "unknown option %s (see --help)", bad);
+            return -1;
+        }
+        int r = apply_opt(p, o, optarg);
+        if (r != 0)
+            return r;
+    }
+    if (optind < p->argc) {
+        opt_err(p, "unexpected argument '%s' (see --help)", p->argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the options of tmqtt-pub and tmqtt-sub ---------------------------------------- */
 
 /* State that only matters while parsing. */
 typedef struct parse_ctx {
@@ -322,153 +463,119 @@ typedef struct parse_ctx {
     bool clean_off;
 } parse_ctx;
 
-typedef struct tool_opt tool_opt;
-/* 0: go on; 1: stop, exit 0 (--help); -1: error already printed. */
-typedef int (*opt_fn)(parse_ctx *c, const tool_opt *o, const char *arg);
-
 enum { K_PUB = 1u << TM_TOOL_PUB, K_SUB = 1u << TM_TOOL_SUB, K_ALL = K_PUB | K_SUB };
-enum { O_FLAG, O_STR, O_NUM, O_FN, O_FNARG };
 
-struct tool_opt {
-    const char *lng;           /* long name without "--", or NULL */
-    int shrt;                  /* short letter, or 0 */
-    unsigned char type;        /* O_FLAG: bool at off; O_STR: const char * at off;
-                                  O_NUM: integer of `size` bytes at off, in min..max;
-                                  O_FN: fn without value; O_FNARG: fn with value */
-    unsigned char kinds;       /* K_PUB | K_SUB */
-    size_t off;
-    opt_fn fn;
-    unsigned long min, max;
-    unsigned char size;
-};
+#define FLAG(l, s, k, f) TM_OPTDEF_FLAG(tm_tool, l, s, k, f)
+#define STR(l, s, k, f) TM_OPTDEF_STR(tm_tool, l, s, k, f)
+#define NUM(l, s, k, f, lo, hi) TM_OPTDEF_UINT(tm_tool, l, s, k, f, lo, hi)
+#define FN0(l, s, k, fn) TM_OPTDEF_FN(l, s, k, fn)
+#define FN1(l, s, k, fn) TM_OPTDEF_FNARG(l, s, k, fn)
 
-#define FLAG(l, s, k, field) {l, s, O_FLAG, k, offsetof(tm_tool, field), NULL, 0, 0, 0}
-#define STR(l, s, k, field) {l, s, O_STR, k, offsetof(tm_tool, field), NULL, 0, 0, 0}
-#define NUM(l, s, k, field, lo, hi)                                                      \
-    {l, s, O_NUM, k, offsetof(tm_tool, field), NULL, lo, hi, sizeof(((tm_tool *)0)->field)}
-#define FN0(l, s, k, f) {l, s, O_FN, k, 0, f, 0, 0, 0}
-#define FN1(l, s, k, f) {l, s, O_FNARG, k, 0, f, 0, 0, 0}
-
-/* How the user spelled the option, for messages. */
-static const char *opt_name(const tool_opt *o, char *buf, size_t cap)
+static void tool_err(void *ctx, const char *msg)
 {
-    if (o->lng)
-        snprintf(buf, cap, "--%s", o->lng);
-    else
-        snprintf(buf, cap, "-%c", o->shrt);
-    return buf;
+    tm_tools_err(((parse_ctx *)ctx)->t, "%s", msg);
 }
 
-/* An unsigned value of option o in 0..max; min > 0 is checked with its own message. */
-static int opt_ulong(parse_ctx *c, const tool_opt *o, const char *arg, unsigned long min,
-                     unsigned long max, unsigned long *out)
-{
-    char name[40];
-    opt_name(o, name, sizeof name);
-    if (parse_ulong(c->t, name, arg, max, out) < 0)
-        return -1;
-    if (*out < min) {
-        tm_tools_err(c->t, "%s must be at least %lu", name, min);
-        return -1;
-    }
-    return 0;
-}
-
-static int o_help(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_help(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o, (void)arg;
-    usage(c->t);
+    usage(((parse_ctx *)ctx)->t);
     return 1;
 }
 
-static int o_clean_off(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_clean_off(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o, (void)arg;
-    c->clean_off = true;
+    ((parse_ctx *)ctx)->clean_off = true;
     return 0;
 }
 
-static int o_msg_mode(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_msg_mode(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)arg;
-    return set_msg(c->t, o->shrt == 's' ? TM_MSG_STDIN : o->shrt == 'l' ? TM_MSG_LINES
-                                                                        : TM_MSG_NULL);
+    return set_msg(((parse_ctx *)ctx)->t, o->shrt == 's' ? TM_MSG_STDIN
+                                          : o->shrt == 'l' ? TM_MSG_LINES : TM_MSG_NULL);
 }
 
-static int o_property(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_property(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o;
+    parse_ctx *c = ctx;
     return parse_prop(c->t, arg, c->argc, c->argv, &optind);
 }
 
-static int o_id_prefix(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_id_prefix(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o;
-    c->id_prefix = arg;
+    ((parse_ctx *)ctx)->id_prefix = arg;
     return 0;
 }
 
-static int o_will_payload(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_will_payload(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o;
-    c->will_payload = arg;
+    ((parse_ctx *)ctx)->will_payload = arg;
     return 0;
 }
 
-static int o_version(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_version(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o;
-    return parse_version(c->t, arg);
+    return parse_version(((parse_ctx *)ctx)->t, arg);
 }
 
-static int o_session_expiry(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_session_expiry(void *ctx, const tm_optdef *o, const char *arg)
 {
+    tm_tool *t = ((parse_ctx *)ctx)->t;
     unsigned long n = 4294967295ul;
-    if (strcmp(arg, "-1") && strcmp(arg, "∞") && opt_ulong(c, o, arg, 0, n, &n) < 0)
+    if (strcmp(arg, "-1") && strcmp(arg, "∞") && parse_ulong(t, o->lng, arg, n, &n) < 0)
         return -1;
-    c->t->copt.session_expiry = (uint32_t)n;
-    c->t->session_expiry_set = true;
+    t->copt.session_expiry = (uint32_t)n;
+    t->session_expiry_set = true;
     return 0;
 }
 
-static int o_tls_version(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_tls_version(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o;
+    tm_tool *t = ((parse_ctx *)ctx)->t;
     if (strcasecmp(arg, "tlsv1.3") && strcasecmp(arg, "tlsv1.2")) {
-        tm_tools_err(c->t, "--tls-version: use tlsv1.3 or tlsv1.2");
+        tm_tools_err(t, "--tls-version: use tlsv1.3 or tlsv1.2");
         return -1;
     }
     /* As in mosquitto: exactly this version. */
-    c->t->copt.tls.min_version = arg;
-    c->t->copt.tls.max_version = arg;
+    t->copt.tls.min_version = arg;
+    t->copt.tls.max_version = arg;
     return 0;
 }
 
-static int o_pub_topic(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_pub_topic(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o;
-    if (c->t->topic) {
-        tm_tools_err(c->t, "only one -t topic may be given");
+    tm_tool *t = ((parse_ctx *)ctx)->t;
+    if (t->topic) {
+        tm_tools_err(t, "only one -t topic may be given");
         return -1;
     }
-    c->t->topic = arg;
+    t->topic = arg;
     return 0;
 }
 
-static int o_message(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_message(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o;
-    if (set_msg(c->t, TM_MSG_ARG) < 0)
+    tm_tool *t = ((parse_ctx *)ctx)->t;
+    if (set_msg(t, TM_MSG_ARG) < 0)
         return -1;
-    c->t->message = (const uint8_t *)arg;
-    c->t->message_len = strlen(arg);
+    t->message = (const uint8_t *)arg;
+    t->message_len = strlen(arg);
     return 0;
 }
 
-static int o_file(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_file(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o;
-    tm_tool *t = c->t;
+    tm_tool *t = ((parse_ctx *)ctx)->t;
     if (set_msg(t, TM_MSG_FILE) < 0)
         return -1;
     FILE *f = fopen(arg, "rb");
@@ -486,24 +593,10 @@ static int o_file(parse_ctx *c, const tool_opt *o, const char *arg)
     return 0;
 }
 
-static int o_repeat_delay(parse_ctx *c, const tool_opt *o, const char *arg)
-{
-    (void)o;
-    char *end;
-    errno = 0;
-    double d = strtod(arg, &end);
-    if (!*arg || *end || errno || !(d >= 0)) {
-        tm_tools_err(c->t, "--repeat-delay: '%s' is not a number of seconds", arg);
-        return -1;
-    }
-    c->t->repeat_delay = d;
-    return 0;
-}
-
 /* -t and -U for tmqtt-sub: up to TM_TOOL_MAX_TOPICS each. */
-static int o_filter(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_filter(void *ctx, const tm_optdef *o, const char *arg)
 {
-    tm_tool *t = c->t;
+    tm_tool *t = ((parse_ctx *)ctx)->t;
     bool unsub = o->shrt == 'U';
     int *n = unsub ? &t->nunsub : &t->nfilters;
     if (*n == TM_TOOL_MAX_TOPICS) {
@@ -514,18 +607,19 @@ static int o_filter(parse_ctx *c, const tool_opt *o, const char *arg)
     return 0;
 }
 
-static int o_format(parse_ctx *c, const tool_opt *o, const char *arg)
+static int o_format(void *ctx, const tm_optdef *o, const char *arg)
 {
     (void)o;
+    tm_tool *t = ((parse_ctx *)ctx)->t;
     if (!strcasecmp(arg, "json"))
-        c->t->json = true;
+        t->json = true;
     else
-        c->t->format = arg;
+        t->format = arg;
     return 0;
 }
 
 /* Every flag of tmqtt-pub and tmqtt-sub, with mosquitto_pub/_sub's spelling. */
-static const tool_opt tool_opts[] = {
+static const tm_optdef tool_opts[] = {
     FN0("help", 0, K_ALL, o_help),
     FLAG("debug", 'd', K_ALL, debug),
     FLAG("quiet", 0, K_ALL, quiet),
@@ -573,8 +667,8 @@ static const tool_opt tool_opts[] = {
     FN1("topic", 't', K_PUB, o_pub_topic),
     FN1("message", 'm', K_PUB, o_message),
     FN1("file", 'f', K_PUB, o_file),
-    NUM("repeat", 0, K_PUB, repeat, 1, 1000000000ul),
-    FN1("repeat-delay", 0, K_PUB, o_repeat_delay),
+    NUM("repeat", 0, K_PUB, repeat, 1, 1000000000),
+    TM_OPTDEF_DBL(tm_tool, "repeat-delay", 0, K_PUB, repeat_delay, 0, 1e9, false),
     /* tmqtt-sub */
     FLAG("verbose", 'v', K_SUB, verbose),
     FLAG(NULL, 'N', K_SUB, no_eol),
@@ -586,80 +680,11 @@ static const tool_opt tool_opts[] = {
     FLAG("rap", 0, K_SUB, retain_as_published),
     FN1("topic", 't', K_SUB, o_filter),
     FN1("unsubscribe", 'U', K_SUB, o_filter),
-    NUM(NULL, 'C', K_SUB, count, 1, 1000000000ul),
-    NUM(NULL, 'W', K_SUB, timeout_s, 1, 86400ul * 365),
+    NUM(NULL, 'C', K_SUB, count, 1, 1000000000),
+    NUM(NULL, 'W', K_SUB, timeout_s, 1, 86400 * 365),
     FN1(NULL, 'F', K_SUB, o_format),
     NUM("retain-handling", 0, K_SUB, retain_handling, 0, 2),
 };
-#define N_TOOL_OPTS (sizeof tool_opts / sizeof tool_opts[0])
-
-/* getopt_long's view of the table for one tool: short letters map to
- * themselves, long-only options to 256 + their index in tool_opts. */
-typedef struct getopt_spec {
-    char shorts[2 + 2 * N_TOOL_OPTS + 1];
-    struct option longs[N_TOOL_OPTS + 1];
-} getopt_spec;
-
-static void build_getopt(tm_tool_kind kind, getopt_spec *g)
-{
-    size_t ns = 0, nl = 0;
-    g->shorts[ns++] = '+';   /* no permutation: there are no positional arguments */
-    g->shorts[ns++] = ':';   /* a missing value is reported as ':' */
-    for (size_t i = 0; i < N_TOOL_OPTS; i++) {
-        const tool_opt *o = &tool_opts[i];
-        if (!(o->kinds & (1u << kind)))
-            continue;
-        bool arg = o->type == O_STR || o->type == O_NUM || o->type == O_FNARG;
-        if (o->shrt) {
-            g->shorts[ns++] = (char)o->shrt;
-            if (arg)
-                g->shorts[ns++] = ':';
-        }
-        if (o->lng)
-            g->longs[nl++] = (struct option){o->lng, arg ? required_argument : no_argument, NULL,
-                                             o->shrt ? o->shrt : 256 + (int)i};
-    }
-    g->shorts[ns] = 0;
-    g->longs[nl] = (struct option){0, 0, 0, 0};
-}
-
-static const tool_opt *find_opt(tm_tool_kind kind, int c)
-{
-    if (c >= 256)
-        return (size_t)(c - 256) < N_TOOL_OPTS ? &tool_opts[c - 256] : NULL;
-    for (size_t i = 0; i < N_TOOL_OPTS; i++)
-        if (tool_opts[i].shrt == c && (tool_opts[i].kinds & (1u << kind)))
-            return &tool_opts[i];
-    return NULL;
-}
-
-/* Stores v in the integer field of o (its width from the table). */
-static void store_num(char *field, unsigned char size, unsigned long v)
-{
-    uint8_t u8 = (uint8_t)v;
-    uint16_t u16 = (uint16_t)v;
-    uint32_t u32 = (uint32_t)v;
-    uint64_t u64 = v;
-    const void *src = size == 1 ? (const void *)&u8 : size == 2 ? (const void *)&u16
-                    : size == 4 ? (const void *)&u32 : (const void *)&u64;
-    memcpy(field, src, size);
-}
-
-static int apply_opt(parse_ctx *c, const tool_opt *o, const char *arg)
-{
-    char *base = (char *)c->t;
-    unsigned long n;
-    switch (o->type) {
-    case O_FLAG: *(bool *)(base + o->off) = true; return 0;
-    case O_STR: *(const char **)(base + o->off) = arg; return 0;
-    case O_NUM:
-        if (opt_ulong(c, o, arg, o->min, o->max, &n) < 0)
-            return -1;
-        store_num(base + o->off, o->size, n);
-        return 0;
-    default: return o->fn(c, o, arg);
-    }
-}
 
 /* ---- after the options: defaults and cross-checks --------------------------------- */
 
@@ -791,48 +816,14 @@ static void tool_init(tm_tool *t, tm_tool_kind kind, const char *argv0)
     tm_buf_init(&t->p_will.user);
 }
 
-/* The getopt_long loop over the table. 0, 1 (--help) or -1. */
-static int parse_options(parse_ctx *c, tm_tool_kind kind)
-{
-    getopt_spec g;
-    build_getopt(kind, &g);
-    tm_tool *t = c->t;
-    optind = 0;   /* full re-initialisation (the tests parse several times) */
-    opterr = 0;   /* our own messages, in tm_tools_err's format */
-    int ch;
-    while ((ch = getopt_long(c->argc, c->argv, g.shorts, g.longs, NULL)) != -1) {
-        /* The word getopt stopped at: "--name[=v]" or "-x" (or a cluster "-vx"). */
-        const char *bad = c->argv[optind - 1];
-        char shown[8];
-        if (strncmp(bad, "--", 2) && optopt > 0 && optopt < 256) {
-            snprintf(shown, sizeof shown, "-%c", optopt);
-            bad = shown;
-        }
-        if (ch == ':') {
-            tm_tools_err(t, "option %s needs a value (see --help)", bad);
-            return -1;
-        }
-        const tool_opt *o = ch == '?' ? NULL : find_opt(kind, ch);
-        if (!o) {
-            tm_tools_err(t, "unknown option %s (see --help)", bad);
-            return -1;
-        }
-        int r = apply_opt(c, o, optarg);
-        if (r != 0)
-            return r;
-    }
-    if (optind < c->argc) {
-        tm_tools_err(t, "unexpected argument '%s' (see --help)", c->argv[optind]);
-        return -1;
-    }
-    return 0;
-}
-
 int tm_tools_parse(tm_tool *t, tm_tool_kind kind, int argc, char **argv)
 {
     tool_init(t, kind, argc > 0 ? argv[0] : NULL);
     parse_ctx c = {.t = t, .argc = argc, .argv = argv};
-    int r = parse_options(&c, kind);
+    tm_optparse p = {.defs = tool_opts, .ndefs = sizeof tool_opts / sizeof tool_opts[0],
+                     .kind = 1u << kind, .target = t, .ctx = &c, .err = tool_err,
+                     .argc = argc, .argv = argv};
+    int r = tm_opts_parse(&p);
     if (r != 0)
         return r;
     if (kind == TM_TOOL_PUB && finish_message(t) < 0)
