@@ -47,22 +47,29 @@ uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-long bench_status_kb(int pid, const char *field)
+/* The rest of the line of /proc/PID/FILE that starts with prefix. */
+static int proc_line(int pid, const char *file, const char *prefix, char *out, size_t cap)
 {
     char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
-    size_t fl = strlen(field);
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, fl) == 0) {
-            kb = strtol(line + fl, NULL, 10);
-            break;
+    size_t pl = strlen(prefix);
+    int rc = -1;
+    while (rc < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, prefix, pl) == 0) {
+            snprintf(out, cap, "%s", line + pl);
+            rc = 0;
         }
     fclose(f);
-    return kb;
+    return rc;
+}
+
+long bench_status_kb(int pid, const char *field)
+{
+    char v[256];
+    return proc_line(pid, "status", field, v, sizeof v) < 0 ? -1 : strtol(v, NULL, 10);
 }
 
 long bench_rss_kb(int pid)
@@ -72,21 +79,11 @@ long bench_rss_kb(int pid)
 
 long bench_proc_nofile(int pid)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/limits", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char v[256];
+    if (proc_line(pid, "limits", "Max open files", v, sizeof v) < 0)
         return -1;
-    long soft = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "Max open files", 14) == 0) {
-            char *p = line + 14;
-            soft = strncmp(p + strspn(p, " "), "unlimited", 9) == 0 ? LONG_MAX
-                                                                  : strtol(p, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return soft;
+    const char *p = v + strspn(v, " ");
+    return strncmp(p, "unlimited", 9) == 0 ? LONG_MAX : strtol(p, NULL, 10);
 }
 
 long bench_raise_nofile(void)
