@@ -17,7 +17,10 @@
  * copes with an ever growing backlog (which is a different experiment, and
  * where brokers legitimately drop QoS 0). A QoS 0 message that never arrives
  * would hold the window forever, so when nothing has arrived for 300 ms the
- * window is released and the rest is counted as loss at the end.
+ * window is released and the rest is counted as loss at the end. The window
+ * may also be bounded in messages (window_msgs): with a broker's default
+ * queue length (1000 messages per client for Mosquitto and tmqtt) a window
+ * in bytes alone would make it drop messages by design.
  *
  * Invariants: a bclient belongs to exactly one run; callbacks only touch
  * their run's counters; the run is freed after every client is.
@@ -489,6 +492,8 @@ static bool window_open(const brun *r, const bclient *b, size_t wire)
         return true;
     uint64_t done = r->delivered[b->idx] / r->n_groups + b->released;
     uint64_t outstanding = b->seq > done ? b->seq - done : 0;
+    if (sp->window_msgs && outstanding >= sp->window_msgs)
+        return false;
     return (outstanding + 1) * wire <= sp->window_bytes || outstanding == 0;
 }
 

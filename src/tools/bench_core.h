@@ -78,6 +78,8 @@ typedef struct bench_spec {
     double rate;                 /* per publisher msg/s; 0: flood (window bound) */
     double warmup_s, duration_s, drain_s;
     size_t window_bytes;         /* end-to-end outstanding bytes per publisher */
+    uint32_t window_msgs;        /* and messages (0: no limit), e.g. to stay within a
+                                    broker's default queue length */
     uint32_t inflight;           /* QoS 1/2 unacknowledged per publisher */
     bool flush_each;             /* write every publish at once (latency runs) */
     double max_qos0_loss;        /* tolerated QoS 0 loss fraction */

@@ -53,6 +53,7 @@ typedef struct opts {
     int fixed_subs;              /* publishers scenario */
     uint32_t fan;                /* throughput: clients on the "many" side */
     size_t window;
+    uint32_t window_msgs;
     uint32_t inflight;
     uint8_t qos_list[3];
     int n_qos;
@@ -175,6 +176,7 @@ static void base_spec(const opts *o, bench_spec *sp, const char *label)
     sp->duration_s = o->duration;
     sp->drain_s = o->drain;
     sp->window_bytes = o->window;
+    sp->window_msgs = o->window_msgs;
     sp->inflight = o->inflight;
     sp->max_qos0_loss = o->max_qos0_loss;
     sp->broker_pid = o->broker_pid;
@@ -445,6 +447,7 @@ static void usage(FILE *f)
 "  --all-rates            do not stop the rate scenario at saturation\n"
 "  --qos-list 0,1,2 --sizes 64,4096 --shapes fan-in,fan-out --fan N (8)\n"
 "  --window BYTES         throughput: end-to-end outstanding bytes per publisher (65536)\n"
+"  --window-msgs N        ... and at most N messages (0: no limit)\n"
 "  --inflight N           QoS 1/2 unacknowledged per publisher (100)\n"
 "  --max-qos0-loss F      tolerated QoS 0 loss fraction (0.01)\n"
 "  -n N                   connections (connect: 200, idle: 10000)\n"
@@ -607,6 +610,7 @@ static const tm_optdef bench_opts[] = {
     TM_OPTDEF_FNARG("shapes", 0, 1, o_shapes),
     B_UINT("fan", 0, fan, 1, 100000),
     B_UINT("window", 0, window, 0, 1u << 30),
+    B_UINT("window-msgs", 0, window_msgs, 0, 1000000),
     B_UINT("inflight", 0, inflight, 1, 65535),
     B_DBL("max-qos0-loss", max_qos0_loss, 0, 1, false),
     B_UINT(NULL, 'n', n, 1, 1000000),
