@@ -463,6 +463,18 @@ def latency_sections(w, info, rows, log, brokers):
         w("![%s](%s.png)\n" % (name, name))
 
 
+def broker_cells(rows, brokers, scenario, variant, cell):
+    """One table cell per broker: "unsupported", or cell(broker, get) where get(metric)
+    reads that broker's value."""
+    out = []
+    for b in brokers:
+        if metric(rows, b, scenario, variant, "unsupported"):
+            out.append("unsupported")
+        else:
+            out.append(cell(b, lambda m, b=b: metric(rows, b, scenario, variant, m)))
+    return out
+
+
 def connect_section(w, info, rows, log, brokers):
     configs = []
     for r in rows:
@@ -492,21 +504,18 @@ def connect_section(w, info, rows, log, brokers):
         w(h + " |")
         w(sepl)
         for v in conn_vars:
-            cells, p50s = [], {}
+            p50s = {}
             cat = "%s (%s)" % (v, config)
-            for b in brokers:
-                if metric(crow, b, "connect", v, "unsupported"):
-                    cells.append("unsupported")
-                    continue
-                p50 = metric(crow, b, "connect", v, "p50_us")
-                p99 = metric(crow, b, "connect", v, "p99_us")
-                ver = metric(crow, b, "connect", v, "verified")
+
+            def cell(b, get):
+                p50, p99 = get("p50_us"), get("p99_us")
                 p50s[b] = p50
                 if p50 is not None:
                     cvals[(cat, b)] = p50 / 1000
-                cells.append("%s / %s%s" % (fmt(p50 / 1000 if p50 is not None else None, 3),
-                                            fmt(p99 / 1000 if p99 is not None else None, 3),
-                                            " ✗" if ver == 0 else ""))
+                return "%s / %s%s" % (fmt(p50 / 1000 if p50 is not None else None, 3),
+                                      fmt(p99 / 1000 if p99 is not None else None, 3),
+                                      " ✗" if get("verified") == 0 else "")
+            cells = broker_cells(crow, brokers, "connect", v, cell)
             cats.append(cat)
             line = "| %s | %s" % (v, " | ".join(cells))
             if tm and ref:
@@ -538,21 +547,17 @@ def idle_section(w, info, rows, log, brokers):
     w("|---|---:|" + "---:|" * (len(brokers) + (1 if tm and ref else 0)))
     ivals, per = {}, {}
     for tr in trs:
-        n, cells = None, []
-        for b in brokers:
-            if metric(rows, b, "idle", tr, "unsupported"):
-                cells.append("unsupported")
-                continue
-            bpc = metric(rows, b, "idle", tr, "bytes_per_connection")
-            anon = metric(rows, b, "idle", tr, "anon_bytes_per_connection")
-            ok = metric(rows, b, "idle", tr, "verified")
-            c = metric(rows, b, "idle", tr, "connections")
-            n = n or c
+        ns = []
+
+        def cell(b, get):
+            bpc, ok = get("bytes_per_connection"), get("verified")
+            ns.append(get("connections"))
             if bpc is not None and ok:
-                ivals[(tr, b)] = bpc
-                per[(tr, b)] = bpc
-            cells.append("—" if bpc is None else "%s (%s)%s" % (fmt(bpc), fmt(anon),
-                                                                "" if ok else " ✗"))
+                ivals[(tr, b)] = per[(tr, b)] = bpc
+            return "—" if bpc is None else "%s (%s)%s" % (
+                fmt(bpc), fmt(get("anon_bytes_per_connection")), "" if ok else " ✗")
+        cells = broker_cells(rows, brokers, "idle", tr, cell)
+        n = max([x for x in ns if x], default=None)
         line = "| %s | %s | %s" % (tr, fmt(n), " | ".join(cells))
         if tm and ref:
             a, b_ = per.get((tr, tm)), per.get((tr, ref))
