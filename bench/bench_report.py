@@ -31,6 +31,7 @@ import subprocess
 
 GEN_CPU = 0.9            # load generator saturated at or above this (1.0 = a core)
 SPREAD = 0.20            # spread warning threshold
+SLOW = 1.20              # calibration loop this much slower than the run's fast times
 REPRO = 0.20             # two runs' ratios must agree within this
 TM, REF, WASM = "tmqtt", "mosquitto", "tmqtt-wasm"
 
@@ -61,6 +62,7 @@ class Throughput:
         self.v = {}
         self.cases = []
         self.reps = {}
+        self.calib = []
         for r in rows:
             if r["scenario"] != "throughput":
                 continue
@@ -68,7 +70,15 @@ class Throughput:
             if r["metric"] == "delivered_msgs_per_s" and case not in self.cases:
                 self.cases.append(case)
             self.reps.setdefault(r["config"], set()).add(r["rep"])
+            if r["metric"] == "calib_cpu_ms" and fnum(r["value"]):
+                self.calib.append(fnum(r["value"]))
             self.v[(r["config"], r["rep"], r["broker"]) + case + (r["metric"],)] = fnum(r["value"])
+
+    @property
+    def calib_min(self):
+        """The run's fast calibration time: its 10th percentile (one lucky sample
+        does not make every other point look slow)."""
+        return sorted(self.calib)[len(self.calib) // 10] if self.calib else None
 
     def values(self, config, broker, case, metric):
         out = []
@@ -104,6 +114,8 @@ def point(t, config, broker, case, busy_cores):
              gen=med(t.values(config, broker, case, "bench_cpu")),
              brk=med(t.values(config, broker, case, "broker_cpu")),
              other=max(t.values(config, broker, case, "other_cpu") or [0.0]),
+             slow=max(t.values(config, broker, case, "calib_cpu_ms") or [0.0]) >
+             SLOW * t.calib_min if t.calib_min else False,
              dropped=any(t.values(config, broker, case, "broker_dropped")))
     d["failed"] = (0 in t.values(config, broker, case, "verified")) and not d["dropped"]
     d["m"], d["p"] = med(msgs), med(per)
@@ -111,7 +123,7 @@ def point(t, config, broker, case, busy_cores):
     d["spread"] = max(d["spread_m"], d["spread_p"])
     d["genbound"] = d["gen"] is not None and d["gen"] >= GEN_CPU and \
         (d["brk"] is None or d["brk"] < GEN_CPU)
-    d["busy"] = d["other"] > busy_cores
+    d["busy"] = d["other"] > busy_cores or d["slow"]
     return d
 
 
@@ -347,7 +359,7 @@ def warnings(t, brokers, busy_cores):
                 if d["spread"] > SPREAD:
                     spread_pts.append("%s %.0f %%" % (name, 100 * d["spread"]))
                 if d["busy"]:
-                    busy_pts.append("%s %.2f core" % (name, d["other"]))
+                    busy_pts.append("%s %.2f core%s" % (name, d["other"], ", slow CPU" if d["slow"] else ""))
                 if d["dropped"]:
                     dropped.append(name)
     return spread_pts, busy_pts, dropped
@@ -574,6 +586,7 @@ def machine_section(w, rows, t, brokers, info):
     walls = [fnum(r["value"]) for r in rows if r["metric"] == "other_cpu"]
     if not walls:
         return
+    cal = t.calib
     w("## The machine during the run\n")
     w("Around every tmqtt-bench invocation the harness read /proc/stat: the CPU time used by "
       "processes other than the broker, the load generator and the harness itself, per "
@@ -584,13 +597,19 @@ def machine_section(w, rows, t, brokers, info):
           max([fnum(r["value"]) for r in rows if r["metric"] == "steal_cpu"] or [0]),
           min([fnum(r["value"]) for r in rows if r["metric"] == "loadavg_before"] or [0]),
           max([fnum(r["value"]) for r in rows if r["metric"] == "loadavg_after"] or [0])))
+    if cal:
+        w("Before every throughput measurement a fixed CPU-bound loop was timed (CPU time, "
+          "not wall time): %.1f ms on median, %.1f to %.1f ms. Its spread is how much the "
+          "work bought by one CPU second varied during the run, whatever ran inside this "
+          "machine.\n" % (med(cal), min(cal), max(cal)))
     sp, busy, dropped = warnings(t, brokers, info.busy_cores)
     if busy:
-        w("**Throughput points disturbed by other processes (⊘, > %.2f core):** %s.\n" %
+        w("**Throughput points measured on a disturbed machine (⊘: others > %.2f core, or "
+          "the calibration loop > 20 %% slower than the run's 10th percentile):** %s.\n" %
           (info.busy_cores, "; ".join(busy)))
     else:
-        w("No throughput point was disturbed by other processes (all ≤ %.2f core).\n" %
-          info.busy_cores)
+        w("No throughput point was disturbed (other processes ≤ %.2f core, calibration "
+          "within 20 %% of the run's 10th percentile).\n" % info.busy_cores)
     if sp:
         w("**Points whose repetitions spread by more than 20 % (⚠):** " + "; ".join(sp) + ".\n")
     if dropped:

@@ -16,7 +16,7 @@ HEADER = "config,rep,broker,scenario,variant,qos,payload,publishers,subscribers,
 
 
 def tput_rows(broker, config, reps, shape="fan-in", qos="0", size="64", gen=0.5, brk=1.0,
-              other=0.0, dropped=False):
+              other=0.0, dropped=False, calib=20.0):
     """reps: list of delivered msg/s, one per repetition."""
     out = []
     for i, msgs in enumerate(reps, 1):
@@ -24,7 +24,8 @@ def tput_rows(broker, config, reps, shape="fan-in", qos="0", size="64", gen=0.5,
         out += [key + "delivered_msgs_per_s,%g" % msgs,
                 key + "broker_cpu_us_per_msg,%g" % (brk / msgs * 1e6),
                 key + "bench_cpu,%g" % gen, key + "broker_cpu,%g" % brk,
-                key + "verified,%d" % (0 if dropped else 1), key + "other_cpu,%g" % other]
+                key + "verified,%d" % (0 if dropped else 1), key + "other_cpu,%g" % other,
+                key + "calib_cpu_ms,%g" % calib]
         if dropped:
             out.append(key + "broker_dropped,1")
     return out
@@ -81,6 +82,15 @@ class PointStats(unittest.TestCase):
         self.assertFalse(d["failed"])   # a logged drop is a result, not a failure
         self.assertIn("⊘", br.cell_msgs(d))
         self.assertIn("▼", br.cell_msgs(d))
+
+    def test_slow_calibration_marks_disturbed(self):
+        t = self.load(tput_rows("tmqtt", "default", [1e5, 1e5], calib=20.0) +
+                      tput_rows("mosquitto", "default", [1e4, 1e4], calib=30.0))
+        a = br.point(t, "default", "tmqtt", ("fan-in", "0", "64"), 0.1)
+        b = br.point(t, "default", "mosquitto", ("fan-in", "0", "64"), 0.1)
+        self.assertFalse(a["busy"])
+        self.assertTrue(b["slow"])   # 30 ms against the run's fastest 20 ms
+        self.assertIn("⊘", br.cell_msgs(b))
 
     def test_failed_delivery_is_marked(self):
         lines = tput_rows("tmqtt", "default", [1e5, 1e5])
