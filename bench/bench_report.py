@@ -286,8 +286,10 @@ def metric(rows, broker, scenario, variant, m, **keys):
 LEGEND = ("† the load generator was the bottleneck (its CPU ≥ 0.9 while the broker's was "
           "< 0.9): the broker had spare capacity, so its figures are lower bounds and a "
           "ratio in its favour reads \"≥\" (at least). ⚠ the repetitions spread by more "
-          "than 20 % (max − min over median). ⊘ other processes used more than %.2f core "
-          "during a repetition. ▼ the broker logged that it dropped messages (its queue "
+          "than 20 % (max − min over median). ⊘ the machine was disturbed during a "
+          "repetition: other processes used more than %.2f core, or a fixed CPU-bound "
+          "calibration loop run just before took over 20 % more CPU time than the run's "
+          "10th percentile (the host gave less work per CPU second). ▼ the broker logged that it dropped messages (its queue "
           "limit): the figure counts what it delivered. ✗ a delivery check failed.")
 
 
