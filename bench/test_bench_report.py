@@ -10,6 +10,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 import bench_report as br  # noqa: E402
 
 HEADER = "config,rep,broker,scenario,variant,qos,payload,publishers,subscribers,rate,metric,value\n"
