@@ -599,6 +599,15 @@ def machine_section(w, rows, t, brokers, info):
           max([fnum(r["value"]) for r in rows if r["metric"] == "steal_cpu"] or [0]),
           min([fnum(r["value"]) for r in rows if r["metric"] == "loadavg_before"] or [0]),
           max([fnum(r["value"]) for r in rows if r["metric"] == "loadavg_after"] or [0])))
+    try:
+        with open(os.path.join(info.out, "env.txt")) as f:
+            cc = [l.split(": ", 1)[1].strip() for l in f if l.startswith("cpu coupling:")]
+    except OSError:
+        cc = []
+    if cc:
+        w("CPU coupling, measured at the start: %s. The broker and the load generator run "
+          "on the two CPUs at once, so each one's CPU time per message also depends on "
+          "how busy the other is.\n" % cc[0])
     if cal:
         w("Before every throughput measurement a fixed CPU-bound loop was timed (CPU time, "
           "not wall time): %.1f ms on median, %.1f to %.1f ms. Its spread is how much the "
