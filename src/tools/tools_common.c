@@ -202,55 +202,10 @@ static int set_msg(tm_tool *t, tm_msg_mode m)
 }
 
 
-/* -D COMMAND IDENTIFIER VALUE [VALUE2]: getopt gives COMMAND; the words after it
- * are argv[*next], argv[*next + 1] (and + 2 for user-property), which are
- * consumed by advancing *next. */
-static int parse_prop(tm_tool *t, const char *cmd, int argc, char **argv, int *next)
+/* Stores the value v (number n) of property d, given on -D for command `bit`. */
+static int store_prop(tm_tool *t, tm_props *p, const prop_def *d, unsigned bit, const char *v,
+                      unsigned long n)
 {
-    int i = *next;
-    if (i + 1 >= argc) {
-        tm_tools_err(t, "-D needs a command, an identifier and a value");
-        return -1;
-    }
-    const char *ident = argv[i], *v = argv[i + 1];
-    unsigned bit;
-    tm_tool_props *tp = cmd_props(t, cmd, &bit);
-    if (!tp) {
-        tm_tools_err(t, "-D: unknown command '%s'", cmd);
-        return -1;
-    }
-    if (t->kind == TM_TOOL_PUB && (bit & (C_SUBSCRIBE | C_UNSUBSCRIBE))) {
-        tm_tools_err(t, "-D %s is not used by %s", cmd, t->prog);
-        return -1;
-    }
-    if (t->kind == TM_TOOL_SUB && bit == C_PUBLISH) {
-        tm_tools_err(t, "-D publish is not used by %s", t->prog);
-        return -1;
-    }
-    const prop_def *d = NULL;
-    for (size_t k = 0; k < sizeof prop_defs / sizeof prop_defs[0]; k++)
-        if (!strcasecmp(ident, prop_defs[k].name))
-            d = &prop_defs[k];
-    if (!d) {
-        tm_tools_err(t, "-D: unknown or unsupported property '%s'", ident);
-        return -1;
-    }
-    if (!(d->allowed & bit)) {
-        tm_tools_err(t, "-D: property '%s' is not allowed on %s", d->name, cmd);
-        return -1;
-    }
-    tm_props *p = &tp->props;
-    unsigned long n = 0;
-    static const unsigned long max_of[] = {['b'] = 1, ['h'] = 65535, ['w'] = 4294967295ul,
-                                           ['v'] = TM_MAX_VBI};
-    if (strchr("bhwv", d->kind) && parse_ulong(t, d->name, v, max_of[(int)d->kind], &n) < 0)
-        return -1;
-    *next = i + 2;
-    if (d->kind != 'p' && (p->present & TM_PBIT(d->id))) {
-        tm_tools_err(t, "-D %s %s given twice", cmd, d->name);
-        return -1;
-    }
-    p->present |= TM_PBIT(d->id);
     tm_str s = {(const uint8_t *)v, (uint32_t)strlen(v)};
     switch (d->id) {
     case TM_P_PAYLOAD_FORMAT: p->payload_format = (uint8_t)n; break;
@@ -265,10 +220,6 @@ static int parse_prop(tm_tool *t, const char *cmd, int argc, char **argv, int *n
         break;
     case TM_P_CORRELATION_DATA: p->correlation_data = s; break;
     case TM_P_SUB_ID:
-        if (n == 0) {
-            tm_tools_err(t, "subscription-identifier must be 1..%u", TM_MAX_VBI);
-            return -1;
-        }
         p->sub_ids[0] = (uint32_t)n;
         p->n_sub_ids = 1;
         break;
@@ -283,31 +234,90 @@ static int parse_prop(tm_tool *t, const char *cmd, int argc, char **argv, int *n
     case TM_P_REQUEST_PROBLEM_INFO: p->request_problem_info = (uint8_t)n; break;
     case TM_P_REQUEST_RESPONSE_INFO: p->request_response_info = (uint8_t)n; break;
     case TM_P_WILL_DELAY: p->will_delay = (uint32_t)n; break;
-    case TM_P_RECEIVE_MAX:
-    case TM_P_TOPIC_ALIAS:
-    case TM_P_MAX_PACKET_SIZE:
-        if (n == 0) {
-            tm_tools_err(t, "%s must be at least 1", d->name);
-            return -1;
-        }
-        if (d->id == TM_P_RECEIVE_MAX)
-            p->receive_max = (uint16_t)n;
-        else if (d->id == TM_P_TOPIC_ALIAS)
-            p->topic_alias = (uint16_t)n;
-        else
-            p->max_packet_size = (uint32_t)n;
-        break;
+    case TM_P_RECEIVE_MAX: p->receive_max = (uint16_t)n; break;
+    case TM_P_TOPIC_ALIAS: p->topic_alias = (uint16_t)n; break;
+    case TM_P_MAX_PACKET_SIZE: p->max_packet_size = (uint32_t)n; break;
     case TM_P_TOPIC_ALIAS_MAX: p->topic_alias_max = (uint16_t)n; break;
-    case TM_P_USER_PROPERTY:
+    default: break;
+    }
+    return 0;
+}
+
+/* The property definition of IDENT for -D CMD, checked against the tool and the
+ * command; NULL after an error message. */
+static const prop_def *find_prop(tm_tool *t, const char *cmd, const char *ident,
+                                 tm_tool_props **tp, unsigned *bit)
+{
+    *tp = cmd_props(t, cmd, bit);
+    if (!*tp) {
+        tm_tools_err(t, "-D: unknown command '%s'", cmd);
+        return NULL;
+    }
+    if ((t->kind == TM_TOOL_PUB && (*bit & (C_SUBSCRIBE | C_UNSUBSCRIBE))) ||
+        (t->kind == TM_TOOL_SUB && *bit == C_PUBLISH)) {
+        tm_tools_err(t, "-D %s is not used by %s", cmd, t->prog);
+        return NULL;
+    }
+    const prop_def *d = NULL;
+    for (size_t k = 0; k < sizeof prop_defs / sizeof prop_defs[0]; k++)
+        if (!strcasecmp(ident, prop_defs[k].name))
+            d = &prop_defs[k];
+    if (!d) {
+        tm_tools_err(t, "-D: unknown or unsupported property '%s'", ident);
+        return NULL;
+    }
+    if (!(d->allowed & *bit)) {
+        tm_tools_err(t, "-D: property '%s' is not allowed on %s", d->name, cmd);
+        return NULL;
+    }
+    return d;
+}
+
+/* -D COMMAND IDENTIFIER VALUE [VALUE2]: getopt gives COMMAND; the words after it
+ * are argv[*next], argv[*next + 1] (and + 2 for user-property), which are
+ * consumed by advancing *next. */
+static int parse_prop(tm_tool *t, const char *cmd, int argc, char **argv, int *next)
+{
+    int i = *next;
+    if (i + 1 >= argc) {
+        tm_tools_err(t, "-D needs a command, an identifier and a value");
+        return -1;
+    }
+    const char *v = argv[i + 1];
+    tm_tool_props *tp;
+    unsigned bit;
+    const prop_def *d = find_prop(t, cmd, argv[i], &tp, &bit);
+    if (!d)
+        return -1;
+    tm_props *p = &tp->props;
+    *next = i + 2;
+    if (d->kind == 'p') {   /* user-property KEY VALUE: may repeat */
         if (i + 2 >= argc) {
             tm_tools_err(t, "-D %s user-property needs a key and a value", cmd);
             return -1;
         }
         tm_user_prop_add(&tp->user, v, argv[i + 2]);
+        p->present |= TM_PBIT(d->id);
         *next = i + 3;
-        break;
+        return 0;
     }
-    return 0;
+    unsigned long n = 0;
+    static const unsigned long max_of[] = {['b'] = 1, ['h'] = 65535, ['w'] = 4294967295ul,
+                                           ['v'] = TM_MAX_VBI};
+    if (strchr("bhwv", d->kind) && parse_ulong(t, d->name, v, max_of[(int)d->kind], &n) < 0)
+        return -1;
+    bool nonzero = d->id == TM_P_SUB_ID || d->id == TM_P_RECEIVE_MAX ||
+                   d->id == TM_P_TOPIC_ALIAS || d->id == TM_P_MAX_PACKET_SIZE;
+    if (nonzero && n == 0) {
+        tm_tools_err(t, "%s must be at least 1", d->name);
+        return -1;
+    }
+    if (p->present & TM_PBIT(d->id)) {
+        tm_tools_err(t, "-D %s %s given twice", cmd, d->name);
+        return -1;
+    }
+    p->present |= TM_PBIT(d->id);
+    return store_prop(t, p, d, bit, v, n);
 }
 
 /* ---- the option engine (shared with tmqtt-bench) ------------------------------- */
