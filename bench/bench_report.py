@@ -688,6 +688,18 @@ def write_summary(info, log):
         f.write("\n".join(md) + "\n")
 
 
+def section_table(summary_path, heading):
+    """The table lines of one section of a summary.md (for the console)."""
+    out, inside = [], False
+    with open(summary_path) as f:
+        for line in f:
+            if line.startswith("## "):
+                inside = line.startswith(heading)
+            elif inside and line.startswith("|"):
+                out.append(line.rstrip("\n"))
+    return out
+
+
 # ---- two runs --------------------------------------------------------------------------
 
 def headline(path):

@@ -147,6 +147,8 @@ class Summary(unittest.TestCase):
             self.assertIn("≥ 10.0×", s)                  # generator-bound tmqtt
             self.assertIn("**Warning:**", s)             # busy machine and spread
             self.assertIn("1M (1M–1.5M) † ⚠ ⊘", s)
+            table = br.section_table(os.path.join(d, "summary.md"), "## Throughput")
+            self.assertTrue(table and table[0].startswith("| case | tmqtt msg/s"), table)
 
 
 if __name__ == "__main__":
