@@ -17,7 +17,10 @@
  * copes with an ever growing backlog (which is a different experiment, and
  * where brokers legitimately drop QoS 0). A QoS 0 message that never arrives
  * would hold the window forever, so when nothing has arrived for 300 ms the
- * window is released and the rest is counted as loss at the end.
+ * window is released and the rest is counted as loss at the end. The window
+ * may also be bounded in messages (window_msgs): with a broker's default
+ * queue length (1000 messages per client for Mosquitto and tmqtt) a window
+ * in bytes alone would make it drop messages by design.
  *
  * Invariants: a bclient belongs to exactly one run; callbacks only touch
  * their run's counters; the run is freed after every client is.
@@ -25,6 +28,7 @@
 #include "tools/bench_core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,21 +50,76 @@ uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-long bench_rss_kb(int pid)
+/* The rest of the line of /proc/PID/FILE that starts with prefix. */
+static int proc_line(int pid, const char *file, const char *prefix, char *out, size_t cap)
 {
     char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
+    size_t pl = strlen(prefix);
+    int rc = -1;
+    while (rc < 0 && fgets(line, sizeof line, f))
+        if (strncmp(line, prefix, pl) == 0) {
+            snprintf(out, cap, "%s", line + pl);
+            rc = 0;
         }
     fclose(f);
-    return kb;
+    return rc;
+}
+
+long bench_status_kb(int pid, const char *field)
+{
+    char v[256];
+    return proc_line(pid, "status", field, v, sizeof v) < 0 ? -1 : strtol(v, NULL, 10);
+}
+
+long bench_rss_kb(int pid)
+{
+    return bench_status_kb(pid, "VmRSS:");
+}
+
+long bench_proc_nofile(int pid)
+{
+    char v[256];
+    if (proc_line(pid, "limits", "Max open files", v, sizeof v) < 0)
+        return -1;
+    const char *p = v + strspn(v, " ");
+    return strncmp(p, "unlimited", 9) == 0 ? LONG_MAX : strtol(p, NULL, 10);
+}
+
+long bench_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return -1;
+    }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX ? LONG_MAX : (long)rl.rlim_cur;
+}
+
+static const char *const transport_names[] = {
+    [BENCH_PLAIN] = "plain", [BENCH_TLS] = "tls", [BENCH_TLS_ATTEST] = "tls-attest",
+    [BENCH_WS] = "ws"};
+
+const char *bench_transport_name(bench_transport t)
+{
+    return (unsigned)t < sizeof transport_names / sizeof transport_names[0] ? transport_names[t]
+                                                                           : "?";
+}
+
+int bench_transport_parse(const char *s, bench_transport *out)
+{
+    for (unsigned i = 0; i < sizeof transport_names / sizeof transport_names[0]; i++)
+        if (!strcmp(s, transport_names[i])) {
+            *out = (bench_transport)i;
+            return 0;
+        }
+    return -1;
 }
 
 double bench_proc_cpu_s(int pid)
@@ -339,9 +398,9 @@ static void cb_disconnect(tm_client *c, void *ud, uint8_t reason, const char *er
 
 /* ---- client set-up ---------------------------------------------------- */
 
-static tm_client *make_client(tm_loop *loop, const bench_net *net, const char *id, void *ud,
-                              const tm_client_cbs *cbs, uint16_t max_inflight, char *err,
-                              size_t errcap)
+tm_client *bench_make_client(tm_loop *loop, const bench_net *net, const char *id, void *ud,
+                             const tm_client_cbs *cbs, uint16_t max_inflight, char *err,
+                             size_t errcap)
 {
     tm_client_opts o;
     tm_client_opts_init(&o);
@@ -437,6 +496,8 @@ static bool window_open(const brun *r, const bclient *b, size_t wire)
         return true;
     uint64_t done = r->delivered[b->idx] / r->n_groups + b->released;
     uint64_t outstanding = b->seq > done ? b->seq - done : 0;
+    if (sp->window_msgs && outstanding >= sp->window_msgs)
+        return false;
     return (outstanding + 1) * wire <= sp->window_bytes || outstanding == 0;
 }
 
@@ -453,17 +514,12 @@ static bool all_delivered(const brun *r)
 
 /* ---- one run ---------------------------------------------------------- */
 
-int bench_run(const bench_net *net, const bench_spec *sp, bench_result *out)
+/* Allocates the run and creates (does not connect) its clients. */
+static brun *run_new(const bench_net *net, const bench_spec *sp, bench_result *out)
 {
-    memset(out, 0, sizeof *out);
-    bench_hist_init(&out->lat);
-    out->broker_cpu = -1;
     brun *r = calloc(1, sizeof *r);
-    if (!r || !out->lat.b) {
-        snprintf(out->why, sizeof out->why, "out of memory");
-        free(r);
-        return -1;
-    }
+    if (!r)
+        return NULL;
     r->sp = sp;
     r->lat = &out->lat;
     r->t_win0 = r->t_win1 = UINT64_MAX;
@@ -479,11 +535,11 @@ int bench_run(const bench_net *net, const bench_spec *sp, bench_result *out)
                                     sp->label);
     if (!r->loop || !r->pubs || !r->subs || !r->seen || !r->delivered || !r->payload) {
         run_fail(r, "out of memory");
-        goto done;
+        return r;
     }
     if (sp->size < BENCH_HDR) {
         run_fail(r, "payload size %u is below the %u-byte header", sp->size, BENCH_HDR);
-        goto done;
+        return r;
     }
     for (uint32_t i = 0; i < sp->size; i++)
         r->payload[i] = (uint8_t)(i * 7u + 1u);
@@ -492,38 +548,60 @@ int bench_run(const bench_net *net, const bench_spec *sp, bench_result *out)
                          .on_publish_done = cb_publish_done, .on_subscribe = cb_subscribe,
                          .on_disconnect = cb_disconnect};
     char err[256], id[96];
-    for (uint32_t i = 0; i < sp->n_subs; i++) {
-        bclient *b = &r->subs[i];
+    for (uint32_t k = 0; k < sp->n_subs + sp->n_pubs && !r->failed; k++) {
+        bool pub = k >= sp->n_subs;
+        uint32_t i = pub ? k - sp->n_subs : k;
+        bclient *b = pub ? &r->pubs[i] : &r->subs[i];
         b->run = r;
         b->idx = i;
+        b->is_pub = pub;
         b->group = sp->shared ? 0 : i;
-        snprintf(id, sizeof id, "bench-%d-%s-s%u", (int)getpid(), sp->label, i);
-        b->c = make_client(r->loop, net, id, b, &cbs, 0, err, sizeof err);
-        if (!b->c) {
-            run_fail(r, "subscriber %u: %s", i, err);
-            goto done;
-        }
+        snprintf(id, sizeof id, "bench-%d-%s-%c%u", (int)getpid(), sp->label, pub ? 'p' : 's', i);
+        b->c = bench_make_client(r->loop, net, id, b, &cbs,
+                                 pub ? (uint16_t)(sp->inflight ? sp->inflight : 100) : 0, err,
+                                 sizeof err);
+        if (!b->c)
+            run_fail(r, "%s %u: %s", pub ? "publisher" : "subscriber", i, err);
     }
-    for (uint32_t i = 0; i < sp->n_pubs; i++) {
-        bclient *b = &r->pubs[i];
-        b->run = r;
-        b->idx = i;
-        b->is_pub = true;
-        snprintf(id, sizeof id, "bench-%d-%s-p%u", (int)getpid(), sp->label, i);
-        b->c = make_client(r->loop, net, id, b, &cbs, (uint16_t)(sp->inflight ? sp->inflight : 100),
-                           err, sizeof err);
-        if (!b->c) {
-            run_fail(r, "publisher %u: %s", i, err);
-            goto done;
-        }
-    }
+    return r;
+}
 
-    uint64_t t0 = bench_now_ns();
-    if (connect_all(r, net, t0 + (uint64_t)(net->connect_timeout_s * 1e9) +
-                                (uint64_t)(sp->n_pubs + sp->n_subs) * 20000000ull) < 0)
-        goto done;
+static void run_free(brun *r)
+{
+    const bench_spec *sp = r->sp;
+    for (uint32_t i = 0; r->subs && i < sp->n_subs; i++)
+        if (r->subs[i].c)
+            tm_client_free(r->subs[i].c);
+    for (uint32_t i = 0; r->pubs && i < sp->n_pubs; i++)
+        if (r->pubs[i].c)
+            tm_client_free(r->pubs[i].c);
+    if (r->seen)
+        for (size_t i = 0; i < (size_t)(r->n_groups ? r->n_groups : 1) * (sp->n_pubs ? sp->n_pubs : 1);
+             i++)
+            free(r->seen[i].bits);
+    free(r->seen);
+    free(r->delivered);
+    free(r->payload);
+    free(r->pubs);
+    free(r->subs);
+    if (r->loop)
+        tm_loop_free(r->loop);
+    free(r);
+}
 
-    /* Subscribe. */
+/* Runs the loop once and keeps every client ticking. */
+static void run_step(brun *r, int timeout_ms, uint64_t *last_tick)
+{
+    bclient *sets[2] = {r->subs, r->pubs};
+    uint32_t counts[2] = {r->sp->n_subs, r->sp->n_pubs};
+    tm_loop_run_once(r->loop, timeout_ms);
+    tick_all(sets, counts, 2, last_tick);
+}
+
+/* Every subscriber subscribes; returns once all SUBACKs arrived. */
+static int subscribe_all(brun *r)
+{
+    const bench_spec *sp = r->sp;
     char filter[240];
     if (sp->shared)
         snprintf(filter, sizeof filter, "$share/bench/%s", r->topic);
@@ -534,24 +612,63 @@ int bench_run(const bench_net *net, const bench_spec *sp, bench_result *out)
     for (uint32_t i = 0; i < sp->n_subs; i++)
         if (tm_client_subscribe(r->subs[i].c, filters, &so, 1, NULL) < 0) {
             run_fail(r, "subscriber %u: subscribe: %s", i, tm_client_error(r->subs[i].c));
-            goto done;
+            return -1;
         }
-    bclient *sets[2] = {r->subs, r->pubs};
-    uint32_t counts[2] = {sp->n_subs, sp->n_pubs};
     uint64_t last_tick = 0, dl = bench_now_ns() + 10000000000ull;
     while (!r->failed && r->n_subscribed < sp->n_subs) {
         if (bench_now_ns() > dl) {
             run_fail(r, "timeout: %u of %u subscriptions acknowledged", r->n_subscribed, sp->n_subs);
-            goto done;
+            return -1;
         }
-        tm_loop_run_once(r->loop, 50);
-        tick_all(sets, counts, 2, &last_tick);
+        run_step(r, 50, &last_tick);
     }
-    if (r->failed)
-        goto done;
+    return r->failed ? -1 : 0;
+}
 
-    /* Publish: warm-up, then the measured window. */
-    uint64_t start = bench_now_ns();
+/* What publisher b does at time now; returns whether it published. In rate
+ * mode *next is lowered to its next publication time. */
+static bool publisher_turn(brun *r, bclient *b, uint64_t now, uint64_t interval, size_t wire,
+                           uint64_t *next)
+{
+    const bench_spec *sp = r->sp;
+    bool any = false;
+    int burst = 0;
+    if (interval) {
+        /* Fixed rate. A publisher more than 100 ms behind skips ahead
+         * instead of bursting: the offered rate then shows the miss. */
+        if (now > b->next_ns + 100000000ull)
+            b->next_ns = now;
+        while (b->next_ns <= now && burst++ < 1000) {
+            if (window_open(r, b, wire)) {
+                publish_one(r, b);
+                any = true;
+            }
+            b->next_ns += interval;
+        }
+        if (b->next_ns < *next)
+            *next = b->next_ns;
+    } else {
+        while (burst++ < 256 && window_open(r, b, wire)) {
+            publish_one(r, b);
+            any = true;
+        }
+        /* QoS 0 messages never arriving would close the window for good. */
+        if (!any && sp->qos == 0 && now - r->last_progress > 300000000ull) {
+            uint64_t done = r->delivered[b->idx] / (r->n_groups ? r->n_groups : 1) + b->released;
+            if (b->seq > done)
+                b->released += b->seq - done;
+        }
+    }
+    if (any && (sp->flush_each || !interval))
+        tm_client_flush(b->c);
+    return any;
+}
+
+/* Warm-up, then the measured window; fills the CPU figures of out. */
+static void publish_phase(brun *r, bench_result *out)
+{
+    const bench_spec *sp = r->sp;
+    uint64_t start = bench_now_ns(), last_tick = 0;
     r->t_win0 = start + (uint64_t)(sp->warmup_s * 1e9);
     r->t_win1 = r->t_win0 + (uint64_t)(sp->duration_s * 1e9);
     r->last_progress = start;
@@ -571,42 +688,9 @@ int bench_run(const bench_net *net, const bench_spec *sp, bench_result *out)
         if (now >= r->t_win1 || r->failed)
             break;
         uint64_t next = r->t_win1;
-        for (uint32_t i = 0; i < sp->n_pubs && !r->failed; i++) {
-            bclient *b = &r->pubs[i];
-            if (b->closed)
-                continue;
-            bool any = false;
-            if (interval) {
-                /* Fixed rate. A publisher more than 100 ms behind skips ahead
-                 * instead of bursting: the offered rate then shows the miss. */
-                if (now > b->next_ns + 100000000ull)
-                    b->next_ns = now;
-                int burst = 0;
-                while (b->next_ns <= now && burst++ < 1000) {
-                    if (window_open(r, b, wire)) {
-                        publish_one(r, b);
-                        any = true;
-                    }
-                    b->next_ns += interval;
-                }
-                if (b->next_ns < next)
-                    next = b->next_ns;
-            } else {
-                int burst = 0;
-                while (burst++ < 256 && window_open(r, b, wire)) {
-                    publish_one(r, b);
-                    any = true;
-                }
-                /* QoS 0 messages never arriving would close the window for good. */
-                if (!any && sp->qos == 0 && now - r->last_progress > 300000000ull) {
-                    uint64_t done = r->delivered[i] / (r->n_groups ? r->n_groups : 1) + b->released;
-                    if (b->seq > done)
-                        b->released += b->seq - done;
-                }
-            }
-            if (any && (sp->flush_each || !interval))
-                tm_client_flush(b->c);
-        }
+        for (uint32_t i = 0; i < sp->n_pubs && !r->failed; i++)
+            if (!r->pubs[i].closed)
+                publisher_turn(r, &r->pubs[i], now, interval, wire, &next);
         int timeout;
         now = bench_now_ns();
         if (!interval)
@@ -617,8 +701,7 @@ int bench_run(const bench_net *net, const bench_spec *sp, bench_result *out)
             timeout = (int)((next - now + 999999) / 1000000);
         if (!in_window && r->t_win0 > now && (r->t_win0 - now) / 1000000 < (uint64_t)timeout)
             timeout = (int)((r->t_win0 - now + 999999) / 1000000);
-        tm_loop_run_once(r->loop, timeout);
-        tick_all(sets, counts, 2, &last_tick);
+        run_step(r, timeout, &last_tick);
     }
     double win_s = (double)(bench_now_ns() - r->t_win0) / 1e9;
     if (win_s > sp->duration_s || win_s <= 0)
@@ -630,20 +713,26 @@ int bench_run(const bench_net *net, const bench_spec *sp, bench_result *out)
             out->broker_cpu = (b1 - bcpu0) / win_s;
     }
     out->window_s = win_s;
+}
 
-    /* Drain: QoS 1/2 until everything arrived and was acknowledged; QoS 0
-     * until nothing more arrived for 500 ms. */
-    uint64_t drain_end = bench_now_ns() + (uint64_t)(sp->drain_s * 1e9);
+/* QoS 1/2 until everything arrived and was acknowledged; QoS 0 until
+ * nothing more arrived for 500 ms. */
+static void drain_phase(brun *r)
+{
+    uint64_t drain_end = bench_now_ns() + (uint64_t)(r->sp->drain_s * 1e9), last_tick = 0;
     r->last_progress = bench_now_ns();
     while (!r->failed && !all_delivered(r)) {
         uint64_t now = bench_now_ns();
-        if (now > drain_end || (sp->qos == 0 && now - r->last_progress > 500000000ull))
+        if (now > drain_end || (r->sp->qos == 0 && now - r->last_progress > 500000000ull))
             break;
-        tm_loop_run_once(r->loop, 20);
-        tick_all(sets, counts, 2, &last_tick);
+        run_step(r, 20, &last_tick);
     }
+}
 
-done:
+/* Counts and the delivery verdict (see bench_core.h). */
+static void tally(brun *r, bench_result *out)
+{
+    const bench_spec *sp = r->sp;
     for (uint32_t i = 0; i < sp->n_pubs; i++)
         out->sent += r->pubs ? r->pubs[i].seq : 0;
     out->expected = out->sent * r->n_groups;
@@ -658,7 +747,6 @@ done:
         out->offered_rate = (double)r->sent_window / out->window_s;
         out->delivered_rate = (double)r->recv_window / out->window_s;
     }
-    /* Verdict. */
     if (!r->failed) {
         if (r->bad)
             run_fail(r, "%llu corrupted or unexpected messages", (unsigned long long)r->bad);
@@ -681,43 +769,49 @@ done:
     }
     out->ok = !r->failed;
     snprintf(out->why, sizeof out->why, "%s", r->failed ? r->why : "");
+}
 
-    /* Tear down: DISCONNECT everyone, give it a moment to be written. */
-    if (r->loop) {
-        uint32_t live = 0;
-        for (int s = 0; s < 2; s++) {
-            bclient *set = s ? r->pubs : r->subs;
-            uint32_t n = s ? sp->n_pubs : sp->n_subs;
-            for (uint32_t i = 0; set && i < n; i++)
-                if (set[i].c && !set[i].closed && tm_client_get_state(set[i].c) == TM_CS_CONNECTED) {
-                    tm_client_disconnect(set[i].c, 0, NULL);
-                    live++;
-                }
-        }
-        r->failed = true;   /* teardown errors do not change the verdict */
-        uint64_t end = bench_now_ns() + 2000000000ull;
-        uint32_t closed0 = r->n_closed;
-        while (live && r->n_closed - closed0 < live && bench_now_ns() < end)
-            tm_loop_run_once(r->loop, 20);
+/* DISCONNECT everyone and give it up to 2 s to be written. */
+static void disconnect_all(brun *r)
+{
+    if (!r->loop)
+        return;
+    uint32_t live = 0;
+    for (int s = 0; s < 2; s++) {
+        bclient *set = s ? r->pubs : r->subs;
+        uint32_t n = s ? r->sp->n_pubs : r->sp->n_subs;
+        for (uint32_t i = 0; set && i < n; i++)
+            if (set[i].c && !set[i].closed && tm_client_get_state(set[i].c) == TM_CS_CONNECTED) {
+                tm_client_disconnect(set[i].c, 0, NULL);
+                live++;
+            }
     }
-    for (uint32_t i = 0; r->subs && i < sp->n_subs; i++)
-        if (r->subs[i].c)
-            tm_client_free(r->subs[i].c);
-    for (uint32_t i = 0; r->pubs && i < sp->n_pubs; i++)
-        if (r->pubs[i].c)
-            tm_client_free(r->pubs[i].c);
-    if (r->seen)
-        for (size_t i = 0; i < (size_t)(r->n_groups ? r->n_groups : 1) * (sp->n_pubs ? sp->n_pubs : 1);
-             i++)
-            free(r->seen[i].bits);
-    free(r->seen);
-    free(r->delivered);
-    free(r->payload);
-    free(r->pubs);
-    free(r->subs);
-    if (r->loop)
-        tm_loop_free(r->loop);
-    free(r);
+    r->failed = true;   /* teardown errors do not change the verdict */
+    uint64_t end = bench_now_ns() + 2000000000ull;
+    uint32_t closed0 = r->n_closed;
+    while (live && r->n_closed - closed0 < live && bench_now_ns() < end)
+        tm_loop_run_once(r->loop, 20);
+}
+
+int bench_run(const bench_net *net, const bench_spec *sp, bench_result *out)
+{
+    memset(out, 0, sizeof *out);
+    bench_hist_init(&out->lat);
+    out->broker_cpu = -1;
+    brun *r = out->lat.b ? run_new(net, sp, out) : NULL;
+    if (!r) {
+        snprintf(out->why, sizeof out->why, "out of memory");
+        return -1;
+    }
+    uint64_t deadline = bench_now_ns() + (uint64_t)(net->connect_timeout_s * 1e9) +
+                        (uint64_t)(sp->n_pubs + sp->n_subs) * 20000000ull;
+    if (!r->failed && connect_all(r, net, deadline) == 0 && subscribe_all(r) == 0) {
+        publish_phase(r, out);
+        drain_phase(r);
+    }
+    tally(r, out);
+    disconnect_all(r);
+    run_free(r);
     return out->ok ? 0 : -1;
 }
 
@@ -769,7 +863,7 @@ int bench_connect_seq(const bench_net *net, int n, bench_hist *h, char *why, siz
         cstate s = {0};
         char err[256], id[64];
         snprintf(id, sizeof id, "bench-%d-conn-%d", (int)getpid(), i);
-        tm_client *c = make_client(loop, net, id, &s, &cbs, 0, err, sizeof err);
+        tm_client *c = bench_make_client(loop, net, id, &s, &cbs, 0, err, sizeof err);
         if (!c) {
             if (!why[0])
                 snprintf(why, whycap, "%s", err);
@@ -808,127 +902,4 @@ int bench_connect_seq(const bench_net *net, int n, bench_hist *h, char *why, siz
     }
     tm_loop_free(loop);
     return failures;
-}
-
-/* ---- idle connections ------------------------------------------------- */
-
-typedef struct idle_run {
-    int connected, failed, closed;
-    char why[256];
-} idle_run;
-
-typedef struct idle_cl {
-    idle_run *ir;
-    int state;                   /* 0 waiting, 1 connected, -1 failed */
-} idle_cl;
-
-static void ic_connect(tm_client *c, void *ud, uint8_t code, bool sp, const tm_props *pr)
-{
-    idle_cl *k = ud;
-    if (code == 0 && k->state == 0) {
-        k->state = 1;
-        k->ir->connected++;
-    } else if (code) {
-        k->state = -1;
-        k->ir->failed++;
-        if (!k->ir->why[0])
-            snprintf(k->ir->why, sizeof k->ir->why, "CONNACK refused (code 0x%02x)", code);
-    }
-}
-
-static void ic_disconnect(tm_client *c, void *ud, uint8_t reason, const char *error)
-{
-    idle_cl *k = ud;
-    k->ir->closed++;
-    if (k->state == 0) {
-        k->state = -1;
-        k->ir->failed++;
-    } else if (k->state == 1 && error) {
-        k->state = -1;
-        k->ir->connected--;
-        k->ir->failed++;
-    }
-    if (error && !k->ir->why[0])
-        snprintf(k->ir->why, sizeof k->ir->why, "%s", error);
-}
-
-int bench_idle(const bench_net *net, int n, double settle_s, void (*measure)(void *), void *arg,
-               char *why, size_t whycap)
-{
-    why[0] = 0;
-    idle_run ir = {0};
-    tm_loop *loop = tm_loop_new();
-    tm_client **cl = calloc((size_t)n, sizeof *cl);
-    idle_cl *ks = calloc((size_t)n, sizeof *ks);
-    int rc = -1;
-    if (!loop || !cl || !ks) {
-        snprintf(why, whycap, "out of memory");
-        goto out;
-    }
-    tm_client_cbs cbs = {.on_connect = ic_connect, .on_disconnect = ic_disconnect};
-    int par = net->connect_parallel > 0 ? net->connect_parallel : 64;
-    int started = 0;
-    uint64_t dl = bench_now_ns() + (uint64_t)(net->connect_timeout_s * 1e9) +
-                  (uint64_t)n * 5000000ull;
-    uint64_t last_tick = 0;
-    while (ir.connected + ir.failed < n) {
-        while (started < n && started - ir.connected - ir.failed < par) {
-            char err[256], id[64];
-            snprintf(id, sizeof id, "bench-%d-idle-%d", (int)getpid(), started);
-            ks[started].ir = &ir;
-            cl[started] = make_client(loop, net, id, &ks[started], &cbs, 0, err, sizeof err);
-            if (!cl[started] || tm_client_connect(cl[started]) < 0) {
-                snprintf(why, whycap, "connection %d: %s", started,
-                         cl[started] ? tm_client_error(cl[started]) : err);
-                goto out;
-            }
-            started++;
-        }
-        if (ir.failed) {
-            snprintf(why, whycap, "%d connection(s) failed: %s", ir.failed, ir.why);
-            goto out;
-        }
-        if (bench_now_ns() > dl) {
-            snprintf(why, whycap, "timeout: %d of %d connected", ir.connected, n);
-            goto out;
-        }
-        tm_loop_run_once(loop, 50);
-        uint64_t now_ms = tm_client_now_ms();
-        if (now_ms - last_tick >= 1000) {
-            last_tick = now_ms;
-            for (int i = 0; i < started; i++)
-                tm_client_tick(cl[i], now_ms);
-        }
-    }
-    /* Let the broker settle (lazily allocated buffers, deferred frees). */
-    uint64_t end = bench_now_ns() + (uint64_t)(settle_s * 1e9);
-    while (bench_now_ns() < end && !ir.failed)
-        tm_loop_run_once(loop, 50);
-    if (ir.failed) {
-        snprintf(why, whycap, "%d connection(s) dropped while idle: %s", ir.failed, ir.why);
-        goto out;
-    }
-    if (measure)
-        measure(arg);
-    rc = 0;
-out:
-    if (loop && cl) {
-        int live = 0, closed0 = ir.closed;
-        for (int i = 0; i < n; i++)
-            if (cl[i] && tm_client_get_state(cl[i]) == TM_CS_CONNECTED) {
-                tm_client_disconnect(cl[i], 0, NULL);
-                live++;
-            }
-        uint64_t stop = bench_now_ns() + 5000000000ull;
-        while (ir.closed - closed0 < live && bench_now_ns() < stop)
-            tm_loop_run_once(loop, 20);
-        for (int i = 0; i < n; i++)
-            if (cl[i])
-                tm_client_free(cl[i]);
-    }
-    free(cl);
-    free(ks);
-    if (loop)
-        tm_loop_free(loop);
-    return rc;
 }

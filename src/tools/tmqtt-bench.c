@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ typedef struct opts {
     int fixed_subs;              /* publishers scenario */
     uint32_t fan;                /* throughput: clients on the "many" side */
     size_t window;
+    uint32_t window_msgs;
     uint32_t inflight;
     uint8_t qos_list[3];
     int n_qos;
@@ -61,6 +63,8 @@ typedef struct opts {
     int min_msgs;
     bool all_rates;
     double max_qos0_loss;
+    int workers;                 /* idle: processes holding the connections (0: auto) */
+    bool transport_set;
 } opts;
 
 static int n_failed;
@@ -172,6 +176,7 @@ static void base_spec(const opts *o, bench_spec *sp, const char *label)
     sp->duration_s = o->duration;
     sp->drain_s = o->drain;
     sp->window_bytes = o->window;
+    sp->window_msgs = o->window_msgs;
     sp->inflight = o->inflight;
     sp->max_qos0_loss = o->max_qos0_loss;
     sp->broker_pid = o->broker_pid;
@@ -185,30 +190,35 @@ static int attest_prepare(tm_client_opts *co, void *arg, char *err, size_t errca
     return tm_tools_attest_setup(&o->attest_opts, co, err, errcap);
 }
 
+/* Attestation requested: install the hook on every client, or say
+ * "unsupported" (a property of this build, not a failure). 0: go on;
+ * 1: unsupported, reported. */
+static int setup_attest(opts *o, const char *scenario, const char *variant)
+{
+    if (!o->attest)
+        return 0;
+    tm_client_opts probe;
+    tm_client_opts_init(&probe);
+    char err[256];
+    if (!o->net.ssl_ctx)
+        snprintf(err, sizeof err, "attestation needs TLS (--cafile or --psk)");
+    if (!o->net.ssl_ctx || attest_prepare(&probe, o, err, sizeof err) < 0) {
+        printf("%-10s %s %-12s unsupported: %s\n", o->broker, scenario, variant, err);
+        csv_row(o, scenario, variant, -1, -1, -1, -1, -1, "unsupported", 1);
+        return 1;
+    }
+    o->net.prepare = attest_prepare;
+    o->net.prepare_arg = o;
+    return 0;
+}
+
 static int sc_connect(opts *o)
 {
     char variant[32];
     const char *mode = o->psk_hex ? "psk" : o->net.ssl_ctx ? "tls" : "tcp";
     snprintf(variant, sizeof variant, "%s%s", mode, o->attest ? "+attest" : "");
-    if (o->attest) {
-        /* Probe once: "unsupported" is a property of this build, not a failure. */
-        tm_client_opts probe;
-        tm_client_opts_init(&probe);
-        char err[256];
-        if (!o->net.ssl_ctx) {
-            printf("%-10s connect %-12s unsupported: attestation needs TLS (--cafile or --psk)\n",
-                   o->broker, variant);
-            csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "unsupported", 1);
-            return 0;
-        }
-        if (attest_prepare(&probe, o, err, sizeof err) < 0) {
-            printf("%-10s connect %-12s unsupported: %s\n", o->broker, variant, err);
-            csv_row(o, "connect", variant, -1, -1, -1, -1, -1, "unsupported", 1);
-            return 0;
-        }
-        o->net.prepare = attest_prepare;
-        o->net.prepare_arg = o;
-    }
+    if (setup_attest(o, "connect", variant))
+        return 0;
     bench_hist h;
     bench_hist_init(&h);
     char why[256];
@@ -318,6 +328,16 @@ static int sc_scale(opts *o, bool subs_scale)
     return 0;
 }
 
+static int sc_subscribers(opts *o)
+{
+    return sc_scale(o, true);
+}
+
+static int sc_publishers(opts *o)
+{
+    return sc_scale(o, false);
+}
+
 static int sc_throughput(opts *o)
 {
     print_run_header();
@@ -339,25 +359,19 @@ static int sc_throughput(opts *o)
                 sp.rate = 0;
                 bench_result r;
                 bench_run(&o->net, &sp, &r);
-                char extra[80];
-                snprintf(extra, sizeof extra, "  cpu bench %.2f broker %.2f", r.bench_cpu,
-                         r.broker_cpu);
+                char extra[120];
+                double per = r.broker_cpu >= 0 && r.delivered_rate > 0
+                                 ? r.broker_cpu / r.delivered_rate * 1e6 : -1;
+                snprintf(extra, sizeof extra, "  cpu bench %.2f broker %.2f (%.3f us/msg)",
+                         r.bench_cpu, r.broker_cpu, per);
                 report_run(o, "throughput", shape, &sp, &r, extra);
+                if (per >= 0)
+                    csv_row(o, "throughput", shape, sp.qos, sp.size, sp.n_pubs, sp.n_subs, -1,
+                            "broker_cpu_us_per_msg", per);
                 bench_result_free(&r);
             }
     }
     return 0;
-}
-
-typedef struct idle_meas {
-    int pid;
-    long rss;
-} idle_meas;
-
-static void idle_measure(void *arg)
-{
-    idle_meas *m = arg;
-    m->rss = bench_rss_kb(m->pid);
 }
 
 static int sc_idle(opts *o)
@@ -366,31 +380,38 @@ static int sc_idle(opts *o)
         fprintf(stderr, "tmqtt-bench: idle needs --broker-pid\n");
         return -1;
     }
-    long before = bench_rss_kb(o->broker_pid);
-    if (before < 0) {
-        fprintf(stderr, "tmqtt-bench: cannot read /proc/%d/status\n", o->broker_pid);
-        return -1;
-    }
-    idle_meas m = {.pid = o->broker_pid, .rss = -1};
-    char why[256];
+    const char *variant = bench_transport_name(o->net.transport);
+    if (setup_attest(o, "idle", variant))
+        return 0;
+    bench_idle_spec sp = {.n = o->n, .workers = o->workers, .settle_s = o->settle,
+                          .broker_pid = o->broker_pid};
+    bench_idle_result r;
     uint64_t t0 = bench_now_ns();
-    int rc = bench_idle(&o->net, o->n, o->settle, idle_measure, &m, why, sizeof why);
+    bench_idle_procs(&o->net, &sp, &r);
     double wall = (double)(bench_now_ns() - t0) / 1e9;
-    long after_close = bench_rss_kb(o->broker_pid);
-    bool alive = after_close >= 0;
-    double per = m.rss >= 0 ? (double)(m.rss - before) * 1024.0 / o->n : 0;
-    printf("%-10s idle n=%d  RSS before %ld KiB  with connections %ld KiB  after close %ld KiB  "
-           "=> %.0f bytes/connection  (%.1f s)  %s%s\n",
-           o->broker, o->n, before, m.rss, after_close, per, wall,
-           rc == 0 && alive ? "OK" : "FAIL: ", rc == 0 && alive ? "" : rc ? why : "broker died");
-    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "connections", rc == 0 ? o->n : 0);
-    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "rss_before_kb", (double)before);
-    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "rss_connected_kb", (double)m.rss);
-    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "rss_after_close_kb", (double)after_close);
-    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "bytes_per_connection", per);
-    csv_row(o, "idle", "", -1, -1, -1, o->n, -1, "verified", rc == 0 && alive ? 1 : 0);
-    if (rc != 0 || !alive)
+    printf("%-10s idle %-10s n=%d workers=%d  VmRSS before %ld KiB  with connections %ld KiB  "
+           "after close %ld KiB  => %.0f bytes/connection (RssAnon %.0f)  connect %.1f s  "
+           "(%.1f s)  %s%s\n",
+           o->broker, variant, o->n, r.workers, r.rss_before_kb, r.rss_connected_kb,
+           r.rss_after_kb, r.bytes_per_conn, r.anon_bytes_per_conn, r.connect_s, wall,
+           r.ok ? "OK" : "FAIL: ", r.ok ? "" : r.why);
+#define ROW(m, v) csv_row(o, "idle", variant, -1, -1, -1, o->n, -1, m, v)
+    ROW("connections", r.ok ? r.alive : 0);
+    ROW("workers", r.workers);
+    ROW("rss_before_kb", (double)r.rss_before_kb);
+    ROW("rss_connected_kb", (double)r.rss_connected_kb);
+    ROW("rss_after_close_kb", (double)r.rss_after_kb);
+    ROW("anon_before_kb", (double)r.anon_before_kb);
+    ROW("anon_connected_kb", (double)r.anon_connected_kb);
+    ROW("bytes_per_connection", r.bytes_per_conn);
+    ROW("anon_bytes_per_connection", r.anon_bytes_per_conn);
+    ROW("connect_s", r.connect_s);
+    ROW("verified", r.ok ? 1 : 0);
+#undef ROW
+    if (!r.ok) {
         n_failed++;
+        fprintf(stderr, "tmqtt-bench: %s idle %s: %s\n", o->broker, variant, r.why);
+    }
     return 0;
 }
 
@@ -408,7 +429,8 @@ static void usage(FILE *f)
 "  subscribers  1 publisher at 25 msg/s, N subscribers in $share/bench/... (--list)\n"
 "  publishers   25 subscribers, N publishers at 5 msg/s each (--list)\n"
 "  throughput   max delivered msg/s, fan-in and fan-out, QoS and payload lists\n"
-"  idle         open -n idle connections, broker VmRSS per connection (--broker-pid)\n"
+"  idle         hold -n idle connections in --workers processes; the broker's\n"
+"               VmRSS per connection (--broker-pid)\n"
 "Common options:\n"
 "  -h HOST -p PORT        broker (127.0.0.1:1883)\n"
 "  -V 5|311               MQTT version (5; shared subscriptions need 5)\n"
@@ -426,12 +448,16 @@ static void usage(FILE *f)
 "  --persistent           clients keep their sessions (clean start off, expiry 300 s)\n"
 "  --qos-list 0,1,2 --sizes 64,4096 --shapes fan-in,fan-out --fan N (8)\n"
 "  --window BYTES         throughput: end-to-end outstanding bytes per publisher (65536)\n"
+"  --window-msgs N        ... and at most N messages (0: no limit)\n"
 "  --inflight N           QoS 1/2 unacknowledged per publisher (100)\n"
 "  --max-qos0-loss F      tolerated QoS 0 loss fraction (0.01)\n"
 "  -n N                   connections (connect: 200, idle: 10000)\n"
-"  --settle S             idle: wait before reading RSS (2)\n"
-"  --parallel N           connections in progress at once (64)\n"
-"TLS (connect latency, or any scenario over TLS):\n"
+"  --settle S             idle: wait before reading the broker's memory (2)\n"
+"  --workers N            idle: processes holding the connections (one per 5000)\n"
+"  --parallel N           connections in progress at once, per process (64)\n"
+"Transport (any scenario):\n"
+"  --transport plain|tls|tls-attest   (default: from the options below; ws is\n"
+"                         reserved for MQTT over WebSocket, not supported yet)\n"
 "  --cafile F [--cert F --key F] [--insecure]   certificate TLS 1.3 (ECDHE)\n"
 "  --psk HEX --psk-identity ID                  TLS 1.3 external PSK\n"
 "  --attest [--attest-policy F] [--attest-format NAME]  request attestation\n"
@@ -458,28 +484,186 @@ static int parse_list(const char *s, double *out, int max)
     return *s ? -1 : n;
 }
 
-static int parse_u(const char *s, unsigned long max, unsigned long *out)
+static int bad_value(const tm_optdef *d, const char *v)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || errno || v > max)
-        return -1;
-    *out = v;
+    char name[48];
+    fprintf(stderr, "tmqtt-bench: bad value for %s: '%s'\n", tm_opt_name(d, name, sizeof name), v);
+    return -1;
+}
+
+static int o_help(void *ctx, const tm_optdef *d, const char *v)
+{
+    (void)ctx, (void)d, (void)v;
+    usage(stdout);
+    return 1;
+}
+
+static int o_version(void *ctx, const tm_optdef *d, const char *v)
+{
+    opts *o = ctx;
+    if (!strcmp(v, "5") || !strcmp(v, "mqttv5"))
+        o->net.version = TM_V5;
+    else if (!strcmp(v, "311") || !strcmp(v, "mqttv311"))
+        o->net.version = TM_V311;
+    else
+        return bad_value(d, v);
     return 0;
 }
 
-static int parse_d(const char *s, double *out)
+static int o_list(void *ctx, const tm_optdef *d, const char *v)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || v < 0)
-        return -1;
-    *out = v;
+    opts *o = ctx;
+    o->nlist = parse_list(v, o->list, MAX_LIST);
+    if (o->nlist <= 0)
+        return bad_value(d, v);
+    o->list_set = true;
     return 0;
 }
 
+static int o_qos_list(void *ctx, const tm_optdef *d, const char *v)
+{
+    opts *o = ctx;
+    o->n_qos = 0;   /* parse_list refuses 0: read the digits directly */
+    for (const char *p = v; *p; p++) {
+        if (*p >= '0' && *p <= '2' && o->n_qos < 3)
+            o->qos_list[o->n_qos++] = (uint8_t)(*p - '0');
+        else if (*p != ',')
+            return bad_value(d, v);
+    }
+    return o->n_qos ? 0 : bad_value(d, v);
+}
+
+static int o_sizes(void *ctx, const tm_optdef *d, const char *v)
+{
+    opts *o = ctx;
+    double l[8];
+    int n = parse_list(v, l, 8);
+    if (n <= 0)
+        return bad_value(d, v);
+    for (int k = 0; k < n; k++) {
+        if (l[k] < BENCH_HDR || l[k] > (256u << 20))
+            return bad_value(d, v);
+        o->sizes[k] = (uint32_t)l[k];
+    }
+    o->n_sizes = n;
+    return 0;
+}
+
+static int o_shapes(void *ctx, const tm_optdef *d, const char *v)
+{
+    opts *o = ctx;
+    o->fan_in = strstr(v, "fan-in") != NULL;
+    o->fan_out = strstr(v, "fan-out") != NULL;
+    return o->fan_in || o->fan_out ? 0 : bad_value(d, v);
+}
+
+static int o_transport(void *ctx, const tm_optdef *d, const char *v)
+{
+    opts *o = ctx;
+    if (bench_transport_parse(v, &o->net.transport) < 0)
+        return bad_value(d, v);
+    o->transport_set = true;
+    return 0;
+}
+
+/* --attest, --attest-policy F, --attest-format NAME: each one asks for attestation. */
+static int o_attest(void *ctx, const tm_optdef *d, const char *v)
+{
+    opts *o = ctx;
+    o->attest = o->attest_opts.enable = true;
+    if (d->lng && !strcmp(d->lng, "attest-policy"))
+        o->attest_opts.policy = v;
+    else if (d->lng && !strcmp(d->lng, "attest-format"))
+        o->attest_opts.format = v;
+    return 0;
+}
+
+#define B_STR(l, s, f) TM_OPTDEF_STR(opts, l, s, 1, f)
+#define B_FLAG(l, s, f) TM_OPTDEF_FLAG(opts, l, s, 1, f)
+#define B_UINT(l, s, f, lo, hi) TM_OPTDEF_UINT(opts, l, s, 1, f, lo, hi)
+#define B_DBL(l, f, lo, hi, above) TM_OPTDEF_DBL(opts, l, 0, 1, f, lo, hi, above)
+
+static const tm_optdef bench_opts[] = {
+    TM_OPTDEF_FN("help", 0, 1, o_help),
+    B_FLAG("quiet", 0, quiet),
+    B_FLAG("all-rates", 0, all_rates),
+    B_FLAG("persistent", 0, net.persistent),
+    B_FLAG("insecure", 0, insecure),
+    TM_OPTDEF_FN("attest", 0, 1, o_attest),
+    TM_OPTDEF_FNARG("attest-policy", 0, 1, o_attest),
+    TM_OPTDEF_FNARG("attest-format", 0, 1, o_attest),
+    B_STR("host", 'h', net.host),
+    B_UINT("port", 'p', net.port, 1, 65535),
+    TM_OPTDEF_FNARG("protocol-version", 'V', 1, o_version),
+    B_STR("broker", 0, broker),
+    B_STR("csv", 0, csv),
+    B_UINT("broker-pid", 0, broker_pid, 1, INT_MAX),
+    B_UINT("qos", 'q', qos, 0, 2),
+    B_UINT("size", 's', size, BENCH_HDR, 256u << 20),
+    B_DBL("duration", duration, 0, 1e6, true),
+    B_DBL("warmup", warmup, 0, 1e6, false),
+    B_DBL("drain", drain, 0, 1e6, false),
+    TM_OPTDEF_FNARG("list", 0, 1, o_list),
+    B_DBL("rate", rate, 0, 1e9, true),
+    B_UINT("subs", 0, fixed_subs, 1, 100000),
+    B_UINT("min-msgs", 0, min_msgs, 0, 1000000),
+    TM_OPTDEF_FNARG("qos-list", 0, 1, o_qos_list),
+    TM_OPTDEF_FNARG("sizes", 0, 1, o_sizes),
+    TM_OPTDEF_FNARG("shapes", 0, 1, o_shapes),
+    B_UINT("fan", 0, fan, 1, 100000),
+    B_UINT("window", 0, window, 0, 1u << 30),
+    B_UINT("window-msgs", 0, window_msgs, 0, 1000000),
+    B_UINT("inflight", 0, inflight, 1, 65535),
+    B_DBL("max-qos0-loss", max_qos0_loss, 0, 1, false),
+    B_UINT(NULL, 'n', n, 1, 1000000),
+    B_DBL("settle", settle, 0, 1e6, false),
+    B_UINT("parallel", 0, net.connect_parallel, 1, 100000),
+    B_UINT("workers", 0, workers, 1, 256),
+    TM_OPTDEF_FNARG("transport", 0, 1, o_transport),
+    B_STR("cafile", 0, cafile),
+    B_STR("cert", 0, certfile),
+    B_STR("key", 0, keyfile),
+    B_STR("psk", 0, psk_hex),
+    B_STR("psk-identity", 0, psk_identity),
+};
+
+static void bench_err(void *ctx, const char *msg)
+{
+    (void)ctx;
+    fprintf(stderr, "tmqtt-bench: %s\n", msg);
+}
+
+static void defaults(opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->broker = "tmqtt";
+    o->net.host = "127.0.0.1";
+    o->net.port = 1883;
+    o->net.version = TM_V5;
+    o->net.keep_alive = 60;
+    o->net.connect_parallel = 64;
+    o->net.connect_timeout_s = 10;
+    o->size = 64;
+    o->duration = 5;
+    o->warmup = 1;
+    o->drain = 10;
+    o->window = 65536;
+    o->inflight = 100;
+    o->min_msgs = 30;
+    o->settle = 2;
+    o->max_qos0_loss = 0.01;
+    o->qos_list[0] = 0;
+    o->qos_list[1] = 1;
+    o->qos_list[2] = 2;
+    o->n_qos = 3;
+    o->sizes[0] = 64;
+    o->sizes[1] = 4096;
+    o->n_sizes = 2;
+    o->fan_in = o->fan_out = true;
+}
+
+/* SCENARIO then options (argv[1] is the scenario, getopt starts after it).
+ * 0: run; 1: --help printed; -1: error printed. */
 static int parse_args(opts *o, int argc, char **argv)
 {
     if (argc < 2) {
@@ -491,276 +675,117 @@ static int parse_args(opts *o, int argc, char **argv)
         return 1;
     }
     o->scenario = argv[1];
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        unsigned long u;
-        double d;
-        bool used = true;
-#define NEED()                                                               \
-    do {                                                                     \
-        if (!v) {                                                            \
-            fprintf(stderr, "tmqtt-bench: %s needs a value\n", a);           \
-            return -1;                                                       \
-        }                                                                    \
-    } while (0)
-#define BAD()                                                                \
-    do {                                                                     \
-        fprintf(stderr, "tmqtt-bench: bad value for %s: '%s'\n", a, v);      \
-        return -1;                                                           \
-    } while (0)
-        if (!strcmp(a, "--help")) {
-            usage(stdout);
-            return 1;
-        } else if (!strcmp(a, "--quiet")) {
-            o->quiet = true;
-            used = false;
-        } else if (!strcmp(a, "--attest")) {
-            o->attest = true;
-            o->attest_opts.enable = true;
-            used = false;
-        } else if (!strcmp(a, "--insecure")) {
-            o->insecure = true;
-            used = false;
-        } else if (!strcmp(a, "--all-rates")) {
-            o->all_rates = true;
-            used = false;
-        } else if (!strcmp(a, "--persistent")) {
-            o->net.persistent = true;
-            used = false;
-        } else {
-            NEED();
-            if (!strcmp(a, "-h"))
-                o->net.host = v;
-            else if (!strcmp(a, "-p")) {
-                if (parse_u(v, 65535, &u) || !u)
-                    BAD();
-                o->net.port = (uint16_t)u;
-            } else if (!strcmp(a, "-V")) {
-                if (!strcmp(v, "5") || !strcmp(v, "mqttv5"))
-                    o->net.version = TM_V5;
-                else if (!strcmp(v, "311") || !strcmp(v, "mqttv311"))
-                    o->net.version = TM_V311;
-                else
-                    BAD();
-            } else if (!strcmp(a, "--broker"))
-                o->broker = v;
-            else if (!strcmp(a, "--csv"))
-                o->csv = v;
-            else if (!strcmp(a, "--broker-pid")) {
-                if (parse_u(v, INT_MAX, &u) || !u)
-                    BAD();
-                o->broker_pid = (int)u;
-            } else if (!strcmp(a, "-q")) {
-                if (parse_u(v, 2, &u))
-                    BAD();
-                o->qos = (uint8_t)u;
-            } else if (!strcmp(a, "-s")) {
-                if (parse_u(v, 256u << 20, &u) || u < BENCH_HDR)
-                    BAD();
-                o->size = (uint32_t)u;
-            } else if (!strcmp(a, "--duration")) {
-                if (parse_d(v, &d) || d <= 0)
-                    BAD();
-                o->duration = d;
-            } else if (!strcmp(a, "--warmup")) {
-                if (parse_d(v, &d))
-                    BAD();
-                o->warmup = d;
-            } else if (!strcmp(a, "--drain")) {
-                if (parse_d(v, &d))
-                    BAD();
-                o->drain = d;
-            } else if (!strcmp(a, "--list")) {
-                o->nlist = parse_list(v, o->list, MAX_LIST);
-                if (o->nlist <= 0)
-                    BAD();
-                o->list_set = true;
-            } else if (!strcmp(a, "--rate")) {
-                if (parse_d(v, &d) || d <= 0)
-                    BAD();
-                o->rate = d;
-            } else if (!strcmp(a, "--subs")) {
-                if (parse_u(v, 100000, &u) || !u)
-                    BAD();
-                o->fixed_subs = (int)u;
-            } else if (!strcmp(a, "--min-msgs")) {
-                if (parse_u(v, 1000000, &u))
-                    BAD();
-                o->min_msgs = (int)u;
-            } else if (!strcmp(a, "--qos-list")) {
-                /* parse_list refuses 0: read the digits directly. */
-                o->n_qos = 0;
-                for (const char *p = v; *p; p++) {
-                    if (*p >= '0' && *p <= '2' && o->n_qos < 3)
-                        o->qos_list[o->n_qos++] = (uint8_t)(*p - '0');
-                    else if (*p != ',')
-                        BAD();
-                }
-                if (!o->n_qos)
-                    BAD();
-            } else if (!strcmp(a, "--sizes")) {
-                double l[8];
-                int n = parse_list(v, l, 8);
-                if (n <= 0)
-                    BAD();
-                for (int k = 0; k < n; k++) {
-                    if (l[k] < BENCH_HDR || l[k] > (256u << 20))
-                        BAD();
-                    o->sizes[k] = (uint32_t)l[k];
-                }
-                o->n_sizes = n;
-            } else if (!strcmp(a, "--shapes")) {
-                o->fan_in = strstr(v, "fan-in") != NULL;
-                o->fan_out = strstr(v, "fan-out") != NULL;
-                if (!o->fan_in && !o->fan_out)
-                    BAD();
-            } else if (!strcmp(a, "--fan")) {
-                if (parse_u(v, 100000, &u) || !u)
-                    BAD();
-                o->fan = (uint32_t)u;
-            } else if (!strcmp(a, "--window")) {
-                if (parse_u(v, 1u << 30, &u))
-                    BAD();
-                o->window = u;
-            } else if (!strcmp(a, "--inflight")) {
-                if (parse_u(v, 65535, &u) || !u)
-                    BAD();
-                o->inflight = (uint32_t)u;
-            } else if (!strcmp(a, "--max-qos0-loss")) {
-                if (parse_d(v, &d) || d > 1)
-                    BAD();
-                o->max_qos0_loss = d;
-            } else if (!strcmp(a, "-n")) {
-                if (parse_u(v, 1000000, &u) || !u)
-                    BAD();
-                o->n = (int)u;
-            } else if (!strcmp(a, "--settle")) {
-                if (parse_d(v, &d))
-                    BAD();
-                o->settle = d;
-            } else if (!strcmp(a, "--parallel")) {
-                if (parse_u(v, 100000, &u) || !u)
-                    BAD();
-                o->net.connect_parallel = (int)u;
-            } else if (!strcmp(a, "--cafile"))
-                o->cafile = v;
-            else if (!strcmp(a, "--cert"))
-                o->certfile = v;
-            else if (!strcmp(a, "--key"))
-                o->keyfile = v;
-            else if (!strcmp(a, "--psk"))
-                o->psk_hex = v;
-            else if (!strcmp(a, "--psk-identity"))
-                o->psk_identity = v;
-            else if (!strcmp(a, "--attest-policy")) {
-                o->attest_opts.policy = v;
-                o->attest = o->attest_opts.enable = true;
-            } else if (!strcmp(a, "--attest-format")) {
-                o->attest_opts.format = v;
-                o->attest = o->attest_opts.enable = true;
-            } else {
-                fprintf(stderr, "tmqtt-bench: unknown option %s (see --help)\n", a);
-                return -1;
-            }
-        }
-        if (used)
-            i++;
-#undef NEED
-#undef BAD
+    tm_optparse p = {.defs = bench_opts, .ndefs = sizeof bench_opts / sizeof bench_opts[0],
+                     .kind = 1, .target = o, .ctx = o, .err = bench_err,
+                     .argc = argc - 1, .argv = argv + 1};
+    return tm_opts_parse(&p);
+}
+
+/* The transport: from --transport, or from the TLS and attestation options.
+ * Builds the shared SSL_CTX. 0, or -1 with a message. */
+static int setup_transport(opts *o)
+{
+    bool tls_opts = o->cafile || o->psk_hex || o->certfile || o->insecure;
+    bench_transport t = o->net.transport;
+    if (!o->transport_set)
+        t = o->attest ? BENCH_TLS_ATTEST : tls_opts ? BENCH_TLS : BENCH_PLAIN;
+    if (t == BENCH_WS) {
+        fprintf(stderr, "tmqtt-bench: --transport ws: MQTT over WebSocket is not supported yet "
+                        "(the client library has no WebSocket transport; see BENCH_WS in "
+                        "bench_core.h)\n");
+        return -1;
+    }
+    if (t == BENCH_PLAIN && (tls_opts || o->attest)) {
+        fprintf(stderr, "tmqtt-bench: --transport plain contradicts the TLS/attestation options\n");
+        return -1;
+    }
+    if (t != BENCH_PLAIN && !tls_opts) {
+        fprintf(stderr, "tmqtt-bench: --transport %s needs --cafile, --insecure or --psk\n",
+                bench_transport_name(t));
+        return -1;
+    }
+    if (t == BENCH_TLS && o->attest) {
+        fprintf(stderr, "tmqtt-bench: --attest with --transport tls: use tls-attest\n");
+        return -1;
+    }
+    if (t == BENCH_TLS_ATTEST)
+        o->attest = o->attest_opts.enable = true;
+    o->net.transport = t;
+    if (t == BENCH_PLAIN)
+        return 0;
+    if (o->psk_hex && !o->psk_identity) {
+        fprintf(stderr, "tmqtt-bench: --psk needs --psk-identity\n");
+        return -1;
+    }
+    tm_tls_opts tls = {.enable = true,
+                       .cafile = o->cafile,
+                       .certfile = o->certfile,
+                       .keyfile = o->keyfile,
+                       .insecure = o->insecure,
+                       .psk_identity = o->psk_identity,
+                       .psk_hex = o->psk_hex,
+                       .min_version = "tlsv1.3"};
+    char err[256];
+    o->net.ssl_ctx = tm_tls_ctx_new(&tls, err, sizeof err);
+    if (!o->net.ssl_ctx) {
+        fprintf(stderr, "tmqtt-bench: TLS set-up: %s\n", err);
+        return -1;
     }
     return 0;
 }
 
+static int open_csv(const opts *o)
+{
+    if (!o->csv)
+        return 0;
+    struct stat st;
+    bool fresh = stat(o->csv, &st) != 0 || st.st_size == 0;
+    csv_f = fopen(o->csv, "a");
+    if (!csv_f) {
+        fprintf(stderr, "tmqtt-bench: %s: %s\n", o->csv, strerror(errno));
+        return -1;
+    }
+    if (fresh)
+        fprintf(csv_f, "broker,scenario,variant,qos,payload,publishers,subscribers,rate,"
+                       "metric,value\n");
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(opts *o);
+} scenarios[] = {
+    {"connect", sc_connect}, {"rate", sc_rate}, {"subscribers", sc_subscribers},
+    {"publishers", sc_publishers}, {"throughput", sc_throughput}, {"idle", sc_idle},
+};
+
 int main(int argc, char **argv)
 {
     opts o;
-    memset(&o, 0, sizeof o);
-    o.broker = "tmqtt";
-    o.net.host = "127.0.0.1";
-    o.net.port = 1883;
-    o.net.version = TM_V5;
-    o.net.keep_alive = 60;
-    o.net.connect_parallel = 64;
-    o.net.connect_timeout_s = 10;
-    o.size = 64;
-    o.duration = 5;
-    o.warmup = 1;
-    o.drain = 10;
-    o.window = 65536;
-    o.inflight = 100;
-    o.min_msgs = 30;
-    o.settle = 2;
-    o.max_qos0_loss = 0.01;
-    o.qos_list[0] = 0;
-    o.qos_list[1] = 1;
-    o.qos_list[2] = 2;
-    o.n_qos = 3;
-    o.sizes[0] = 64;
-    o.sizes[1] = 4096;
-    o.n_sizes = 2;
-    o.fan_in = o.fan_out = true;
+    defaults(&o);
     int pr = parse_args(&o, argc, argv);
     if (pr != 0)
         return pr > 0 ? 0 : 2;
-    if (o.n == 0)
-        o.n = !strcmp(o.scenario, "idle") ? 10000 : 200;
-
-    if (o.cafile || o.psk_hex || o.certfile || o.insecure) {
-        if (o.psk_hex && !o.psk_identity) {
-            fprintf(stderr, "tmqtt-bench: --psk needs --psk-identity\n");
-            return 2;
-        }
-        tm_tls_opts t = {.enable = true,
-                         .cafile = o.cafile,
-                         .certfile = o.certfile,
-                         .keyfile = o.keyfile,
-                         .insecure = o.insecure,
-                         .psk_identity = o.psk_identity,
-                         .psk_hex = o.psk_hex,
-                         .min_version = "tlsv1.3"};
-        char err[256];
-        o.net.ssl_ctx = tm_tls_ctx_new(&t, err, sizeof err);
-        if (!o.net.ssl_ctx) {
-            fprintf(stderr, "tmqtt-bench: TLS set-up: %s\n", err);
-            return 2;
-        }
+    int (*run)(opts *) = NULL;
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+        if (!strcmp(o.scenario, scenarios[i].name))
+            run = scenarios[i].run;
+    if (!run) {
+        fprintf(stderr, "tmqtt-bench: unknown scenario '%s' (see --help)\n", o.scenario);
+        return 2;
     }
-    if (o.csv) {
-        struct stat st;
-        bool fresh = stat(o.csv, &st) != 0 || st.st_size == 0;
-        csv_f = fopen(o.csv, "a");
-        if (!csv_f) {
-            fprintf(stderr, "tmqtt-bench: %s: %s\n", o.csv, strerror(errno));
-            return 2;
-        }
-        if (fresh)
-            fprintf(csv_f, "broker,scenario,variant,qos,payload,publishers,subscribers,rate,"
-                           "metric,value\n");
+    if (o.n == 0)
+        o.n = run == sc_idle ? 10000 : 200;
+    if (setup_transport(&o) < 0 || open_csv(&o) < 0) {
+        SSL_CTX_free(o.net.ssl_ctx);
+        return 2;
     }
     if (o.quiet && !freopen("/dev/null", "w", stdout))
         return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
-
-    int rc;
-    if (!strcmp(o.scenario, "connect"))
-        rc = sc_connect(&o);
-    else if (!strcmp(o.scenario, "rate"))
-        rc = sc_rate(&o);
-    else if (!strcmp(o.scenario, "subscribers"))
-        rc = sc_scale(&o, true);
-    else if (!strcmp(o.scenario, "publishers"))
-        rc = sc_scale(&o, false);
-    else if (!strcmp(o.scenario, "throughput"))
-        rc = sc_throughput(&o);
-    else if (!strcmp(o.scenario, "idle"))
-        rc = sc_idle(&o);
-    else {
-        fprintf(stderr, "tmqtt-bench: unknown scenario '%s' (see --help)\n", o.scenario);
-        rc = -1;
-    }
-    if (o.net.ssl_ctx)
-        SSL_CTX_free(o.net.ssl_ctx);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = run(&o);
+    SSL_CTX_free(o.net.ssl_ctx);
     if (csv_f)
         fclose(csv_f);
     if (rc < 0)

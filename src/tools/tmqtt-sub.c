@@ -6,11 +6,14 @@
  * the first non-retained message with --retained-only, or on SIGINT/SIGTERM
  * (graceful DISCONNECT, exit 0).
  */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/crypto.h>
 
 #include "tools/tools_common.h"
 
@@ -26,12 +29,21 @@ static void on_signal(int sig)
 
 /* ---- output helpers -------------------------------------------------------- */
 
+/* Hex of a payload (%x lower case as mosquitto_sub, %X upper case), by
+ * OpenSSL's encoder, which writes upper case, in 4 KiB slices. */
 static void put_hex(const uint8_t *p, size_t n, bool upper)
 {
-    const char *d = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        putchar(d[p[i] >> 4]);
-        putchar(d[p[i] & 15]);
+    char buf[2 * 4096 + 1];
+    while (n > 0) {
+        size_t k = n < 4096 ? n : 4096, len = 0;
+        if (!OPENSSL_buf2hexstr_ex(buf, sizeof buf, &len, p, (long)k, '\0') || len == 0)
+            return;   /* cannot happen: the buffer fits 4096 bytes */
+        if (!upper)
+            for (size_t i = 0; i + 1 < len; i++)
+                buf[i] = (char)tolower((unsigned char)buf[i]);
+        fwrite(buf, 1, len - 1, stdout);   /* len counts the NUL */
+        p += k;
+        n -= k;
     }
 }
 
@@ -251,6 +263,79 @@ static void print_msg(const tm_tool *t, const tm_sync_msg *m)
     fflush(stdout);
 }
 
+/* Subscribes to every -t filter, then removes every -U filter. 0, or -1 after
+ * an error message (a refused filter is only fatal when it is the only one). */
+static int subscribe_all(tm_tool *t, tm_client *c)
+{
+    char err[512];
+    bool v5 = t->copt.version == TM_V5;
+    if (t->nfilters) {
+        tm_subopts opts[TM_TOOL_MAX_TOPICS];
+        uint8_t codes[TM_TOOL_MAX_TOPICS];
+        for (int i = 0; i < t->nfilters; i++) {
+            opts[i].qos = (uint8_t)t->qos;
+            opts[i].no_local = t->no_local;
+            opts[i].retain_as_published = t->retain_as_published;
+            opts[i].retain_handling = (uint8_t)t->retain_handling;
+        }
+        int s = tm_sync_subscribe(c, t->filters, opts, (uint32_t)t->nfilters,
+                                  v5 ? &t->p_subscribe.props : NULL, codes, TM_TOOL_TIMEOUT_MS,
+                                  err, sizeof err);
+        if (s < 0) {
+            tm_tools_err(t, "subscribe failed: %s", err);
+            return -1;
+        }
+        for (int i = 0; i < t->nfilters; i++)
+            if (codes[i] >= 0x80)
+                tm_tools_err(t, "subscription to '%s' refused: %s", t->filters[i],
+                             tm_rc_name(codes[i]));
+        if (s > 0 && t->nfilters == 1)
+            return -1;
+    }
+    if (t->nunsub &&
+        tm_sync_unsubscribe(c, t->unsub, (uint32_t)t->nunsub, v5 ? &t->p_unsubscribe.props : NULL,
+                            TM_TOOL_TIMEOUT_MS, err, sizeof err) < 0) {
+        tm_tools_err(t, "unsubscribe failed: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Prints messages until -C, -W (EXIT_TIMEOUT), --retained-only, a signal or an
+ * error. Returns the exit status. */
+static int receive(tm_tool *t, tm_client *c, uint64_t start)
+{
+    char err[512];
+    long received = 0;
+    while (!stop) {
+        int slice = 250;   /* wake regularly to notice signals and -W */
+        if (t->timeout_s) {
+            uint64_t end = start + (uint64_t)t->timeout_s * 1000u, now = tm_client_now_ms();
+            if (now >= end)
+                return EXIT_TIMEOUT;
+            if (end - now < (uint64_t)slice)
+                slice = (int)(end - now);
+        }
+        tm_sync_msg *m;
+        int w = tm_sync_wait_message(c, slice, &m, err, sizeof err);
+        if (w < 0) {
+            tm_tools_err(t, "%s", err);
+            return 1;
+        }
+        if (w == 0)
+            continue;
+        bool last = t->retained_only && !m->retain;
+        if (!last && !(t->no_stale && m->retain)) {
+            print_msg(t, m);
+            received++;
+        }
+        tm_sync_msg_free(m);
+        if (last || (t->count && received >= t->count))
+            break;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     tm_tool t;
@@ -272,83 +357,12 @@ int main(int argc, char **argv)
         tm_tools_free(&t);
         return 1;
     }
-    char err[512];
-    int rc = 0;
-    bool v5 = t.copt.version == TM_V5;
-    if (t.nfilters) {
-        tm_subopts opts[TM_TOOL_MAX_TOPICS];
-        uint8_t codes[TM_TOOL_MAX_TOPICS];
-        for (int i = 0; i < t.nfilters; i++) {
-            opts[i].qos = (uint8_t)t.qos;
-            opts[i].no_local = t.no_local;
-            opts[i].retain_as_published = t.retain_as_published;
-            opts[i].retain_handling = (uint8_t)t.retain_handling;
-        }
-        int s = tm_sync_subscribe(c, t.filters, opts, (uint32_t)t.nfilters,
-                                  v5 ? &t.p_subscribe.props : NULL, codes, TM_TOOL_TIMEOUT_MS,
-                                  err, sizeof err);
-        if (s < 0) {
-            tm_tools_err(&t, "subscribe failed: %s", err);
-            rc = 1;
-            goto out;
-        }
-        for (int i = 0; i < t.nfilters; i++)
-            if (codes[i] >= 0x80)
-                tm_tools_err(&t, "subscription to '%s' refused: %s", t.filters[i],
-                             tm_rc_name(codes[i]));
-        if (s > 0 && t.nfilters == 1) {
-            rc = 1;
-            goto out;
-        }
-    }
-    if (t.nunsub) {
-        if (tm_sync_unsubscribe(c, t.unsub, (uint32_t)t.nunsub, v5 ? &t.p_unsubscribe.props : NULL,
-                                TM_TOOL_TIMEOUT_MS, err, sizeof err) < 0) {
-            tm_tools_err(&t, "unsubscribe failed: %s", err);
-            rc = 1;
-            goto out;
-        }
-    }
-    if (t.exit_after_sub || t.nfilters == 0)
-        goto out;
-
-    long received = 0;
-    while (!stop) {
-        int slice = 250;   /* wake regularly to notice signals and -W */
-        if (t.timeout_s) {
-            uint64_t end = start + (uint64_t)t.timeout_s * 1000u, now = tm_client_now_ms();
-            if (now >= end) {
-                rc = EXIT_TIMEOUT;
-                break;
-            }
-            if (end - now < (uint64_t)slice)
-                slice = (int)(end - now);
-        }
-        tm_sync_msg *m;
-        int w = tm_sync_wait_message(c, slice, &m, err, sizeof err);
-        if (w < 0) {
-            tm_tools_err(&t, "%s", err);
-            rc = 1;
-            break;
-        }
-        if (w == 0)
-            continue;
-        if (t.retained_only && !m->retain) {
-            tm_sync_msg_free(m);
-            break;
-        }
-        if (t.no_stale && m->retain) {
-            tm_sync_msg_free(m);
-            continue;
-        }
-        print_msg(&t, m);
-        tm_sync_msg_free(m);
-        if (t.count && ++received >= t.count)
-            break;
-    }
-out:
+    int rc = subscribe_all(&t, c) < 0 ? 1 : 0;
+    if (rc == 0 && !t.exit_after_sub && t.nfilters)
+        rc = receive(&t, c, start);
     if (tm_client_get_state(c) == TM_CS_CONNECTED)
-        tm_sync_disconnect(c, 0, v5 ? &t.p_disconnect.props : NULL, TM_TOOL_TIMEOUT_MS);
+        tm_sync_disconnect(c, 0, t.copt.version == TM_V5 ? &t.p_disconnect.props : NULL,
+                           TM_TOOL_TIMEOUT_MS);
     else
         tm_client_free(c);
     tm_tools_free(&t);

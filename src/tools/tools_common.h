@@ -10,6 +10,7 @@
 #define TM_TOOLS_COMMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "client/client.h"
@@ -76,6 +77,59 @@ typedef struct tm_tool {
     tm_tool_props p_connect, p_publish, p_subscribe, p_unsubscribe, p_disconnect, p_will;
     tm_tool_attest attest;
 } tm_tool;
+
+/* ---- option tables for getopt_long (tmqtt-pub, tmqtt-sub, tmqtt-bench) ------
+ * A program describes its options as an array of tm_optdef. tm_opts_parse
+ * turns the entries of one `kind` into getopt_long's arguments, stores the
+ * simple values itself (flags, strings, numbers within a range) into the
+ * `target` struct and calls `fn` for the others. There are no positional
+ * arguments: a word that is not an option is an error. */
+typedef struct tm_optdef tm_optdef;
+/* 0: go on; 1: stop without error (--help); -1: error, already reported. */
+typedef int (*tm_opt_fn)(void *ctx, const tm_optdef *o, const char *arg);
+
+enum { TM_OPT_FLAG, TM_OPT_STR, TM_OPT_UINT, TM_OPT_DBL, TM_OPT_FN, TM_OPT_FNARG };
+
+struct tm_optdef {
+    const char *lng;           /* long name without "--", or NULL */
+    int shrt;                  /* short letter, or 0 */
+    unsigned char type;        /* TM_OPT_* */
+    unsigned char kinds;       /* bit set of the programs that have it */
+    size_t off;                /* FLAG (bool), STR (const char *), UINT, DBL: field */
+    unsigned char size;        /* UINT: width of the field (1, 2, 4 or 8 bytes) */
+    double min, max;           /* UINT, DBL: accepted range */
+    bool above_min;            /* DBL: min itself is refused */
+    tm_opt_fn fn;              /* FN (no value), FNARG (a value) */
+};
+
+#define TM_OPT_FIELD(T, f) offsetof(T, f), sizeof(((T *)0)->f)
+#define TM_OPTDEF_FLAG(T, l, s, k, f) {l, s, TM_OPT_FLAG, k, TM_OPT_FIELD(T, f), 0, 0, false, NULL}
+#define TM_OPTDEF_STR(T, l, s, k, f) {l, s, TM_OPT_STR, k, TM_OPT_FIELD(T, f), 0, 0, false, NULL}
+#define TM_OPTDEF_UINT(T, l, s, k, f, lo, hi)                                             \
+    {l, s, TM_OPT_UINT, k, TM_OPT_FIELD(T, f), lo, hi, false, NULL}
+#define TM_OPTDEF_DBL(T, l, s, k, f, lo, hi, above)                                       \
+    {l, s, TM_OPT_DBL, k, TM_OPT_FIELD(T, f), lo, hi, above, NULL}
+#define TM_OPTDEF_FN(l, s, k, fn) {l, s, TM_OPT_FN, k, 0, 0, 0, 0, false, fn}
+#define TM_OPTDEF_FNARG(l, s, k, fn) {l, s, TM_OPT_FNARG, k, 0, 0, 0, 0, false, fn}
+
+typedef struct tm_optparse {
+    const tm_optdef *defs;
+    size_t ndefs;              /* at most TM_OPT_MAX */
+    unsigned kind;             /* use the entries with (kinds & kind) */
+    void *target;              /* the struct the offsets point into */
+    void *ctx;                 /* for fn and err */
+    void (*err)(void *ctx, const char *msg);
+    int argc;
+    char **argv;               /* argv[0] is not an option (program or scenario) */
+} tm_optparse;
+
+#define TM_OPT_MAX 96
+
+/* 0: all parsed; 1: a handler stopped the parse (--help); -1: error reported.
+ * Handlers may consume more words by advancing optind (see -D). */
+int tm_opts_parse(const tm_optparse *p);
+/* "--name" or "-x", for messages. */
+const char *tm_opt_name(const tm_optdef *o, char *buf, size_t cap);
 
 /* Parse argv. 0: run; 1: --help printed, exit 0; -1: error printed, exit 1. */
 int tm_tools_parse(tm_tool *t, tm_tool_kind kind, int argc, char **argv);
