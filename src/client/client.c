@@ -398,7 +398,7 @@ static void send_connect(tm_client *c)
 {
     c->state = TM_CS_MQTT_CONNECTING;
     tm_buf_put(&c->out, c->connect_pkt.data, c->connect_pkt.len);
-    tm_client_trace(c, "->", "CONNECT (v%u, %zu bytes)", c->version, c->connect_pkt.len);
+    tm_client_trace(c, "->", "CONNECT (v%u, %zu bytes)", c->version, (size_t)c->connect_pkt.len);
     tm_client_flush_out(c);
 }
 

@@ -28,7 +28,7 @@ void tm_buf_free(tm_buf *b)
 bool tm_buf_reserve(tm_buf *b, size_t extra)
 {
     if (b->oom) return false;
-    if (extra > SIZE_MAX - b->len) {
+    if (extra > TM_BUF_MAX - b->len) {
         b->oom = true;
         return false;
     }
@@ -36,7 +36,7 @@ bool tm_buf_reserve(tm_buf *b, size_t extra)
     if (need <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) {
-        if (cap > SIZE_MAX / 2) {
+        if (cap > TM_BUF_MAX / 2) {
             cap = need;
             break;
         }
@@ -48,7 +48,7 @@ bool tm_buf_reserve(tm_buf *b, size_t extra)
         return false;
     }
     b->data = d;
-    b->cap = cap;
+    b->cap = (uint32_t)cap & TM_BUF_MAX;
     return true;
 }
 

@@ -115,11 +115,16 @@ typedef struct tm_str {
 } tm_str;
 
 /* Growable output buffer. Memory is managed with realloc/free; on allocation
- * failure `oom` is set and further appends are ignored (check once at the end). */
+ * failure `oom` is set and further appends are ignored (check once at the end).
+ * 16 bytes: every connection holds a few of them, so they are kept small; a
+ * buffer holds at most TM_BUF_MAX bytes (more than any packet, batch or
+ * snapshot the project builds), beyond which it reports oom. */
+#define TM_BUF_MAX 0x7fffffffu
 typedef struct tm_buf {
     uint8_t *data;
-    size_t len, cap;
-    bool oom;
+    uint32_t len;
+    uint32_t cap : 31;
+    uint32_t oom : 1;
 } tm_buf;
 
 void tm_buf_init(tm_buf *b);
