@@ -96,8 +96,16 @@ void tm_broker_journal_enable(tm_broker *b, bool enable);
 const uint8_t *tm_broker_journal(tm_broker *b, size_t *len);
 bool tm_broker_journal_failed(const tm_broker *b);   /* out of memory: records lost */
 void tm_broker_journal_done(tm_broker *b);
-/* The whole durable state as records (the journal's buffer), for compaction. */
-void tm_broker_snapshot(tm_broker *b, int64_t now);
+/* The whole durable state as records, for compaction: handed to `emit` in
+ * pieces of about TM_SNAPSHOT_PIECE bytes, each a batch of whole records that
+ * tm_broker_restore takes in order. The journal must be empty (just
+ * committed). false: out of memory, or `emit` returned false (the rest was
+ * not produced). When the snapshot did not become the store after all,
+ * tm_broker_snapshot_failed before the next commit. */
+#define TM_SNAPSHOT_PIECE (8u << 20)
+typedef bool (*tm_snapshot_fn)(void *ud, const uint8_t *piece, size_t len);
+bool tm_broker_snapshot(tm_broker *b, int64_t now, tm_snapshot_fn emit, void *ud);
+void tm_broker_snapshot_failed(tm_broker *b);
 /* Restoring into a fresh broker, before any connection: each batch in order
  * (0, or -1 with a reason: the batch was not applied completely), then
  * tm_broker_restore_done once. */

@@ -244,6 +244,9 @@ typedef struct tm_journal {
     bool on;                     /* persistence: records are written */
     tm_buf buf;                  /* this iteration's records */
     uint32_t gen;                /* store generation (a snapshot starts a new one) */
+    tm_snapshot_fn emit;         /* during a snapshot: where its pieces go */
+    void *emit_ud;
+    bool emit_failed;
     uint64_t next_msg_id;
     tm_map by_sid, by_mid;       /* restore only: ids -> sessions, messages */
 } tm_journal;

@@ -238,6 +238,19 @@ void tm_broker_journal_done(tm_broker *b)
     }
 }
 
+/* A piece of the snapshot to the caller once the buffer holds enough
+ * (called between records only: every piece is a batch of whole records). */
+static void spill(tm_broker *b, bool last)
+{
+    if (b->jr.buf.oom || b->jr.emit_failed)
+        return;
+    if (b->jr.buf.len < (last ? 1u : TM_SNAPSHOT_PIECE))
+        return;
+    if (!b->jr.emit(b->jr.emit_ud, b->jr.buf.data, b->jr.buf.len))
+        b->jr.emit_failed = true;
+    b->jr.buf.len = 0;
+}
+
 static void snapshot_session(tm_broker *b, tm_session *s)
 {
     tm_jr_sess(b, s);
@@ -269,6 +282,7 @@ static void snapshot_session(tm_broker *b, tm_session *s)
         tm_jr_q_add(b, s, o);
         if (o->state == TM_OUT_WAIT_ACK || o->state == TM_OUT_WAIT_REC)
             q_rec(b, s, o, R_QSENT);
+        spill(b, false);
     }
     for (uint32_t i = 0; i < s->qos2.n; i++)
         tm_jr_q2(b, s, s->qos2.ids[i], true);
@@ -276,13 +290,21 @@ static void snapshot_session(tm_broker *b, tm_session *s)
         tm_jr_will(b, s);
 }
 
-static void snapshot_retained(tm_msg *m, void *ud) { tm_jr_retain(ud, m->topic, m); }
+static void snapshot_retained(tm_msg *m, void *ud)
+{
+    tm_jr_retain(ud, m->topic, m);
+    spill(ud, false);
+}
 
-void tm_broker_snapshot(tm_broker *b, int64_t now)
+bool tm_broker_snapshot(tm_broker *b, int64_t now, tm_snapshot_fn emit, void *ud)
 {
     b->now = now;
     if (!b->jr.on)
-        return;
+        return true;
+    b->jr.buf.len = 0;
+    b->jr.emit = emit;
+    b->jr.emit_ud = ud;
+    b->jr.emit_failed = false;
     b->jr.gen++;
     tm_trie_retained_all(b, snapshot_retained, b);
     uint32_t i = 0;
@@ -292,7 +314,21 @@ void tm_broker_snapshot(tm_broker *b, int64_t now)
         s->journaled = false;
         if (s->expiry)
             snapshot_session(b, s);
+        spill(b, false);
     }
+    spill(b, true);
+    bool ok = !b->jr.buf.oom && !b->jr.emit_failed;
+    b->jr.emit = NULL;
+    tm_broker_journal_done(b);
+    return ok;
+}
+
+void tm_broker_snapshot_failed(tm_broker *b)
+{
+    /* the messages the snapshot wrote are marked as written in a generation
+     * that never became the store: a new generation writes them again where
+     * they are next referenced */
+    b->jr.gen++;
 }
 
 /* ---- reading back ------------------------------------------------------------------ */

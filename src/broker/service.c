@@ -186,24 +186,40 @@ static bool commit(service *s)
     return true;
 }
 
+typedef struct piece_ctx {
+    tm_store *store;
+    char err[300];
+} piece_ctx;
+
+static bool snapshot_piece(void *ud, const uint8_t *p, size_t n)
+{
+    piece_ctx *c = ud;
+    return tm_store_rewrite_add(c->store, p, n, c->err, sizeof c->err) == 0;
+}
+
+/* The store rewritten from a snapshot, in pieces; on failure the old file
+ * stays the store and commits continue into it. */
 static void compact(service *s)
 {
-    tm_broker_snapshot(s->b, tm_net_now_ms());
-    size_t n;
-    const uint8_t *p = tm_broker_journal(s->b, &n);
-    char err[300] = "";
+    piece_ctx c = {.store = s->store};
     uint64_t before = tm_store_size(s->store);
-    if (tm_broker_journal_failed(s->b))
-        snprintf(err, sizeof err, "out of memory for the snapshot");
-    else if (tm_store_rewrite(s->store, p, n, err, sizeof err) == 0)
+    bool ok = tm_store_rewrite_begin(s->store, c.err, sizeof c.err) == 0;
+    if (ok && !tm_broker_snapshot(s->b, tm_net_now_ms(), snapshot_piece, &c)) {
+        ok = false;
+        if (!c.err[0])
+            snprintf(c.err, sizeof c.err, "out of memory for the snapshot");
+    }
+    if (ok && tm_store_rewrite_commit(s->store, c.err, sizeof c.err) < 0)
+        ok = false;
+    if (ok) {
         tm_log(TM_LOG_INFO, "persistence: store compacted from %llu to %llu bytes",
                (unsigned long long)before, (unsigned long long)tm_store_size(s->store));
-    if (err[0]) {
-        /* the old file is intact and still being appended to: keep going */
-        tm_log(TM_LOG_WARN, "persistence: compaction failed (%s); the store keeps growing",
-               err);
+        return;
     }
-    tm_broker_journal_done(s->b);
+    tm_store_rewrite_abort(s->store);
+    tm_broker_snapshot_failed(s->b);
+    tm_log(TM_LOG_WARN, "persistence: compaction failed (%s); the store keeps growing",
+           c.err);
 }
 
 static int apply_frame(void *ud, const uint8_t *batch, size_t len, char *why, size_t cap)
@@ -386,13 +402,14 @@ static int write_pid_file(const char *path, char *err, size_t errcap)
 #ifdef __wasi__
     snprintf(err, errcap, "pid_file %s: WASI has no process ids", path);
     return -1;
-#endif
+#else
     FILE *f = fopen(path, "w");
     if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
         snprintf(err, errcap, "pid_file %s: cannot write: %s", path, strerror(errno));
         return -1;
     }
     return 0;
+#endif
 }
 
 /* `user`: started as root, become that user (default "tmqtt") once the

@@ -56,6 +56,14 @@ struct tm_store {
     uint64_t live;               /* size right after the last rewrite */
     tm_store_note_fn note;
     void *ud;
+    /* a rewrite in progress: the new file, and the old one's chain to go
+     * back to if it fails (the old file is still the store until renamed) */
+    int new_fd;
+    struct {
+        tm_seal_file *file;
+        uint8_t header[HDR], file_id[16], prev_tag[16];
+        uint64_t seq, size;
+    } keep;
 };
 
 static void notef(tm_store *st, int warn, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -207,41 +215,117 @@ static int sync_dir(const char *path)
     return r;
 }
 
-/* Write a new file holding `snapshot` (may be empty) and make it the store. */
-static int rewrite(tm_store *st, const uint8_t *snapshot, size_t len, char *err, size_t errcap)
+/* Rewriting: a new file (new file id, new file key, new chain) written
+ * beside the store, synced, then renamed over it. Until then the old file is
+ * the store and commits keep going to it with its own chain and key. */
+static void new_path(const tm_store *st, char *tmp, size_t cap)
 {
+    snprintf(tmp, cap, "%s.new", st->path);
+}
+
+static int rw_begin(tm_store *st, char *err, size_t errcap)
+{
+    if (st->new_fd >= 0) {
+        snprintf(err, errcap, "a rewrite is already in progress");
+        return -1;
+    }
     char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.new", st->path);
+    new_path(st, tmp, sizeof tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errcap, "%s: %s", tmp, strerror(errno));
         return -1;
     }
-    uint8_t keep_prev[16];
-    uint64_t keep_seq = st->seq, keep_size = st->size;
-    memcpy(keep_prev, st->prev_tag, 16);
-    if (new_file_header(st, err, errcap) < 0 || write_all(fd, st->header, HDR) < 0)
-        goto fail;
+    st->keep.file = st->file;
+    st->file = NULL;
+    memcpy(st->keep.header, st->header, HDR);
+    memcpy(st->keep.file_id, st->file_id, 16);
+    memcpy(st->keep.prev_tag, st->prev_tag, 16);
+    st->keep.seq = st->seq;
+    st->keep.size = st->size;
+    st->new_fd = fd;
+    if (new_file_header(st, err, errcap) < 0 || write_all(fd, st->header, HDR) < 0) {
+        if (!err[0])
+            snprintf(err, errcap, "%s: %s", tmp, strerror(errno));
+        tm_store_rewrite_abort(st);
+        return -1;
+    }
     st->size = HDR;
-    if (len && write_frame(st, fd, snapshot, len, err, errcap) < 0)
-        goto fail;
-    if (fdatasync(fd) != 0 || rename(tmp, st->path) != 0) {
+    return 0;
+}
+
+void tm_store_rewrite_abort(tm_store *st)
+{
+    if (st->new_fd < 0)
+        return;
+    char tmp[1100];
+    new_path(st, tmp, sizeof tmp);
+    close(st->new_fd);
+    st->new_fd = -1;
+    unlink(tmp);
+    tm_seal_file_free(st->file);
+    st->file = st->keep.file;
+    st->keep.file = NULL;
+    memcpy(st->header, st->keep.header, HDR);
+    memcpy(st->file_id, st->keep.file_id, 16);
+    memcpy(st->prev_tag, st->keep.prev_tag, 16);
+    st->seq = st->keep.seq;
+    st->size = st->keep.size;
+}
+
+int tm_store_rewrite_begin(tm_store *st, char *err, size_t errcap)
+{
+    if (err && errcap)
+        err[0] = 0;
+    return rw_begin(st, err, errcap);
+}
+
+int tm_store_rewrite_add(tm_store *st, const uint8_t *batch, size_t len, char *err,
+                         size_t errcap)
+{
+    if (st->new_fd < 0) {
+        snprintf(err, errcap, "no rewrite in progress");
+        return -1;
+    }
+    if (!len)
+        return 0;
+    if (write_frame(st, st->new_fd, batch, len, err, errcap) < 0) {
+        tm_store_rewrite_abort(st);
+        return -1;
+    }
+    return 0;
+}
+
+int tm_store_rewrite_commit(tm_store *st, char *err, size_t errcap)
+{
+    if (st->new_fd < 0) {
+        snprintf(err, errcap, "no rewrite in progress");
+        return -1;
+    }
+    char tmp[1100];
+    new_path(st, tmp, sizeof tmp);
+    if (fdatasync(st->new_fd) != 0 || rename(tmp, st->path) != 0) {
         snprintf(err, errcap, "%s: %s", st->path, strerror(errno));
-        goto fail;
+        tm_store_rewrite_abort(st);
+        return -1;
     }
     sync_dir(st->path);
     if (st->fd >= 0)
         close(st->fd);
-    st->fd = fd;
+    st->fd = st->new_fd;
+    st->new_fd = -1;
+    tm_seal_file_free(st->keep.file);
+    st->keep.file = NULL;
     st->live = st->size;
     return 0;
-fail:
-    close(fd);
-    unlink(tmp);
-    st->seq = keep_seq;
-    st->size = keep_size;
-    memcpy(st->prev_tag, keep_prev, 16);
-    return -1;
+}
+
+/* A new, empty file as the store (creation, or after damage). */
+static int rewrite_empty(tm_store *st, char *err, size_t errcap)
+{
+    if (rw_begin(st, err, errcap) < 0)
+        return -1;
+    return tm_store_rewrite_commit(st, err, errcap);
 }
 
 /* ---- recovery ------------------------------------------------------------------ */
@@ -360,6 +444,7 @@ tm_store *tm_store_open(const char *path, tm_seal *seal, tm_store_apply_fn apply
         return NULL;
     }
     st->fd = -1;
+    st->new_fd = -1;
     st->seal = seal;
     st->note = note;
     st->ud = ud;
@@ -398,7 +483,7 @@ tm_store *tm_store_open(const char *path, tm_seal *seal, tm_store_apply_fn apply
     }
     if (fd < 0) {   /* no store (or unreadable): a new one */
         rep->created = !rep->moved_aside;
-        if (RAND_bytes(st->store_id, 16) != 1 || rewrite(st, NULL, 0, err, errcap) < 0) {
+        if (RAND_bytes(st->store_id, 16) != 1 || rewrite_empty(st, err, errcap) < 0) {
             if (!err[0])
                 snprintf(err, errcap, "cannot create the store");
             tm_store_close(st);
@@ -414,7 +499,7 @@ tm_store *tm_store_open(const char *path, tm_seal *seal, tm_store_apply_fn apply
         if (rename(path, aside) == 0)
             notef(st, 1, "store %s: the damaged file is kept as %s", path, aside);
         st->live = 0;
-        if (rewrite(st, NULL, 0, err, errcap) < 0) {
+        if (rewrite_empty(st, err, errcap) < 0) {
             tm_store_close(st);
             return NULL;
         }
@@ -435,6 +520,10 @@ int tm_store_commit(tm_store *st, const uint8_t *batch, size_t len, bool sync, c
 {
     if (len == 0)
         return 0;
+    if (st->new_fd >= 0) {
+        snprintf(err, errcap, "a commit during a rewrite (a bug)");
+        return -1;
+    }
     if (write_frame(st, st->fd, batch, len, err, errcap) < 0)
         return -1;
     if (sync && fdatasync(st->fd) != 0) {
@@ -459,12 +548,6 @@ bool tm_store_wants_compaction(const tm_store *st)
     return grown > COMPACT_MIN && grown > 2 * st->live;
 }
 
-int tm_store_rewrite(tm_store *st, const uint8_t *snapshot, size_t len, char *err,
-                     size_t errcap)
-{
-    return rewrite(st, snapshot, len, err, errcap);
-}
-
 uint64_t tm_store_size(const tm_store *st) { return st->size; }
 
 int tm_store_inspect(const char *path, tm_seal *seal, tm_store_apply_fn apply,
@@ -472,7 +555,7 @@ int tm_store_inspect(const char *path, tm_seal *seal, tm_store_apply_fn apply,
                      size_t errcap)
 {
     memset(rep, 0, sizeof *rep);
-    tm_store st = {.path = (char *)path, .fd = -1, .seal = seal, .note = note, .ud = ud};
+    tm_store st = {.path = (char *)path, .fd = -1, .new_fd = -1, .seal = seal, .note = note, .ud = ud};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errcap, "%s: %s", path, strerror(errno));
@@ -507,6 +590,7 @@ void tm_store_close(tm_store *st)
 {
     if (!st)
         return;
+    tm_store_rewrite_abort(st);
     if (st->fd >= 0)
         close(st->fd);
     tm_seal_file_free(st->file);

@@ -51,10 +51,17 @@ int tm_store_commit(tm_store *st, const uint8_t *batch, size_t len, bool sync, c
 int tm_store_sync(tm_store *st, char *err, size_t errcap);
 /* True when the file has grown well past its live content: time to rewrite. */
 bool tm_store_wants_compaction(const tm_store *st);
-/* Rewrites the store as one frame holding `snapshot` (new file, synced, then
- * renamed over the old one). The caller's journal must be empty. */
-int tm_store_rewrite(tm_store *st, const uint8_t *snapshot, size_t len, char *err,
-                     size_t errcap);
+/* Rewriting the store from a snapshot: begin, add the snapshot's batches
+ * (frames) in order, commit (the new file is synced, then renamed over the
+ * old one). Until the commit the old file stays the store; any failure (-1
+ * with a reason) abandons the new file and leaves the store exactly as it
+ * was, ready for more commits. No tm_store_commit in between (refused); the
+ * caller's journal must be empty at begin. */
+int tm_store_rewrite_begin(tm_store *st, char *err, size_t errcap);
+int tm_store_rewrite_add(tm_store *st, const uint8_t *batch, size_t len, char *err,
+                         size_t errcap);
+int tm_store_rewrite_commit(tm_store *st, char *err, size_t errcap);
+void tm_store_rewrite_abort(tm_store *st);   /* nothing in progress: no-op */
 uint64_t tm_store_size(const tm_store *st);
 /* Read-only recovery for tools (tmqtt-db): applies what verifies, reports
  * the rest through `note`, changes nothing on disk. 0, or -1 with a reason

@@ -16,6 +16,7 @@ store never stops the broker, and only the same key can read a store.
 
 import os
 import random
+import re
 import signal
 import struct
 import subprocess
@@ -282,6 +283,58 @@ def test_damaged_store_never_stops_the_broker(broker, tmp_path, build_dir):
         got_state = [l for l in after.splitlines() if l.startswith(("retained", "session"))]
         assert got_state == (expect_state if rc != 2 else []), (kind, off)
     b.stopped = True
+
+
+# ---- compaction --------------------------------------------------------------------------
+
+def test_compaction_keeps_the_live_state(broker, tmp_path, build_dir):
+    """A store grown far past its live state is rewritten (in several frames: the
+    history is about 40 MiB, the snapshot pieces are cut at 8 MiB) and still holds
+    exactly the live state: the last retained message and an offline session's queue."""
+    b = broker(persistent_conf(tmp_path))
+    fill_store(b, n=10)                           # 3 offline sessions, 10 queued each
+    with R.RawClient(b.port, V5) as c:            # and one with about 10 MiB queued
+        c.connect("bulk", clean=False, props={"session_expiry_interval": 3600})
+        c.subscribe([("bulk/#", 1)])
+        c.disconnect(0)
+    big = os.urandom(64 * 1024)
+    with R.RawClient(b.port, V311) as p:
+        p.connect(uid())
+        for i in range(150):
+            p.publish("bulk/q", b"%06d" % i + big, qos=1)
+        for i in range(640):                      # each replaces the one before
+            p.publish("compact/r", b"%06d" % i + big, qos=1, retain=True)
+        p.disconnect()
+    wait_for(lambda: "store compacted from" in b.log(), timeout=30, what="a compaction")
+    sizes = [(int(a), int(z)) for a, z in
+             re.findall(r"store compacted from (\d+) to (\d+) bytes", b.log())]
+    assert sizes and all(a > 32 << 20 and z < 12 << 20 for a, z in sizes), sizes
+    store = tmp_path / "tmqtt.db"
+    assert store.stat().st_size < 40 << 20
+    b.proc.send_signal(signal.SIGTERM)
+    b.proc.wait(10)
+    key = "keyfile %s" % (tmp_path / "store.key")
+    rc, dump, _ = db(build_dir, "dump", "-s", key, str(store))
+    assert rc == 0, dump
+    assert dump.count("retained compact/r") == 1, dump
+    first = frames(store.read_bytes())[0]
+    assert 8 << 20 <= first[1] < 9 << 20, first    # the snapshot's first piece
+    restart(b)
+    with R.RawClient(b.port, V5) as c:
+        c.connect(uid())
+        c.subscribe([("compact/r", 1)])
+        m = c.recv_publish()
+        assert m.payload[:6] == b"000639" and m.payload[6:] == big
+    with R.RawClient(b.port, V5) as c:
+        ack = c.connect("keeper1", clean=False, props={"session_expiry_interval": 3600})
+        assert ack.session_present
+        got = [c.recv_publish().payload for _ in range(10)]
+        assert got == [b"message %d" % i for i in range(10)], got
+    with R.RawClient(b.port, V5) as c:
+        ack = c.connect("bulk", clean=False, props={"session_expiry_interval": 3600})
+        assert ack.session_present
+        got = [c.recv_publish().payload[:6] for _ in range(150)]
+        assert got == [b"%06d" % i for i in range(150)]
 
 
 # ---- sealing test ------------------------------------------------------------------------

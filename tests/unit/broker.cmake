@@ -16,3 +16,11 @@ add_executable(test_journal ${CMAKE_CURRENT_LIST_DIR}/test_journal.c)
 target_link_libraries(test_journal PRIVATE tmqtt_broker)
 target_include_directories(test_journal PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 add_test(NAME journal COMMAND test_journal)
+
+# Persistence's file half (src/broker/store.c): frames, rewrites in pieces,
+# a failed rewrite leaving the store as it was.
+add_executable(test_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c
+               ${PROJECT_SOURCE_DIR}/src/broker/store.c ${PROJECT_SOURCE_DIR}/src/broker/seal.c)
+target_link_libraries(test_store PRIVATE tmqtt_broker)
+target_include_directories(test_store PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+add_test(NAME store COMMAND test_store)

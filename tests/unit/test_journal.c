@@ -158,6 +158,31 @@ static void test_batches_restore_the_durable_state(void)
     stop();
 }
 
+/* A snapshot's pieces, kept in order. */
+typedef struct pieces {
+    tm_buf b[64];
+    int n;
+    int refuse_at;                       /* -1: accept every piece */
+} pieces;
+
+static bool keep_piece(void *ud, const uint8_t *p, size_t n)
+{
+    pieces *ps = ud;
+    if (ps->n == ps->refuse_at || ps->n == 64)
+        return false;
+    tm_buf_init(&ps->b[ps->n]);
+    tm_buf_put(&ps->b[ps->n], p, n);
+    ps->n++;
+    return true;
+}
+
+static void pieces_free(pieces *ps)
+{
+    for (int i = 0; i < ps->n; i++)
+        tm_buf_free(&ps->b[i]);
+    ps->n = 0;
+}
+
 static void test_snapshot_restores_the_same_state(void)
 {
     start_journaled();
@@ -165,28 +190,63 @@ static void test_snapshot_restores_the_same_state(void)
     for (int i = 0; i < n_batches; i++)
         tm_buf_free(&batches[i]);
     n_batches = 0;
-    tm_broker_snapshot(B, now);
-    size_t n;
-    const uint8_t *p = tm_broker_journal(B, &n);
-    tm_buf snap;
-    tm_buf_init(&snap);
-    tm_buf_put(&snap, p, n);
-    tm_broker_journal_done(B);
-    tm_broker *r = restored(&snap, 1);
+    pieces snap = {.refuse_at = -1};
+    TM_CHECK(tm_broker_snapshot(B, now, keep_piece, &snap));
+    TM_CHECK_EQ(snap.n, 1);
+    tm_broker *r = restored(snap.b, snap.n);
     check_same(B, r);
     /* and the snapshot of the restored broker restores once more to the same */
     tm_broker_journal_enable(r, true);
-    tm_broker_snapshot(r, now);
-    p = tm_broker_journal(r, &n);
-    tm_buf snap2;
-    tm_buf_init(&snap2);
-    tm_buf_put(&snap2, p, n);
-    tm_broker *r2 = restored(&snap2, 1);
+    pieces snap2 = {.refuse_at = -1};
+    TM_CHECK(tm_broker_snapshot(r, now, keep_piece, &snap2));
+    tm_broker *r2 = restored(snap2.b, snap2.n);
     check_same(r, r2);
     tm_broker_free(r2);
     tm_broker_free(r);
-    tm_buf_free(&snap);
-    tm_buf_free(&snap2);
+    pieces_free(&snap);
+    pieces_free(&snap2);
+    stop();
+}
+
+/* A state larger than a piece leaves in several pieces, cut between records
+ * (each restores on its own, in order); a piece refused stops the snapshot
+ * with false, and after tm_broker_snapshot_failed the journal still restores
+ * (messages are written again in the next generation). */
+static void test_large_snapshot_in_pieces(void)
+{
+    start_journaled();
+    scenario();
+    tc *pub = connected(TM_V5, "bulk", &(conn_opts){.clean = false, .expiry = 600});
+    static char big[600 * 1024];
+    memset(big, 'x', sizeof big - 1);
+    for (int i = 0; i < 30; i++) {   /* about 18 MB of retained and queued messages */
+        char topic[32];
+        snprintf(topic, sizeof topic, "t/big/%d", i);
+        big[0] = (char)('a' + i % 26);
+        publish_retained(pub, topic, big, 1, (uint16_t)(100 + i));
+    }
+    pieces snap = {.refuse_at = -1};
+    TM_CHECK(tm_broker_snapshot(B, now, keep_piece, &snap));
+    TM_CHECK(snap.n >= 3);
+    for (int i = 0; i < snap.n; i++)
+        TM_CHECK(snap.b[i].len <= TM_SNAPSHOT_PIECE + 2 * sizeof big);
+    tm_broker *r = restored(snap.b, snap.n);
+    check_same(B, r);
+    tm_broker_free(r);
+    pieces_free(&snap);
+
+    /* refused at the second piece: false, nothing more produced */
+    pieces part = {.refuse_at = 1};
+    TM_CHECK(!tm_broker_snapshot(B, now, keep_piece, &part));
+    TM_CHECK_EQ(part.n, 1);
+    pieces_free(&part);
+    tm_broker_snapshot_failed(B);
+    /* the store is still the batches written so far; what comes next must
+     * restore on top of them */
+    publish(pub, "t/after", "after", 1, 200);
+    tm_broker *r2 = restored(batches, n_batches);
+    check_same(B, r2);
+    tm_broker_free(r2);
     stop();
 }
 
@@ -272,5 +332,6 @@ static void init(void)
 static void done(void) { tm_config_free(&cfg); }
 
 TM_TEST_MAIN(TM_CASE(init), TM_CASE(test_batches_restore_the_durable_state),
-             TM_CASE(test_snapshot_restores_the_same_state), TM_CASE(test_restored_sessions_deliver),
+             TM_CASE(test_snapshot_restores_the_same_state),
+             TM_CASE(test_large_snapshot_in_pieces), TM_CASE(test_restored_sessions_deliver),
              TM_CASE(test_hostile_batches_never_crash), TM_CASE(done))
