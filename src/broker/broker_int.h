@@ -136,39 +136,48 @@ typedef struct tm_sess_sub {
 
 typedef struct tm_qos2_in {      /* incoming QoS 2 ids awaiting PUBREL */
     uint16_t *ids;
-    uint32_t n, cap;
+    uint16_t n, cap;
 } tm_qos2_in;
 
+/* A Will the session holds after its connection ended, until its delay
+ * passes or the session ends or reconnects (will.c); on b->wills meanwhile. */
+typedef struct tm_dwill {
+    tm_msg *msg;
+    tm_session *sess;
+    int64_t at_ms;
+    uint32_t delay;
+    struct tm_dwill *next, *prev;
+} tm_dwill;
+
+/* Kept small: a broker for devices holds one per idle connection (and per
+ * offline persistent client). What only some sessions need (a delayed Will)
+ * is allocated when needed. */
 struct tm_session {
-    char *client_id;
     uint64_t id;                 /* unique, for no-local */
     tm_conn *conn;               /* NULL when offline */
-    uint8_t version;
-    uint32_t expiry;             /* session expiry interval; UINT32_MAX = never */
-    int64_t expire_at_ms;        /* when offline: when it ends */
+    /* offline: when it ends; while restoring: since when it was offline
+     * (wall clock ms, turned into the former by tm_broker_restore_done) */
+    int64_t expire_at_ms;
     tm_sess_sub *subs;
     uint32_t n_subs, cap_subs;
     tm_outq q;
-    uint16_t next_pid;
     tm_qos2_in qos2;
-    char *username;              /* copy for ACL checks of queued deliveries */
+    char *username;              /* for ACL checks of queued deliveries */
     /* the attested claims of the connection that opened the session: ACL
      * checks of queued deliveries and of a delayed Will use them after the
      * connection is gone (a reference; NULL when not attested) */
     struct tm_atls_peer *attest;
+    tm_dwill *will;              /* pending delayed Will, or NULL */
     /* fan-out scratch: which publish last touched this session, at which slot */
     uint64_t match_stamp;
     uint32_t match_idx;
-    /* pending will with a delay (connection gone, session alive) */
-    tm_msg *will;
-    uint32_t will_delay;
-    int64_t will_at_ms;
-    struct tm_session *will_next, *will_prev;   /* list of sessions with pending wills */
-    bool will_listed;
-    uint64_t dropped;            /* messages dropped by queue limits */
-    bool journaled;              /* durable: its state is in the journal */
+    uint32_t expiry;             /* session expiry interval; UINT32_MAX = never */
     uint32_t next_qseq;
-    int64_t jr_offline_wall;     /* restore only: offline since (wall ms) */
+    uint32_t dropped;            /* messages dropped by queue limits (wraps) */
+    uint16_t next_pid;
+    uint8_t version;
+    bool journaled;              /* durable: its state is in the journal */
+    char client_id[];            /* the key in b->sessions */
 };
 
 /* ---- connections --------------------------------------------------------- */
@@ -179,16 +188,35 @@ enum tm_conn_state {
     TM_CS_CLOSING         /* the engine is done with it: output, then close */
 };
 
+/* Topic aliases of a connection that uses them (MQTT 5), allocated on first use. */
+typedef struct tm_conn_alias {
+    tm_str *in;                  /* client->broker aliases [1..max], or NULL */
+    tm_map out;                  /* topic -> alias number (broker->client) */
+    uint16_t out_next;
+} tm_conn_alias;
+
+/* Kept small (a broker for devices holds one per idle connection): what a
+ * connected client has in its session is not copied here (client id, user
+ * name: tm_conn_client_id / tm_conn_username), and what only some
+ * connections use is allocated on first use. */
 struct tm_conn {
     uint8_t state;
     uint8_t version;             /* from CONNECT; 0 before */
-    bool dirty;                  /* on the broker's output list */
-    bool out_recent;             /* had output since the last timer tick */
-    bool ended;                  /* will processed, session detached */
-    bool gone;                   /* transport closed: freed at the next bury */
-    bool tls;
-    bool will_suppressed;        /* normal DISCONNECT */
-    bool request_problem_info;
+    bool dirty : 1;              /* on the broker's output list */
+    bool out_recent : 1;         /* had output since the last timer tick */
+    bool ended : 1;              /* will processed, session detached */
+    bool gone : 1;               /* transport closed: freed at the next bury */
+    bool tls : 1;
+    bool will_suppressed : 1;    /* normal DISCONNECT */
+    bool request_problem_info : 1;
+    uint16_t keep_alive;
+    uint16_t recv_max;           /* client's receive maximum (our in-flight window) */
+    uint16_t alias_max_out;      /* client's topic alias maximum */
+    uint32_t max_out_packet;     /* client's maximum packet size (0 = protocol max) */
+    uint32_t io_backlog;         /* bytes the transport still holds (saturated) */
+    uint32_t will_delay;
+    /* the last complete packet received; before CONNECT: when it opened */
+    int64_t last_rx_ms;
     tm_broker *b;
     const tm_listener_cfg *lcfg;
     const char *peer;            /* "addr:port", owned by the transport */
@@ -196,26 +224,26 @@ struct tm_conn {
     tm_buf in;                   /* received, not yet parsed */
     tm_buf out;                  /* to send this iteration, after the journal commit */
     tm_buf out_early;            /* persistence: deliveries that may leave before it */
-    size_t io_backlog;           /* bytes the transport still holds */
     tm_conn *dirty_next;
     tm_conn *next, *prev;        /* all connections; graveyard once gone */
-    char *client_id;             /* copy for logs */
-    char *username;
-    char *identity;              /* the transport's, for use_identity_as_username */
+    char *identity;              /* the transport's, for use_identity_as_username
+                                  * (freed once CONNECT is handled) */
     struct tm_atls_peer *attest; /* appraised client claims (a reference), or NULL */
     void *io;                    /* the driver's handle for the transport */
-    uint16_t keep_alive;
-    int64_t last_rx_ms;
-    int64_t opened_ms;
-    uint32_t max_out_packet;     /* client's maximum packet size (0 = protocol max) */
-    uint16_t recv_max;           /* client's receive maximum (our in-flight window) */
-    uint16_t alias_max_out;      /* client's topic alias maximum */
-    tm_str *alias_in;            /* client->broker aliases [1..alias_max_in] */
-    tm_map alias_out;            /* topic -> alias number (broker->client) */
-    uint16_t alias_out_next;
     tm_msg *will;                /* will message, NULL if none */
-    uint32_t will_delay;
+    tm_conn_alias *alias;        /* NULL until an alias is used */
 };
+
+tm_conn_alias *tm_conn_alias_get(tm_conn *c);   /* NULL: out of memory */
+
+static inline const char *tm_conn_client_id(const tm_conn *c)
+{
+    return c->sess ? c->sess->client_id : NULL;
+}
+static inline const char *tm_conn_username(const tm_conn *c)
+{
+    return c->sess ? c->sess->username : NULL;
+}
 
 /* ---- the broker ---------------------------------------------------------- */
 
@@ -265,7 +293,7 @@ struct tm_broker {
     tm_map nodes;                /* (parent, level) -> tm_node* */
     uint32_t n_retained;
     uint32_t n_subscriptions;
-    tm_session *wills;           /* sessions with delayed wills */
+    tm_dwill *wills;             /* pending delayed wills */
     int64_t start_ms;
     time_t start_wall;
     int64_t next_tick_ms;
@@ -382,6 +410,7 @@ void tm_will_trigger(tm_broker *b, tm_conn *c);         /* connection ended abno
 void tm_will_cancel(tm_broker *b, tm_session *s);       /* session reconnected */
 void tm_will_fire_session(tm_broker *b, tm_session *s); /* session ends: send now */
 void tm_will_tick(tm_broker *b, int64_t now_ms);
+void tm_will_discard(tm_session *s);                   /* broker shutdown: never sent */
 
 /* journal.c: records of durable state changes (no-ops without persistence) */
 void tm_jr_msg(tm_broker *b, tm_msg *m);
@@ -401,7 +430,7 @@ int tm_outq_restore(tm_session *s, tm_msg *m, uint32_t qseq, uint8_t qos, bool r
                     const uint32_t *subids, uint8_t n_subids);
 int tm_outq_restore_state(tm_session *s, tm_out *o, uint8_t state, uint16_t pid);
 void tm_outq_restore_finish(tm_session *s);
-void tm_will_restore(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay, int64_t at_ms);
+bool tm_will_restore(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay, int64_t at_ms);
 
 /* sys.c */
 void tm_sys_publish(tm_broker *b);

@@ -58,21 +58,24 @@ static uint16_t out_alias(tm_conn *c, tm_str topic, bool *send_topic)
     *send_topic = true;
     if (!c->alias_max_out || c->version != TM_V5)
         return 0;
-    uintptr_t a = (uintptr_t)tm_map_get(&c->alias_out, topic.p, topic.len);
+    tm_conn_alias *al = tm_conn_alias_get(c);
+    if (!al)
+        return 0;
+    uintptr_t a = (uintptr_t)tm_map_get(&al->out, topic.p, topic.len);
     if (a) {
         *send_topic = false;
         return (uint16_t)a;
     }
-    if (c->alias_out_next >= c->alias_max_out)
+    if (al->out_next >= c->alias_max_out)
         return 0;
     char *key = malloc(topic.len + 1);
     if (!key)
         return 0;
     memcpy(key, topic.p, topic.len);
-    uint16_t alias = ++c->alias_out_next;
-    if (tm_map_put(&c->alias_out, key, topic.len, (void *)(uintptr_t)alias) < 0) {
+    uint16_t alias = ++al->out_next;
+    if (tm_map_put(&al->out, key, topic.len, (void *)(uintptr_t)alias) < 0) {
         free(key);
-        c->alias_out_next--;
+        al->out_next--;
         return 0;
     }
     return alias;
@@ -153,7 +156,7 @@ bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool reta
         b->st.pub_dropped++;
         if (tm_log_enabled(TM_LOG_DEBUG))
             tm_log(TM_LOG_DEBUG, "client '%s': PUBLISH of %zu bytes dropped (its maximum "
-                   "packet size is %u)", c->client_id ? c->client_id : "?", n,
+                   "packet size is %u)", tm_conn_client_id(c) ? tm_conn_client_id(c) : "?", n,
                    c->max_out_packet);
         return false;
     }

@@ -90,7 +90,7 @@ void tm_conn_output_done(tm_conn *c, size_t transport_backlog)
     c->b->io.bytes_sent += c->out.len + c->out_early.len;
     c->out_early.len = 0;
     c->out.len = 0;
-    c->io_backlog = transport_backlog;
+    c->io_backlog = transport_backlog > UINT32_MAX ? UINT32_MAX : (uint32_t)transport_backlog;
     if (c->out.cap > 1u << 20) {   /* give back memory after a burst */
         tm_buf_free(&c->out);
         tm_buf_init(&c->out);
@@ -110,8 +110,8 @@ void tm_conn_end(tm_conn *c, const char *why)
         return;
     c->ended = true;
     bool was_connected = c->sess != NULL;
-    if (why && c->client_id && b->cfg->connection_messages)
-        tm_log(TM_LOG_NOTICE, "client '%s' (%s) closed: %s", c->client_id, c->peer, why);
+    if (why && tm_conn_client_id(c) && b->cfg->connection_messages)
+        tm_log(TM_LOG_NOTICE, "client '%s' (%s) closed: %s", tm_conn_client_id(c), c->peer, why);
     else if (why && tm_log_enabled(TM_LOG_INFO))
         tm_log(TM_LOG_INFO, "connection %s closed: %s", c->peer, why);
     if (was_connected && b->st.clients_connected)
@@ -134,7 +134,7 @@ void tm_conn_fail(tm_conn *c, uint8_t rc, const char *why)
     if (c->ended)
         return;
     tm_log(TM_LOG_NOTICE, "client '%s' (%s): %s: %s — closing the connection",
-           c->client_id ? c->client_id : "?", c->peer, why, tm_rc_name(rc));
+           tm_conn_client_id(c) ? tm_conn_client_id(c) : "?", c->peer, why, tm_rc_name(rc));
     if (c->version == TM_V5 && c->state == TM_CS_CONNECTED && rc >= 0x80) {
         tm_disconnect d;
         memset(&d, 0, sizeof d);
@@ -176,25 +176,34 @@ void tm_broker_release(tm_broker *b, tm_conn *c)
     unlink_conn(b, c);
 }
 
+tm_conn_alias *tm_conn_alias_get(tm_conn *c)
+{
+    if (!c->alias)
+        c->alias = calloc(1, sizeof *c->alias);
+    return c->alias;
+}
+
 static void conn_free(tm_conn *c)
 {
     tm_buf_free(&c->in);
     tm_buf_free(&c->out);
     tm_buf_free(&c->out_early);
-    free(c->client_id);
-    free(c->username);
     free(c->identity);
     tm_atls_peer_unref(c->attest);
-    if (c->alias_in) {
-        for (uint32_t i = 0; i <= tm_config_max_topic_alias(c->b->cfg, c->lcfg); i++)
-            free((void *)c->alias_in[i].p);
-        free(c->alias_in);
+    tm_conn_alias *a = c->alias;
+    if (a) {
+        if (a->in) {
+            for (uint32_t i = 0; i <= tm_config_max_topic_alias(c->b->cfg, c->lcfg); i++)
+                free((void *)a->in[i].p);
+            free(a->in);
+        }
+        uint32_t i = 0;
+        tm_map_ent *e;
+        while ((e = tm_map_next(&a->out, &i)))
+            free((void *)e->key);
+        tm_map_free(&a->out);
+        free(a);
     }
-    uint32_t i = 0;
-    tm_map_ent *e;
-    while ((e = tm_map_next(&c->alias_out, &i)))
-        free((void *)e->key);
-    tm_map_free(&c->alias_out);
     free(c);
 }
 
@@ -266,7 +275,8 @@ static size_t process_frames(tm_conn *c, const uint8_t *data, size_t len)
         if (len - off < total)
             break;
         b->st.msgs_received++;
-        c->last_rx_ms = b->now;
+        if (c->state == TM_CS_CONNECTED)   /* before: the CONNECT deadline's start */
+            c->last_rx_ms = b->now;
         rc = dispatch(c, &f, data + off + f.header_len);
         off += total;
         if (rc != TM_RC_SUCCESS) {
@@ -335,8 +345,7 @@ tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
     tm_buf_init(&c->in);
     tm_buf_init(&c->out);
     tm_buf_init(&c->out_early);
-    tm_map_init(&c->alias_out);
-    c->last_rx_ms = c->opened_ms = now;
+    c->last_rx_ms = now;
     c->state = TM_CS_NEW;
     c->next = b->conns;
     if (b->conns)
@@ -383,7 +392,7 @@ int64_t tm_broker_tick(tm_broker *b, int64_t now)
             now - c->last_rx_ms > (int64_t)c->keep_alive * 1500)
             tm_conn_fail(c, TM_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");
         else if (c->state == TM_CS_NEW &&
-                 now - c->opened_ms > (int64_t)b->cfg->handshake_timeout_ms)
+                 now - c->last_rx_ms > (int64_t)b->cfg->handshake_timeout_ms)
             tm_conn_end(c, "no CONNECT in time");
     }
     tm_will_tick(b, now);
@@ -470,8 +479,7 @@ void tm_broker_free(tm_broker *b)
         if (!e)
             break;
         tm_session *s = e->val;
-        tm_msg_unref(s->will);
-        s->will = NULL;
+        tm_will_discard(s);
         tm_sess_free(b, s);
     }
     tm_map_free(&b->sessions);

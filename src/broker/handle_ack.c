@@ -30,7 +30,7 @@ tm_rc tm_handle_ack(tm_conn *c, uint8_t type, uint8_t flags, const uint8_t *body
     if (!tm_outq_ack(c->b, s, a.packet_id, type, a.reason)) {
         /* An ack for a packet we do not have in flight: harmless after a
          * reconnect race; logged, not fatal. */
-        tm_log(TM_LOG_DEBUG, "client '%s': %s for unknown packet id %u", c->client_id,
+        tm_log(TM_LOG_DEBUG, "client '%s': %s for unknown packet id %u", tm_conn_client_id(c),
                tm_ptype_name(type), a.packet_id);
     }
     return TM_RC_SUCCESS;

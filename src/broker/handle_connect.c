@@ -312,9 +312,11 @@ static void apply(tm_conn *c, pending *pc, tm_session *s)
     s->attest = tm_atls_peer_ref(c->attest);
     s->conn = c;
     c->sess = s;
-    c->client_id = strdup(s->client_id);
-    c->username = pc->username;
+    free(pc->username);   /* the session has its copy */
     pc->username = NULL;
+    free(c->identity);    /* used, if at all, as the user name */
+    c->identity = NULL;
+    c->last_rx_ms = c->b->now;
     c->keep_alive = pc->keep_alive;
     c->will = pc->will;
     pc->will = NULL;
@@ -416,7 +418,7 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
         tm_log(TM_LOG_NOTICE, "client '%s' connected from %s (MQTT %s%s%s, keep alive %u%s)",
                s->client_id, c->peer,
                pc.v == TM_V5 ? "5.0" : pc.v == TM_V311 ? "3.1.1" : "3.1",
-               c->username ? ", user " : "", c->username ? c->username : "",
+               tm_conn_username(c) ? ", user " : "", tm_conn_username(c) ? tm_conn_username(c) : "",
                (unsigned)c->keep_alive, present ? ", session resumed" : "");
     if (present) {
         tm_outq_resend(b, s);

@@ -28,7 +28,7 @@ tm_rc tm_handle_disconnect(tm_conn *c, const uint8_t *body, size_t len)
     }
     /* 0x04: "disconnect with will message" — the will is still published */
     c->will_suppressed = !(c->version == TM_V5 && d.reason == TM_RC_DISCONNECT_WITH_WILL);
-    tm_log(TM_LOG_INFO, "client '%s' disconnected (%s)", c->client_id, tm_rc_name(d.reason));
+    tm_log(TM_LOG_INFO, "client '%s' disconnected (%s)", tm_conn_client_id(c), tm_rc_name(d.reason));
     c->state = TM_CS_CLOSING;
     return TM_RC_SUCCESS;
 }

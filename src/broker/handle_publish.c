@@ -45,7 +45,7 @@ static void send_ack(tm_conn *c, uint8_t type, uint16_t pid, uint8_t reason)
  * silently dropped (v3, which has no way to say no). */
 static tm_rc refuse_publish(tm_conn *c, const tm_publish *p, uint8_t reason, const char *why)
 {
-    tm_log(TM_LOG_INFO, "client '%s': PUBLISH to '%.*s' refused: %s", c->client_id,
+    tm_log(TM_LOG_INFO, "client '%s': PUBLISH to '%.*s' refused: %s", tm_conn_client_id(c),
            (int)p->topic.len, (const char *)p->topic.p, why);
     if (p->qos == 1)
         send_ack(c, TM_PUBACK, p->packet_id, reason);
@@ -80,14 +80,13 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
         uint32_t max_alias = tm_config_max_topic_alias(b->cfg, c->lcfg);
         if (a == 0 || a > max_alias)
             return TM_RC_TOPIC_ALIAS_INVALID;
-        if (!c->alias_in) {
-            /* allocated on first use: most clients never use aliases */
-            c->alias_in = calloc((size_t)max_alias + 1, sizeof *c->alias_in);
-            if (!c->alias_in)
-                return TM_RC_UNSPECIFIED;
-        }
+        tm_conn_alias *al = tm_conn_alias_get(c);
+        if (al && !al->in)   /* allocated on first use: most clients never use aliases */
+            al->in = calloc((size_t)max_alias + 1, sizeof *al->in);
+        if (!al || !al->in)
+            return TM_RC_UNSPECIFIED;
         if (p.topic.len) {
-            tm_str *slot = &c->alias_in[a];
+            tm_str *slot = &al->in[a];
             uint8_t *copy = malloc(p.topic.len);
             if (!copy)
                 return TM_RC_UNSPECIFIED;
@@ -95,9 +94,9 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
             free((void *)slot->p);
             *slot = (tm_str){copy, p.topic.len};
         } else {
-            if (!c->alias_in[a].p)
+            if (!al->in[a].p)
                 return TM_RC_PROTOCOL_ERROR;   /* alias never set */
-            p.topic = c->alias_in[a];
+            p.topic = al->in[a];
         }
         p.props.present &= ~TM_PBIT(TM_P_TOPIC_ALIAS);
     } else if (p.topic.len == 0) {
@@ -137,7 +136,7 @@ static tm_rc publish_checked(tm_conn *c, tm_publish *pp)
     tm_broker *b = c->b;
     tm_session *s = c->sess;
     tm_publish p = *pp;
-    if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->attest, p.topic,
+    if (b->auth && !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), c->attest, p.topic,
                                    TM_ACC_WRITE))
         return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED, "denied by ACL");
 
@@ -155,9 +154,9 @@ static tm_rc publish_checked(tm_conn *c, tm_publish *pp)
     if (!m)
         return TM_RC_UNSPECIFIED;
     if (p.retain && p.payload.len && b->cfg->check_retain_source)
-        tm_msg_set_source(m, (tm_str){(const uint8_t *)c->client_id,
-                                      (uint32_t)strlen(c->client_id)},
-                          c->username, c->attest);
+        tm_msg_set_source(m, (tm_str){(const uint8_t *)tm_conn_client_id(c),
+                                      (uint32_t)strlen(tm_conn_client_id(c))},
+                          tm_conn_username(c), c->attest);
     tm_route(b, m, true);
     uint32_t matched = b->n_matches;
     tm_msg_unref(m);

@@ -26,7 +26,7 @@ static void send_retained(tm_msg *m, void *ud)
     if (cfg->retain_expiry_interval &&
         r->b->now - m->created_ms >= (int64_t)cfg->retain_expiry_interval * 1000)
         return;
-    if (r->b->auth && !tm_acl_allowed(r->b->auth, r->c->username, r->c->client_id, r->c->attest,
+    if (r->b->auth && !tm_acl_allowed(r->b->auth, tm_conn_username(r->c), tm_conn_client_id(r->c), r->c->attest,
                                       m->topic, TM_ACC_READ))
         return;
     /* check_retain_source: the publisher must still be allowed to write it */
@@ -78,10 +78,10 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
             codes[i++] = v5 ? TM_RC_UNSPECIFIED : 0x80;
             continue;
         }
-        if (b->auth && !tm_acl_allowed(b->auth, c->username, c->client_id, c->attest, filter,
+        if (b->auth && !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), c->attest, filter,
                                        TM_ACC_SUBSCRIBE)) {
             tm_log(TM_LOG_INFO, "client '%s': subscription to '%.*s' denied by ACL",
-                   c->client_id, (int)full.len, (const char *)full.p);
+                   tm_conn_client_id(c), (int)full.len, (const char *)full.p);
             codes[i++] = v5 ? TM_RC_NOT_AUTHORIZED : 0x80;
             continue;
         }
@@ -104,7 +104,7 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
         }
         tm_subopts entry_opts = opts;
         codes[i] = opts.qos;
-        tm_log(TM_LOG_SUBSCRIBE, "client '%s' subscribed to '%.*s' (QoS %u)", c->client_id,
+        tm_log(TM_LOG_SUBSCRIBE, "client '%s' subscribed to '%.*s' (QoS %u)", tm_conn_client_id(c),
                (int)full.len, (const char *)full.p, (unsigned)opts.qos);
         if (!shared && (entry_opts.retain_handling == 0 ||
                         (entry_opts.retain_handling == 1 && !existed))) {

@@ -28,7 +28,7 @@ tm_rc tm_handle_unsubscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size
         uint8_t code = (uint8_t)tm_sess_unsubscribe(b, s, key);
         free(mounted);
         if (code == TM_RC_SUCCESS)
-            tm_log(TM_LOG_UNSUBSCRIBE, "client '%s' unsubscribed from '%.*s'", c->client_id,
+            tm_log(TM_LOG_UNSUBSCRIBE, "client '%s' unsubscribed from '%.*s'", tm_conn_client_id(c),
                    (int)full.len, (const char *)full.p);
         codes[i++] = code;
     }

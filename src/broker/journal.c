@@ -208,13 +208,14 @@ void tm_jr_will(tm_broker *b, tm_session *s)
 {
     if (!durable(b, s))
         return;
-    if (s->will)
-        tm_jr_msg(b, s->will);
+    tm_dwill *w = s->will;
+    if (w)
+        tm_jr_msg(b, w->msg);
     u8(b, R_WILL);
     u64(b, s->id);
-    u64(b, s->will ? s->will->disk_id : 0);
-    u32(b, s->will_delay);
-    u64(b, (uint64_t)(wall_ms(b) + (s->will_at_ms - b->now)));
+    u64(b, w ? w->msg->disk_id : 0);
+    u32(b, w ? w->delay : 0);
+    u64(b, (uint64_t)(wall_ms(b) + (w ? w->at_ms - b->now : 0)));
 }
 
 /* ---- the driver's side ---------------------------------------------------------- */
@@ -286,7 +287,7 @@ static void snapshot_session(tm_broker *b, tm_session *s)
     }
     for (uint32_t i = 0; i < s->qos2.n; i++)
         tm_jr_q2(b, s, s->qos2.ids[i], true);
-    if (s->will_listed)
+    if (s->will)
         tm_jr_will(b, s);
 }
 
@@ -461,7 +462,7 @@ static int restore_sess(tm_broker *b, rd *r, char *why, size_t cap)
     s->username = has_user ? strndup((const char *)user.p, user.len) : NULL;
     /* offline since `offline` (or since the crash, when it was online) */
     int64_t since = offline ? offline : wall_ms(b);
-    s->jr_offline_wall = since;
+    s->expire_at_ms = since;   /* wall clock until tm_broker_restore_done */
     return 0;
 }
 
@@ -592,8 +593,8 @@ static int restore_other(tm_broker *b, uint8_t type, rd *r, char *why, size_t ca
     if (r->bad || !s || (mid && !m))
         FAIL("will record malformed");
     tm_will_cancel(b, s);
-    if (m)
-        tm_will_restore(b, s, m, delay, b->now + (at_wall - wall_ms(b)));
+    if (m && !tm_will_restore(b, s, m, delay, b->now + (at_wall - wall_ms(b))))
+        FAIL("out of memory");
     return 0;
 }
 
@@ -644,7 +645,7 @@ void tm_broker_restore_done(tm_broker *b, int64_t now)
         if (s->expiry == UINT32_MAX) {
             s->expire_at_ms = INT64_MAX;
         } else {
-            int64_t gone = wall_ms(b) - s->jr_offline_wall;
+            int64_t gone = wall_ms(b) - s->expire_at_ms;
             s->expire_at_ms = now + (int64_t)s->expiry * 1000 - (gone > 0 ? gone : 0);
         }
     }
@@ -763,8 +764,8 @@ void tm_broker_dump(tm_broker *b, tm_buf *out)
         for (uint32_t k = 0; k < s->qos2.n; k++)
             add_line(&l, "%s qos2-in pid=%u", head, s->qos2.ids[k]);
         if (s->will)
-            add_line(&l, "%s will %.*s delay=%u", head, (int)s->will->topic.len,
-                     (const char *)s->will->topic.p, s->will_delay);
+            add_line(&l, "%s will %.*s delay=%u", head, (int)s->will->msg->topic.len,
+                     (const char *)s->will->msg->topic.p, s->will->delay);
     }
     emit_lines(&l, out);
 }

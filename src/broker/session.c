@@ -20,12 +20,11 @@ tm_session *tm_sess_find(tm_broker *b, tm_str client_id)
 
 tm_session *tm_sess_new(tm_broker *b, tm_str client_id)
 {
-    tm_session *s = calloc(1, sizeof *s);
+    tm_session *s = calloc(1, sizeof *s + client_id.len + 1);
     if (!s)
         return NULL;
-    s->client_id = strndup((const char *)client_id.p, client_id.len);
-    if (!s->client_id || tm_map_put(&b->sessions, s->client_id, client_id.len, s) < 0) {
-        free(s->client_id);
+    memcpy(s->client_id, client_id.p, client_id.len);
+    if (tm_map_put(&b->sessions, s->client_id, client_id.len, s) < 0) {
         free(s);
         return NULL;
     }
@@ -64,7 +63,6 @@ void tm_sess_free(tm_broker *b, tm_session *s)
     free(s->qos2.ids);
     free(s->username);
     tm_atls_peer_unref(s->attest);
-    free(s->client_id);
     free(s);
 }
 
@@ -241,12 +239,17 @@ bool tm_sess_qos2_has(tm_session *s, uint16_t pid)
 bool tm_sess_qos2_add(tm_session *s, uint16_t pid)
 {
     if (s->qos2.n == s->qos2.cap) {
-        uint32_t nc = s->qos2.cap ? s->qos2.cap * 2 : 8;
+        /* at most 65535 distinct packet ids */
+        uint32_t nc = s->qos2.cap ? s->qos2.cap * 2u : 8u;
+        if (nc > UINT16_MAX)
+            nc = UINT16_MAX;
+        if (nc == s->qos2.n)
+            return false;
         uint16_t *ni = realloc(s->qos2.ids, nc * sizeof *ni);
         if (!ni)
             return false;
         s->qos2.ids = ni;
-        s->qos2.cap = nc;
+        s->qos2.cap = (uint16_t)nc;
     }
     s->qos2.ids[s->qos2.n++] = pid;
     return true;

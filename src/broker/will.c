@@ -4,6 +4,8 @@
  * one; cancelled when the session reconnects within the delay; published at
  * once when the session ends first (MQTT 5 3.1.3.2.2).
  */
+#include <stdlib.h>
+
 #include "broker/broker_int.h"
 
 static void publish_will(tm_broker *b, tm_msg *will, const char *client_id,
@@ -22,18 +24,49 @@ static void publish_will(tm_broker *b, tm_msg *will, const char *client_id,
     tm_route(b, will, true);
 }
 
-static void unlist(tm_broker *b, tm_session *s)
+static void unlist(tm_broker *b, tm_dwill *w)
 {
-    if (!s->will_listed)
-        return;
-    if (s->will_prev)
-        s->will_prev->will_next = s->will_next;
+    if (w->prev)
+        w->prev->next = w->next;
     else
-        b->wills = s->will_next;
-    if (s->will_next)
-        s->will_next->will_prev = s->will_prev;
-    s->will_next = s->will_prev = NULL;
-    s->will_listed = false;
+        b->wills = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+}
+
+/* The session's pending Will, listed (made when there is none). */
+static tm_dwill *hold(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay, int64_t at_ms)
+{
+    tm_dwill *w = s->will;
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w)
+            return NULL;
+        w->sess = s;
+        w->next = b->wills;
+        if (b->wills)
+            b->wills->prev = w;
+        b->wills = w;
+        s->will = w;
+    }
+    tm_msg_unref(w->msg);
+    w->msg = will;
+    w->delay = delay;
+    w->at_ms = at_ms;
+    return w;
+}
+
+/* Takes the session's Will message (NULL when none) and forgets the rest. */
+static tm_msg *release(tm_broker *b, tm_session *s)
+{
+    tm_dwill *w = s->will;
+    if (!w)
+        return NULL;
+    tm_msg *m = w->msg;
+    unlist(b, w);
+    free(w);
+    s->will = NULL;
+    return m;
 }
 
 void tm_will_trigger(tm_broker *b, tm_conn *c)
@@ -47,70 +80,59 @@ void tm_will_trigger(tm_broker *b, tm_conn *c)
         return;
     }
     tm_session *s = c->sess;
-    if (c->will_delay == 0 || !s || s->expiry == 0) {
-        publish_will(b, will, c->client_id, c->username, c->attest);
+    if (c->will_delay == 0 || !s || s->expiry == 0 ||
+        !hold(b, s, will, c->will_delay, b->now + (int64_t)c->will_delay * 1000)) {
+        /* no delay (or no memory to hold it: sent now rather than lost) */
+        publish_will(b, will, tm_conn_client_id(c), tm_conn_username(c), c->attest);
         tm_msg_unref(will);
         return;
-    }
-    /* Delayed: the session holds it until the delay passes or it ends. */
-    tm_msg_unref(s->will);
-    s->will = will;
-    s->will_delay = c->will_delay;
-    s->will_at_ms = b->now + (int64_t)c->will_delay * 1000;
-    if (!s->will_listed) {
-        s->will_next = b->wills;
-        s->will_prev = NULL;
-        if (b->wills)
-            b->wills->will_prev = s;
-        b->wills = s;
-        s->will_listed = true;
     }
     tm_jr_will(b, s);
 }
 
-void tm_will_restore(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay, int64_t at_ms)
+bool tm_will_restore(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay, int64_t at_ms)
 {
-    s->will = tm_msg_ref(will);
-    s->will_delay = delay;
-    s->will_at_ms = at_ms;
-    s->will_next = b->wills;
-    s->will_prev = NULL;
-    if (b->wills)
-        b->wills->will_prev = s;
-    b->wills = s;
-    s->will_listed = true;
+    tm_msg_ref(will);
+    if (hold(b, s, will, delay, at_ms))
+        return true;
+    tm_msg_unref(will);
+    return false;
 }
 
 void tm_will_cancel(tm_broker *b, tm_session *s)
 {
-    bool had = s->will != NULL;
-    unlist(b, s);
-    tm_msg_unref(s->will);
-    s->will = NULL;
-    if (had)
-        tm_jr_will(b, s);
+    tm_msg *m = release(b, s);
+    if (!m)
+        return;
+    tm_msg_unref(m);
+    tm_jr_will(b, s);
 }
 
 void tm_will_fire_session(tm_broker *b, tm_session *s)
 {
-    tm_msg *will = s->will;
-    unlist(b, s);
-    s->will = NULL;
-    if (will)
-        tm_jr_will(b, s);
-    if (will) {
-        publish_will(b, will, s->client_id, s->username, s->attest);
-        tm_msg_unref(will);
+    tm_msg *will = release(b, s);
+    if (!will)
+        return;
+    tm_jr_will(b, s);
+    publish_will(b, will, s->client_id, s->username, s->attest);
+    tm_msg_unref(will);
+}
+
+void tm_will_discard(tm_session *s)
+{
+    if (s->will) {
+        tm_msg_unref(s->will->msg);
+        s->will->msg = NULL;
     }
 }
 
 void tm_will_tick(tm_broker *b, int64_t now_ms)
 {
-    tm_session *s = b->wills;
-    while (s) {
-        tm_session *next = s->will_next;
-        if (s->will_at_ms <= now_ms)
-            tm_will_fire_session(b, s);
-        s = next;
+    tm_dwill *w = b->wills;
+    while (w) {
+        tm_dwill *next = w->next;
+        if (w->at_ms <= now_ms)
+            tm_will_fire_session(b, w->sess);
+        w = next;
     }
 }

@@ -227,7 +227,16 @@ class Broker:
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.conf_lines = lines
+        self.args = args
         self.cmd = broker_command(kind, build_dir, self.conf_path, args)
+
+    def rewrite_conf(self, lines):
+        """A new configuration for the next start (the command line follows it: the
+        WebAssembly runtime takes the store's seal and the attestation provider there)."""
+        self.conf_lines = list(lines)
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(self.conf_lines) + "\n")
+        self.cmd = broker_command(self.kind, self.build_dir, self.conf_path, self.args)
 
     def start(self, wait=True, timeout=10.0):
         self.logf = open(self.log_path, "wb")

@@ -390,9 +390,8 @@ def test_store_sealed_to_its_key(broker, tmp_path, build_dir):
     ofr = frames(other)
     check("spliced", header + body[0] + other[ofr[1][0]:ofr[1][0] + ofr[1][1]])
     # the broker itself, under the wrong key: starts, reads nothing, keeps the evidence
-    b.conf_lines = [l for l in b.conf_lines if not l.startswith("persistence_seal")]
-    with open(b.conf_path, "w") as f:
-        f.write("\n".join(b.conf_lines + ["persistence_seal " + wrong]) + "\n")
+    b.rewrite_conf([l for l in b.conf_lines if not l.startswith("persistence_seal")] +
+                   ["persistence_seal " + wrong])
     restart(b)
     assert "not authentic" in b.log()
     with R.RawClient(b.port, V5) as c:
