@@ -30,6 +30,11 @@ typedef struct tm_listener_cfg {
     uint32_t n_attestation_opts;
     bool require_client_attestation;
     char *client_attestation_policy;
+    /* WebSockets (protocol websockets), docs/websockets.md */
+    bool websockets;
+    char *http_dir;              /* static files for plain GETs; NULL: none */
+    char **ws_origins;           /* websockets_origin values; none: any Origin */
+    uint32_t n_ws_origins;
     char *file;                  /* where it was declared, for messages */
     int line;
 } tm_listener_cfg;
@@ -64,6 +69,8 @@ typedef struct tm_config {
     bool log_stdout;
     bool connection_messages;
     uint32_t handshake_timeout_ms;
+    uint32_t websockets_headers_size;  /* request head limit; 0: 4096 */
+    uint32_t websockets_log_level;     /* accepted for Mosquitto configs, unused */
 } tm_config;
 
 /* Defaults: no listeners (the caller adds 127.0.0.1:1883 when none is given). */
