@@ -417,6 +417,9 @@ static void accept_one(nlistener *l, int cfd)
         s->conns->prev = c;
     s->conns = c;
     handshake(c);                /* plain TCP is ready at once */
+    if (c->state == NC_OPEN)
+        conn_read(c);            /* bytes that came with it (frames behind a WebSocket
+                                  * upgrade) announce no further readiness */
 }
 
 static void accept_cb(tm_loop *loop, int fd, unsigned events, void *ud)

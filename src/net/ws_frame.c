@@ -69,7 +69,7 @@ static size_t header_need(const tm_wsf_dec *d)
         return 2;
     uint8_t l7 = d->hdr[1] & 0x7F;
     size_t ext = l7 == 126 ? 2 : l7 == 127 ? 8 : 0;
-    return 2 + ext + 4;
+    return 2 + ext + (d->hdr[1] & 0x80 ? 4 : 0);   /* unmasked: refused at once */
 }
 
 /* The header is complete: check it and start the payload. */

@@ -52,6 +52,7 @@ TCP_ONLY_MODULES = {
     "test_tools": "tmqtt-pub/-sub and mosquitto_pub/_sub speak MQTT over TCP",
     "test_collateral_fetch": "no broker transport involved",
     "test_config_cli": "checks listeners given on the command line (-p)",
+    "test_websockets": "declares WebSocket listeners of its own (runs in the tcp run)",
 }
 # What the transport of the current run needs (set in pytest_configure).
 WS = {"transport": "tcp", "pki": None}

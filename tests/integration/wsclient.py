@@ -155,7 +155,7 @@ class WsSocket:
         """Up to n payload bytes; b"" at the end of the stream (close frame or EOF)."""
         while not self.eof:
             out = self._decode()
-            if out:
+            if out or self.eof:
                 return out
             chunk = self.sock.recv(max(1, n - len(self.raw)))
             if not chunk:
