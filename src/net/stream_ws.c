@@ -51,13 +51,13 @@ typedef struct ws_stream {
     tm_stream s;
     const tm_ws_opts *o;
     uint8_t phase;
-    bool refused;                /* RESPOND: the handshake ends after the response */
+    bool refused;                /* RESPOND: the handshake ends after the response
+                                  * (s.err already says what was answered) */
     bool close_queued, close_received;
     bool more;                   /* the last read below filled the buffer */
     /* handshake only: the request head, then the response */
     uint8_t *hs;
     size_t hs_len, hs_cap, hs_pos;
-    char note[200];              /* what was answered, when not an upgrade */
     /* bytes that came after the request head: the first frames */
     uint8_t *early;
     size_t early_len, early_pos;
@@ -166,7 +166,7 @@ static int respond_error(ws_stream *w, int status, const char *why)
     int n = snprintf(body, sizeof body, "%d %s\n", status, tm_http_reason(status));
     const char *extra = status == 426 ? "Sec-WebSocket-Version: 13\r\n"
                       : status == 405 ? "Allow: GET\r\n" : NULL;
-    snprintf(w->note, sizeof w->note, "WebSocket listener: %d %s: %s", status,
+    snprintf(w->s.err, sizeof w->s.err, "WebSocket listener: %d %s: %s", status,
              tm_http_reason(status), why);
     return respond(w, status, extra, body, (size_t)n, "text/plain; charset=utf-8");
 }
@@ -304,7 +304,7 @@ static int serve_file(ws_stream *w, tm_slice path)
     }
     int rc = respond(w, 200, NULL, body, size, content_type(rel));
     free(body);
-    snprintf(w->note, sizeof w->note, "HTTP GET %s: 200, %zu bytes from http_dir", shown, size);
+    snprintf(w->s.err, sizeof w->s.err, "HTTP GET %s: 200, %zu bytes from http_dir", shown, size);
     return rc;
 }
 
@@ -429,7 +429,7 @@ static int ws_handshake(tm_stream *s, unsigned *want)
         if (w->refused) {
             unsigned ignore = 0;
             tm_stream_shutdown(s->below, &ignore);   /* best effort: the answer is out */
-            tm_stream_fail(s, "%s", w->note);
+            s->failed = true;   /* s->err says what was answered */
             return -1;
         }
         w->phase = WS_OPEN;
