@@ -60,7 +60,8 @@ struct tm_nconn {
     int64_t deadline;            /* handshake or drain */
     uint32_t drained;
     uint8_t state;
-    const char *why;             /* how it ended, for closed() */
+    char *why;                   /* how it ended, for closed() (a copy: the reason
+                                  * often lives in the stream, freed at the end) */
     char peer[48];
 };
 
@@ -96,11 +97,11 @@ static void conn_end(tm_nconn *c, const char *why)
     tm_netsrv *s = c->srv;
     if (c->state == NC_HANDSHAKE && why && s->h.log)
         s->h.log(s->h.ud, TM_NET_NOTICE, c->peer, why);
+    c->why = why ? strdup(why) : NULL;
     tm_loop_del(s->loop, c->st->fd);
     tm_stream_free(c->st);
     c->st = NULL;
     c->state = NC_DEAD;
-    c->why = why;
     c->lst->n_conns--;
     if (c->prev)
         c->prev->next = c->next;
@@ -114,6 +115,7 @@ static void conn_end(tm_nconn *c, const char *why)
 
 static void conn_free(tm_nconn *c)
 {
+    free(c->why);
     free(c->pend);
     free(c);
 }
