@@ -443,8 +443,12 @@ static long ws_read(tm_stream *s, void *vbuf, size_t n, unsigned *want)
 {
     ws_stream *w = W(s);
     uint8_t *buf = vbuf;
-    if (w->close_received)
+    if (w->close_received) {
+        /* our answering close frame first, then the end of the stream */
+        if (ctl_waiting(w) && flush_ctl(w, want) == 0)
+            return -2;
         return 0;
+    }
     for (int turn = 0; turn < WS_READ_TURNS; turn++) {
         long r;
         if (w->early) {
@@ -477,7 +481,8 @@ static long ws_read(tm_stream *s, void *vbuf, size_t n, unsigned *want)
                 /* echo the status code (none when the client sent none) */
                 w->close_received = true;
                 queue_close(w, w->dec.close_code == 1005 ? 0 : w->dec.close_code);
-                flush_ctl(w, NULL);
+                if (!out && ctl_waiting(w) && flush_ctl(w, want) == 0)
+                    return -2;      /* the socket is full: come back when writable */
                 return (long)out;   /* what came before the close; then end of stream */
             } else if (ev == TM_WSF_ERROR) {
                 queue_close(w, w->dec.err_code);
@@ -540,6 +545,8 @@ static long ws_write(tm_stream *s, const void *vbuf, size_t n, unsigned *want)
             payload = (size_t)r;
         }
         w->frame_left -= payload;
+        if (payload && !in_frame(w) && ctl_waiting(w))
+            flush_ctl(w, NULL);   /* a pong or close held back by this frame */
         if (payload)
             return (long)payload;
     }
