@@ -121,48 +121,40 @@ def test_frames_sent_with_the_upgrade_are_kept(wsb):
     c.expect(R.PINGRESP)
 
 
+BASE_FIELDS = [("Host", "x"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+               ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
+               ("Sec-WebSocket-Protocol", "mqtt")]
+
+
+def head(method="GET", version="HTTP/1.1", drop=(), set=(), add=(), target="/mqtt"):
+    """An upgrade request head: BASE_FIELDS without `drop`, with `set` values, plus `add`."""
+    values = dict(set)
+    fields = [(k, values.get(k, v)) for k, v in BASE_FIELDS if k not in drop] + list(add)
+    lines = ["%s %s %s" % (method, target, version)] + ["%s: %s" % f for f in fields]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 BAD_UPGRADES = [
     # (name, request head, status, log text)
-    ("post", b"POST /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-     b"Sec-WebSocket-Protocol: mqtt\r\n\r\n", 405, "method POST not allowed"),
-    ("http10", b"GET /mqtt HTTP/1.0\r\nHost: x\r\n\r\n", 505, "only HTTP/1.1"),
-    ("no key", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-     b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n", 400,
-     "Sec-WebSocket-Key"),
-    ("short key", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-     b"Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n"
-     b"Sec-WebSocket-Protocol: mqtt\r\n\r\n", 400, "Sec-WebSocket-Key"),
-    ("two keys", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-     b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n", 400, "repeated"),
-    ("version 8", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n"
-     b"Sec-WebSocket-Protocol: mqtt\r\n\r\n", 426, "Sec-WebSocket-Version"),
-    ("no subprotocol", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-     b"Sec-WebSocket-Version: 13\r\n\r\n", 400, "no MQTT subprotocol"),
-    ("other subprotocol", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-     b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n", 400,
-     "no MQTT subprotocol"),
-    ("upgrade h2c", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
-     400, "Upgrade is not websocket"),
-    ("no connection upgrade", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-     b"Connection: keep-alive\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-     b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n", 400,
+    ("post", head(method="POST"), 405, "method POST not allowed"),
+    ("http10", head(version="HTTP/1.0"), 505, "only HTTP/1.1"),
+    ("no key", head(drop=["Sec-WebSocket-Key"]), 400, "Sec-WebSocket-Key"),
+    ("short key", head(set={"Sec-WebSocket-Key": "c2hvcnQ="}), 400, "Sec-WebSocket-Key"),
+    ("two keys", head(add=[("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")]), 400, "repeated"),
+    ("version 8", head(set={"Sec-WebSocket-Version": "8"}), 426, "Sec-WebSocket-Version"),
+    ("no subprotocol", head(drop=["Sec-WebSocket-Protocol"]), 400, "no MQTT subprotocol"),
+    ("other subprotocol", head(set={"Sec-WebSocket-Protocol": "chat"}), 400, "no MQTT subprotocol"),
+    ("upgrade h2c", head(set={"Upgrade": "h2c"}), 400, "Upgrade is not websocket"),
+    ("no connection upgrade", head(set={"Connection": "keep-alive"}), 400,
      "Connection does not include upgrade"),
-    ("no host", b"GET /mqtt HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 400,
-     "no Host"),
+    ("no host", head(drop=["Host"]), 400, "no Host"),
     ("folded header", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n  more\r\n\r\n",
      400, "obsolete line folding"),
     ("bare LF", b"GET /mqtt HTTP/1.1\nHost: x\n\r\n\r\n", 400, "bare CR or LF"),
     ("space before colon", b"GET /mqtt HTTP/1.1\r\nHost : x\r\n\r\n", 400,
      "malformed header field name"),
-    ("absolute target", b"GET http://x/mqtt HTTP/1.1\r\nHost: x\r\n\r\n", 400,
-     "origin-form only"),
-    ("body", b"GET /mqtt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 400,
-     "request with a body"),
+    ("absolute target", head(target="http://x/mqtt"), 400, "origin-form only"),
+    ("body", head(add=[("Content-Length", "5")]) + b"hello", 400, "request with a body"),
     ("mqtt connect", R.connect("x"), 400, "not an HTTP request"),
     ("tls hello", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400, "not an HTTP request"),
 ]

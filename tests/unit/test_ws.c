@@ -67,19 +67,26 @@ static const char REQ[] = "GET /mqtt HTTP/1.1\r\nHost: server.example.com\r\nUpg
 
 static tm_ws_opts opts;
 
+/* A WebSocket layer over f, its handshake run to the end: 1 or -1. */
+static int handshake(fake *f, tm_stream **w)
+{
+    char err[100];
+    *w = tm_stream_ws_server(&opts, &f->s, err, sizeof err);
+    int r = 0;
+    for (int i = 0; i < 10000 && r == 0; i++) {
+        unsigned want = 0;
+        r = tm_stream_handshake(*w, &want);
+    }
+    return r;
+}
+
 /* A WebSocket layer over f, upgraded. f->in must hold REQ first. */
 static tm_stream *upgraded(fake *f)
 {
     f->s.ops = &fake_ops;
     f->s.fd = -1;
-    char err[100];
-    tm_stream *w = tm_stream_ws_server(&opts, &f->s, err, sizeof err);
-    int r = 0;
-    for (int i = 0; i < 10000 && r == 0; i++) {
-        unsigned want = 0;
-        r = tm_stream_handshake(w, &want);
-    }
-    TM_CHECK_EQ(r, 1);
+    tm_stream *w;
+    TM_CHECK_EQ(handshake(f, &w), 1);
     const char *ok = "HTTP/1.1 101 Switching Protocols\r\n";
     TM_CHECK(f->out_len > strlen(ok) && !memcmp(f->out, ok, strlen(ok)));
     TM_CHECK(memmem(f->out, f->out_len, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n", 51));
@@ -246,14 +253,8 @@ static void test_upgrade_refused_fails_handshake(void)
     f.in_len = strlen(req);
     f.rchunk = 7;
     f.wchunk = 11;
-    char err[100];
-    tm_stream *w = tm_stream_ws_server(&opts, &f.s, err, sizeof err);
-    int r = 0;
-    for (int i = 0; i < 1000 && r == 0; i++) {
-        unsigned want = 0;
-        r = tm_stream_handshake(w, &want);
-    }
-    TM_CHECK_EQ(r, -1);
+    tm_stream *w;
+    TM_CHECK_EQ(handshake(&f, &w), -1);
     TM_CHECK(f.out_len > 12 && !memcmp(f.out, "HTTP/1.1 505", 12));
     TM_CHECK(strstr(tm_stream_error(w), "505") != NULL);
     tm_stream_free(w);
