@@ -30,8 +30,87 @@ const { default: mqtt } = await import(path.join(ROOT, 'tests/web/node_modules/m
 const WINDOW = 2000;
 const TOPIC = 'bench/ws';
 
+// ---- raw clients: the upgrade, CONNECT and frames by hand (no library per message)
+const CONNECT = Buffer.from([0x10, 12, 0, 4, 77, 81, 84, 84, 4, 2, 0, 60, 0, 0]);
+
+function frameIf(ws, p) {
+  if (!ws) return p;
+  const mask = crypto.randomBytes(4);
+  const len = p.length;
+  const head = len < 126 ? Buffer.from([0x82, 0x80 | len])
+    : Buffer.from([0x82, 0x80 | 126, len >> 8, len & 255]);
+  const body = Buffer.from(p);
+  for (let i = 0; i < body.length; i++) body[i] ^= mask[i & 3];
+  return Buffer.concat([head, mask, body]);
+}
+
+// A function taking wire bytes from a server and returning how many payload bytes
+// they carried (frame headers removed, split anywhere).
+function serverFrames() {
+  let need = 0, hdr = Buffer.alloc(0);
+  return (d) => {
+    let n = 0, i = 0;
+    while (i < d.length) {
+      if (need) {
+        const k = Math.min(need, d.length - i);
+        n += k; need -= k; i += k;
+        continue;
+      }
+      hdr = Buffer.concat([hdr, d.subarray(i, i + 1)]);
+      i++;
+      const l7 = hdr[1] & 127;
+      const hl = hdr.length < 2 ? 2 : l7 === 126 ? 4 : l7 === 127 ? 10 : 2;
+      if (hdr.length < hl) continue;
+      need = l7 === 126 ? hdr.readUInt16BE(2) : l7 === 127 ? Number(hdr.readBigUInt64BE(2)) : l7;
+      hdr = Buffer.alloc(0);
+    }
+    return n;
+  };
+}
+
+// A connected MQTT client socket (CONNACK seen), over ws when asked.
+function rawConnect(port, ws) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = Buffer.alloc(0);
+    s.setNoDelay(true);
+    s.on('error', reject);
+    s.on('connect', () => {
+      if (ws) {
+        s.write('GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\n` +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n');
+      }
+      if (!ws) s.write(CONNECT);
+    });
+    let upgraded = !ws;
+    s.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (!upgraded && got.includes('\r\n\r\n')) {   // as browsers do: CONNECT after the 101
+        upgraded = true;
+        got = got.subarray(got.indexOf('\r\n\r\n') + 4);
+        s.write(frameIf(ws, CONNECT));
+      }
+      if (got.length >= 4 && got.subarray(-4).equals(Buffer.from([0x20, 2, 0, 0]))) {
+        s.removeAllListeners('data');
+        resolve(s);
+      }
+    });
+  });
+}
+
 // ---- the subscriber, in a worker so that counting does not compete with publishing
-if (!isMainThread) {
+if (!isMainThread && workerData.raw) {
+  // raw subscriber: counts PUBLISH bytes (all the same size) after removing frames
+  const s = await rawConnect(workerData.port, workerData.ws);
+  let bytes = 0;
+  const unframe = workerData.ws ? serverFrames() : (d) => d.length;
+  s.on('data', (d) => { bytes += unframe(d); });
+  s.write(frameIf(workerData.ws, Buffer.from([0x82, 6, 0, 1, 0, 1, 0x62, 0])));   // SUBSCRIBE b
+  setTimeout(() => parentPort.postMessage({ ready: true }), 200);
+  setInterval(() => parentPort.postMessage({ n: Math.floor(Math.max(0, bytes - 5) / workerData.size) }), 20);
+  parentPort.on('message', (m) => { if (m === 'stop') { s.destroy(); process.exit(0); } });
+} else if (!isMainThread) {
   const c = await mqtt.connectAsync(workerData.url, { reconnectPeriod: 0, protocolVersion: 4 });
   let n = 0;
   c.on('message', () => { n++; });
@@ -39,8 +118,6 @@ if (!isMainThread) {
   parentPort.postMessage({ ready: true });
   setInterval(() => parentPort.postMessage({ n }), 20);
   parentPort.on('message', async (m) => { if (m === 'stop') { await c.endAsync(true); process.exit(0); } });
-} else {
-  await main();
 }
 
 function args() {
@@ -130,42 +207,42 @@ async function throughput(url, qos, seconds) {
   return rate;
 }
 
+// QoS 0 with raw clients: 4 publishers write batches of 256 PUBLISH packets (each in
+// its own masked frame over ws, as browsers send them) in one write.
+async function rawThroughput(port, ws, seconds) {
+  const pkt = Buffer.concat([Buffer.from([0x30, 3 + 64, 0, 1, 0x62]), Buffer.alloc(64, 'x')]);
+  const worker = new Worker(fileURLToPath(import.meta.url),
+    { workerData: { raw: true, port, ws, size: pkt.length } });
+  let received = 0, ready = false;
+  worker.on('message', (m) => { if (m.ready) ready = true; if (m.n !== undefined) received = m.n; });
+  await sleepUntil(() => ready, 10000, 'raw subscriber');
+  const pubs = await Promise.all([0, 1, 2, 3].map(() => rawConnect(port, ws)));
+  const batch = Buffer.concat(Array.from({ length: 256 }, () => frameIf(ws, pkt)));
+  let sent = 0, stop = false;
+  const pump = () => {
+    while (!stop && sent - received < WINDOW * 4) {
+      pubs[(sent / 256) % 4].write(batch);
+      sent += 256;
+    }
+    if (!stop) setImmediate(pump);
+  };
+  pump();
+  await new Promise((r) => setTimeout(r, 1000));
+  const r0 = received, t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const rate = (received - r0) / ((performance.now() - t0) / 1000);
+  stop = true;
+  worker.postMessage('stop');
+  for (const p of pubs) p.destroy();
+  return rate;
+}
+
 // Opens n idle MQTT connections by hand (no client library per connection).
 async function idle(port, ws, n) {
-  const key = crypto.randomBytes(16).toString('base64');
-  const connect = Buffer.from([0x10, 12, 0, 4, 77, 81, 84, 84, 4, 2, 0, 60, 0, 0]);
-  const frame = (p) => {
-    const mask = crypto.randomBytes(4);
-    return Buffer.concat([Buffer.from([0x82, 0x80 | p.length]), mask,
-      Buffer.from(p.map((b, i) => b ^ mask[i & 3]))]);
-  };
   const socks = [];
   for (let i = 0; i < n; i += 100) {
     const batch = [];
-    for (let k = i; k < Math.min(n, i + 100); k++) {
-      batch.push(new Promise((resolve, reject) => {
-        const s = net.connect(port, '127.0.0.1');
-        let got = Buffer.alloc(0);
-        s.on('error', reject);
-        s.on('connect', () => {
-          if (ws) {
-            s.write(`GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-              `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n`);
-            s.write(frame(connect));
-          } else {
-            s.write(connect);
-          }
-        });
-        s.on('data', (d) => {
-          got = Buffer.concat([got, d]);
-          // CONNACK (20 02 00 00) at the end of what arrived: connected
-          if (got.length >= 4 && got.subarray(-4).equals(Buffer.from([0x20, 2, 0, 0]))) {
-            s.removeAllListeners('data');
-            resolve(s);
-          }
-        });
-      }));
-    }
+    for (let k = i; k < Math.min(n, i + 100); k++) batch.push(rawConnect(port, ws));
     socks.push(...await Promise.all(batch));
   }
   return socks;
@@ -193,19 +270,25 @@ async function main() {
   try {
     for (const [name, exe] of brokers) {
       if (!fs.existsSync(exe)) throw new Error('missing ' + exe);
-      const tcp = await freePort(), ws = await freePort();
-      const p = await startBroker(name, exe, dir, tcp, ws);
-      procs.push(p);
-      for (const [tname, url, port, isWs] of [['tcp', `mqtt://127.0.0.1:${tcp}`, tcp, false],
-        ['ws', `ws://127.0.0.1:${ws}/mqtt`, ws, true]]) {
+      for (const [tname, isWs] of [['tcp', false], ['ws', true]]) {
+        // memory on a fresh broker (nothing freed yet to reuse), then throughput
+        const tcp = await freePort(), ws = await freePort();
+        let p = await startBroker(name, exe, dir, tcp, ws);
+        procs.push(p);
+        const port = isWs ? ws : tcp;
+        const mem = await memory(p.pid, port, isWs, o.conns);
+        p.kill('SIGTERM');
+        p = await startBroker(name, exe, dir, tcp, ws);
+        procs.push(p);
+        const url = isWs ? `ws://127.0.0.1:${ws}/mqtt` : `mqtt://127.0.0.1:${tcp}`;
+        const raw = await rawThroughput(port, isWs, o.duration);
         const q0 = await throughput(url, 0, o.duration);
         const q1 = await throughput(url, 1, o.duration);
-        const mem = await memory(p.pid, port, isWs, o.conns);
-        rows.push({ broker: name, transport: tname, q0, q1, mem });
-        console.error(`${name} ${tname}: QoS0 ${q0.toFixed(0)} msg/s, QoS1 ${q1.toFixed(0)} msg/s, ` +
-          `${mem.toFixed(0)} B/connection`);
+        p.kill('SIGTERM');
+        rows.push({ broker: name, transport: tname, raw, q0, q1, mem });
+        console.error(`${name} ${tname}: raw QoS0 ${raw.toFixed(0)} msg/s, MQTT.js QoS0 ` +
+          `${q0.toFixed(0)} msg/s, QoS1 ${q1.toFixed(0)} msg/s, ${mem.toFixed(0)} B/connection`);
       }
-      p.kill('SIGTERM');
     }
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
@@ -213,11 +296,15 @@ async function main() {
   }
   const f = (x) => Math.round(x).toLocaleString('en-US');
   if (o.md) {
-    console.log('| broker | transport | QoS 0 msg/s | QoS 1 msg/s | broker RSS per idle connection |');
-    console.log('|---|---|---:|---:|---:|');
-    for (const r of rows) console.log(`| ${r.broker} | ${r.transport} | ${f(r.q0)} | ${f(r.q1)} | ${f(r.mem)} B |`);
+    console.log('| broker | transport | QoS 0 msg/s, raw clients | QoS 0 msg/s, MQTT.js | QoS 1 msg/s, MQTT.js | broker RSS per idle connection |');
+    console.log('|---|---|---:|---:|---:|---:|');
+    for (const r of rows) {
+      console.log(`| ${r.broker} | ${r.transport} | ${f(r.raw)} | ${f(r.q0)} | ${f(r.q1)} | ${f(r.mem)} B |`);
+    }
   } else {
-    for (const r of rows) console.log([r.broker, r.transport, f(r.q0), f(r.q1), f(r.mem)].join('\t'));
+    for (const r of rows) console.log([r.broker, r.transport, f(r.raw), f(r.q0), f(r.q1), f(r.mem)].join('\t'));
   }
   process.exit(0);
 }
+
+if (isMainThread) await main();

@@ -6,8 +6,9 @@
  * listener's handshake deadline), RESPOND (writing the 101, a file or an
  * error status), OPEN (MQTT bytes in binary frames).
  *
- * Memory: the request head and the response exist only during the
- * handshake. Once open, a connection holds this struct and nothing else while
+ * Memory: request heads are read into one buffer shared by all connections
+ * (a connection copies its bytes only while its head is incomplete), and the
+ * response exists only until it is sent. Once open, a connection holds this struct and nothing else while
  * idle: frames are decoded in place in the caller's read buffer
  * (ws_frame.h), data is written as the frame payload directly from the
  * caller's bytes, and only control frames waiting for the socket (a pong, a
@@ -47,6 +48,10 @@
 
 enum { WS_LOWER, WS_REQUEST, WS_RESPOND, WS_OPEN };
 
+/* Request heads are read here, one connection at a time (the event loop is
+ * single-threaded): no connection holds a head-sized buffer (read_request). */
+static uint8_t head_buf[65536];
+
 typedef struct ws_stream {
     tm_stream s;
     const tm_ws_opts *o;
@@ -55,9 +60,10 @@ typedef struct ws_stream {
                                   * (s.err already says what was answered) */
     bool close_queued, close_received;
     bool more;                   /* the last read below filled the buffer */
-    /* handshake only: the request head, then the response */
+    /* handshake only: an incomplete request head, then the response */
     uint8_t *hs;
-    size_t hs_len, hs_cap, hs_pos;
+    size_t hs_len, hs_pos;
+    bool hs_shared;              /* hs is head_buf (valid within one call only) */
     /* bytes that came after the request head: the first frames */
     uint8_t *early;
     size_t early_len, early_pos;
@@ -318,28 +324,29 @@ static int upgrade(ws_stream *w, const tm_ws_verdict *v)
                      "Sec-WebSocket-Accept: %s\r\n"
                      "Sec-WebSocket-Protocol: %s\r\n\r\n",
                      v->accept, v->subprotocol);
-    uint8_t *out = malloc((size_t)h);
-    if (!out)
-        return -1;
-    memcpy(out, head, (size_t)h);
+    /* sent from the shared buffer in the same handshake call; copied to the heap
+     * only when the socket does not take it at once (ws_handshake) */
+    memcpy(head_buf, head, (size_t)h);
     free(w->hs);
-    w->hs = out;
+    w->hs = head_buf;
+    w->hs_shared = true;
     w->hs_len = (size_t)h;
     w->hs_pos = 0;
     return 0;
 }
 
-/* The request head is complete (or hopeless): decide and build the response. */
-static int answer(ws_stream *w, const tm_http_req *r, int parsed)
+/* The request head buf[0..len) is complete (or hopeless): decide and build the
+ * response. Bytes behind the head are the client's first frames: kept. */
+static int answer(ws_stream *w, const uint8_t *buf, size_t len, const tm_http_req *r, int parsed)
 {
     if (parsed < 0)
         return respond_error(w, r->status, r->why);
-    if (r->head_len < w->hs_len) {
-        w->early_len = w->hs_len - r->head_len;
+    if (r->head_len < len) {
+        w->early_len = len - r->head_len;
         w->early = malloc(w->early_len);
         if (!w->early)
             return -1;
-        memcpy(w->early, w->hs + r->head_len, w->early_len);
+        memcpy(w->early, buf + r->head_len, w->early_len);
     }
     tm_ws_verdict v;
     tm_ws_evaluate(r, w->o, &v);
@@ -352,44 +359,55 @@ static int answer(ws_stream *w, const tm_http_req *r, int parsed)
 
 static size_t headers_max(const ws_stream *w)
 {
-    return w->o->headers_max ? w->o->headers_max : WS_HEADERS_DEFAULT;
+    size_t m = w->o->headers_max ? w->o->headers_max : WS_HEADERS_DEFAULT;
+    return m < sizeof head_buf ? m : sizeof head_buf;
 }
 
-/* 1 response ready, 0 in progress, -1 failed. */
+/* 1 response ready, 0 in progress, -1 failed. The head is read into head_buf; a
+ * connection keeps a copy of its bytes (exactly their size) only while its head is
+ * incomplete, which a head that arrives in one segment never is. */
 static int read_request(ws_stream *w, unsigned *want)
 {
-    if (!w->hs) {
-        w->hs_cap = headers_max(w);
-        w->hs = malloc(w->hs_cap);
-        if (!w->hs) {
-            tm_stream_fail(&w->s, "out of memory");
-            return -1;
-        }
-    }
+    size_t cap = headers_max(w), len = w->hs_len;
+    if (len)
+        memcpy(head_buf, w->hs, len);
     for (;;) {
-        long n = tm_stream_read(w->s.below, w->hs + w->hs_len, w->hs_cap - w->hs_len, want);
-        if (n == -2)
+        long n = tm_stream_read(w->s.below, head_buf + len, cap - len, want);
+        if (n == -2) {
+            if (len != w->hs_len) {
+                uint8_t *keep = realloc(w->hs, len);
+                if (!keep) {
+                    tm_stream_fail(&w->s, "out of memory");
+                    return -1;
+                }
+                memcpy(keep, head_buf, len);
+                w->hs = keep;
+                w->hs_len = len;
+            }
             return 0;
+        }
         if (n <= 0) {
             tm_stream_fail(&w->s, "WebSocket upgrade: %s",
                            n == 0 ? "connection closed before the request was complete"
                                   : tm_stream_error(w->s.below));
             return -1;
         }
-        size_t from = w->hs_len >= 3 ? w->hs_len - 3 : 0;
-        w->hs_len += (size_t)n;
+        size_t from = len >= 3 ? len - 3 : 0;
+        len += (size_t)n;
         bool end = false;
-        for (size_t i = from; i + 3 < w->hs_len && !end; i++)
-            end = !memcmp(w->hs + i, "\r\n\r\n", 4);
+        for (size_t i = from; i + 3 < len && !end; i++)
+            end = !memcmp(head_buf + i, "\r\n\r\n", 4);
         tm_http_req r;
         /* until the head is complete only its first bytes are checked */
-        int p = tm_http_parse(w->hs, end || w->hs_len == w->hs_cap ? w->hs_len
-                                     : (w->hs_len < 17 ? w->hs_len : 17), w->hs_cap, &r);
-        if (p == 0 && !end && w->hs_len < w->hs_cap)
+        int p = tm_http_parse(head_buf, end || len == cap ? len : (len < 17 ? len : 17), cap, &r);
+        if (p == 0 && !end && len < cap)
             continue;
         if (p == 0)
-            p = tm_http_parse(w->hs, w->hs_len, w->hs_cap, &r);
-        if (answer(w, &r, p) < 0) {
+            p = tm_http_parse(head_buf, len, cap, &r);
+        free(w->hs);
+        w->hs = NULL;
+        w->hs_len = 0;
+        if (answer(w, head_buf, len, &r, p) < 0) {
             tm_stream_fail(&w->s, "out of memory");
             return -1;
         }
@@ -415,6 +433,19 @@ static int ws_handshake(tm_stream *s, unsigned *want)
     if (w->phase == WS_RESPOND) {
         while (w->hs_pos < w->hs_len) {
             long n = tm_stream_write(s->below, w->hs + w->hs_pos, w->hs_len - w->hs_pos, want);
+            if (n == -2 && w->hs_shared) {
+                /* the shared buffer is the next connection's: keep our rest */
+                uint8_t *rest = malloc(w->hs_len - w->hs_pos);
+                if (!rest) {
+                    tm_stream_fail(s, "out of memory");
+                    return -1;
+                }
+                memcpy(rest, w->hs + w->hs_pos, w->hs_len - w->hs_pos);
+                w->hs = rest;
+                w->hs_len -= w->hs_pos;
+                w->hs_pos = 0;
+                w->hs_shared = false;
+            }
             if (n == -2)
                 return 0;
             if (n < 0) {
@@ -423,9 +454,11 @@ static int ws_handshake(tm_stream *s, unsigned *want)
             }
             w->hs_pos += (size_t)n;
         }
-        free(w->hs);
+        if (!w->hs_shared)
+            free(w->hs);
         w->hs = NULL;
-        w->hs_len = w->hs_cap = w->hs_pos = 0;
+        w->hs_shared = false;
+        w->hs_len = w->hs_pos = 0;
         if (w->refused) {
             unsigned ignore = 0;
             tm_stream_shutdown(s->below, &ignore);   /* best effort: the answer is out */
@@ -576,7 +609,8 @@ static bool ws_pending(const tm_stream *s)
 static void ws_free(tm_stream *s)
 {
     ws_stream *w = W(s);
-    free(w->hs);
+    if (!w->hs_shared)
+        free(w->hs);
     free(w->early);
     free(w->ctl);
     free(w);
