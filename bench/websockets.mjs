@@ -28,6 +28,7 @@ const { default: mqtt } = await import(path.join(ROOT, 'tests/web/node_modules/m
   .catch(() => import(path.join(ROOT, 'tests/web/node_modules/mqtt/dist/mqtt.esm.js')));
 
 const WINDOW = 2000;
+const RAW_WINDOW = 50000;   // raw clients: the subscriber reports every 20 ms, so at most 2.5 M msg/s
 const TOPIC = 'bench/ws';
 
 // ---- raw clients: the upgrade, CONNECT and frames by hand (no library per message)
@@ -176,6 +177,13 @@ async function startBroker(kind, exe, dir, tcp, ws) {
   return p;
 }
 
+async function stopBroker(p) {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const gone = new Promise((resolve) => p.once('exit', resolve));
+  p.kill('SIGTERM');
+  await gone;
+}
+
 async function throughput(url, qos, seconds) {
   const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { url, qos } });
   let received = 0;
@@ -220,7 +228,7 @@ async function rawThroughput(port, ws, seconds) {
   const batch = Buffer.concat(Array.from({ length: 256 }, () => frameIf(ws, pkt)));
   let sent = 0, stop = false;
   const pump = () => {
-    while (!stop && sent - received < WINDOW * 4) {
+    while (!stop && sent - received < RAW_WINDOW) {
       pubs[(sent / 256) % 4].write(batch);
       sent += 256;
     }
@@ -277,14 +285,14 @@ async function main() {
         procs.push(p);
         const port = isWs ? ws : tcp;
         const mem = await memory(p.pid, port, isWs, o.conns);
-        p.kill('SIGTERM');
+        await stopBroker(p);
         p = await startBroker(name, exe, dir, tcp, ws);
         procs.push(p);
         const url = isWs ? `ws://127.0.0.1:${ws}/mqtt` : `mqtt://127.0.0.1:${tcp}`;
         const raw = await rawThroughput(port, isWs, o.duration);
         const q0 = await throughput(url, 0, o.duration);
         const q1 = await throughput(url, 1, o.duration);
-        p.kill('SIGTERM');
+        await stopBroker(p);
         rows.push({ broker: name, transport: tname, raw, q0, q1, mem });
         console.error(`${name} ${tname}: raw QoS0 ${raw.toFixed(0)} msg/s, MQTT.js QoS0 ` +
           `${q0.toFixed(0)} msg/s, QoS1 ${q1.toFixed(0)} msg/s, ${mem.toFixed(0)} B/connection`);
