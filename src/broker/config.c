@@ -103,6 +103,10 @@ static void listener_free(tm_listener_cfg *l)
     free(l->crlfile);
     free(l->dhparamfile);
     free(l->auto_id_prefix);
+    free(l->http_dir);
+    for (uint32_t i = 0; i < l->n_ws_origins; i++)
+        free(l->ws_origins[i]);
+    free(l->ws_origins);
     free(l->file);
 }
 
@@ -648,8 +652,30 @@ static int k_handshake_timeout(tm_config *c, parse_ctx *p, char **w, int n)
 
 static int k_protocol(tm_config *c, parse_ctx *p, char **w, int n)
 {
-    if (strcmp(w[1], "mqtt") != 0)
-        return fail(p, "protocol: only 'mqtt' is supported (got '%s')", w[1]);
+    bool ws = strcmp(w[1], "websockets") == 0;
+    if (!ws && strcmp(w[1], "mqtt") != 0)
+        return fail(p, "protocol: expected mqtt or websockets, got '%s'", w[1]);
+    tm_listener_cfg *l = cur_listener(c, p, w[0]);
+    if (!l)
+        return fail(p, "out of memory");
+    l->websockets = ws;
+    return 0;
+}
+
+static int k_websockets_origin(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    /* repeatable: each line adds one allowed Origin (scheme://host[:port]) */
+    if (!strstr(w[1], "://") || strchr(w[1], ',') || w[1][strlen(w[1]) - 1] == '/')
+        return fail(p, "websockets_origin: expected an origin like https://example.com:8443, "
+                       "got '%s'", w[1]);
+    tm_listener_cfg *l = cur_listener(c, p, w[0]);
+    char **o = l ? realloc(l->ws_origins, (l->n_ws_origins + 1) * sizeof *o) : NULL;
+    if (!o)
+        return fail(p, "out of memory");
+    l->ws_origins = o;
+    if (!(o[l->n_ws_origins] = strdup(w[1])))
+        return fail(p, "out of memory");
+    l->n_ws_origins++;
     return 0;
 }
 
@@ -729,6 +755,11 @@ static const key_def keys[] = {
     {"bind_interface", K_STR, true, .off = L(bind_interface)},
     {"max_connections", K_FN, .fn = k_max_connections},
     {"protocol", K_FN, .fn = k_protocol},
+    /* WebSockets */
+    {"http_dir", K_STR, true, .off = L(http_dir)},
+    {"websockets_origin", K_FN, .fn = k_websockets_origin},
+    {"websockets_headers_size", K_U32, .off = G(websockets_headers_size), .max = 65536},
+    {"websockets_log_level", K_U32, .off = G(websockets_log_level), .max = UINT32_MAX},
     {"socket_domain", K_ACCEPT, .choices = "ipv4|ipv6",
      .why = "the listener's address decides the family"},
     {"set_tcp_nodelay", K_ACCEPT, .choices = "true|false",
@@ -1006,6 +1037,9 @@ static int finish(tm_config *c, parse_ctx *p)
         }
         if ((l->certfile != NULL) != (l->keyfile != NULL))
             return fail(p, "listener %u: certfile and keyfile must be given together", l->port);
+        if (!l->websockets && (l->http_dir || l->n_ws_origins))
+            return fail(p, "listener %u: %s needs protocol websockets", l->port,
+                        l->http_dir ? "http_dir" : "websockets_origin");
         if (l->require_client_attestation && !l->certfile)
             return fail(p, "listener %u: require_client_attestation needs a TLS listener "
                            "(certfile/keyfile)", l->port);

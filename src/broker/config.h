@@ -43,6 +43,11 @@ typedef struct tm_listener_cfg {
     int allow_zero_length_clientid; /* -1: the global value (per_listener_settings) */
     char *auto_id_prefix;        /* NULL: the global value (per_listener_settings) */
     uint8_t protocol_versions;   /* accept_protocol_versions: bit (1 << level); 0: all */
+    /* WebSockets (protocol websockets), docs/websockets.md */
+    bool websockets;
+    char *http_dir;              /* static files for plain GETs; NULL: none */
+    char **ws_origins;           /* websockets_origin values; none: any Origin */
+    uint32_t n_ws_origins;
     char *file;                  /* where it was declared, for messages */
     int line;
 } tm_listener_cfg;
@@ -104,6 +109,8 @@ typedef struct tm_config {
     int include_depth;           /* parsing state */
     int last_azlc;               /* parsing state: last allow_zero_length_clientid, -1 none */
     char *last_prefix;           /* parsing state: last auto_id_prefix */
+    uint32_t websockets_headers_size;  /* request head limit; 0: 4096 */
+    uint32_t websockets_log_level;     /* accepted for Mosquitto configs, unused */
 } tm_config;
 
 /* Defaults: no listeners (the caller adds 127.0.0.1:1883 when none is given). */

@@ -541,6 +541,13 @@ static int start(service *s, char *err, size_t errcap)
             }
             o.host = ifaddr;
         }
+        /* copied by the listener; the strings stay in the configuration */
+        tm_ws_opts ws = {.http_dir = lc->http_dir,
+                         .origins = (const char *const *)lc->ws_origins,
+                         .n_origins = lc->n_ws_origins,
+                         .headers_max = s->cfg->websockets_headers_size};
+        if (lc->websockets)
+            o.ws = &ws;
         if (is_tls(lc)) {
             if (make_tls_opts(lc, &t, lerr, sizeof lerr) < 0)
                 goto bad;

@@ -2,7 +2,8 @@
  * netsrv.c — listeners and accepted connections (netsrv.h).
  *
  * States of a connection:
- *   HANDSHAKE  transport handshake running (TLS), under the handshake deadline
+ *   HANDSHAKE  transport handshake running (TLS, the WebSocket upgrade), under
+ *              the handshake deadline
  *   OPEN       the upper layer owns it: input is delivered, output sent
  *   CLOSING    the upper layer let go: the rest of the output leaves, then
  *              the transport is shut down for writing
@@ -42,6 +43,8 @@ typedef struct nlistener {
     int max_connections;
     uint32_t n_conns;
     tm_tls_server *tls;          /* NULL: plain TCP */
+    bool websockets;             /* a WebSocket layer on top (ws.h) */
+    tm_ws_opts ws;
     void *cookie;
 } nlistener;
 
@@ -57,7 +60,8 @@ struct tm_nconn {
     int64_t deadline;            /* handshake or drain */
     uint32_t drained;
     uint8_t state;
-    const char *why;             /* how it ended, for closed() */
+    char *why;                   /* how it ended, for closed() (a copy: the reason
+                                  * often lives in the stream, freed at the end) */
     char peer[48];
 };
 
@@ -94,11 +98,11 @@ static void conn_end(tm_nconn *c, const char *why)
     tm_netsrv *s = c->srv;
     if (c->state == NC_HANDSHAKE && why && s->h.log)
         s->h.log(s->h.ud, TM_NET_NOTICE, c->peer, why);
+    c->why = why ? strdup(why) : NULL;
     tm_loop_del(s->loop, c->st->fd);
     tm_stream_free(c->st);
     c->st = NULL;
     c->state = NC_DEAD;
-    c->why = why;
     c->lst->n_conns--;
     if (c->prev)
         c->prev->next = c->next;
@@ -112,6 +116,7 @@ static void conn_end(tm_nconn *c, const char *why)
 
 static void conn_free(tm_nconn *c)
 {
+    free(c->why);
     free(c->pend);
     free(c);
 }
@@ -357,12 +362,18 @@ static tm_stream *make_stack(nlistener *l, int fd, char *err, size_t errcap)
         snprintf(err, errcap, "out of memory");
         return NULL;
     }
-    if (!l->tls)
-        return tcp;
-    tm_stream *tls = tm_stream_tls_server(l->tls, tcp, err, errcap);
-    if (!tls)
+    tm_stream *top = tcp;
+    if (l->tls && !(top = tm_stream_tls_server(l->tls, tcp, err, errcap))) {
         tm_stream_free(tcp);
-    return tls;
+        return NULL;
+    }
+    if (l->websockets) {
+        tm_stream *ws = tm_stream_ws_server(&l->ws, top, err, errcap);
+        if (!ws)
+            tm_stream_free(top);
+        top = ws;
+    }
+    return top;
 }
 
 static void accept_one(nlistener *l, int cfd)
@@ -409,6 +420,9 @@ static void accept_one(nlistener *l, int cfd)
         s->conns->prev = c;
     s->conns = c;
     handshake(c);                /* plain TCP is ready at once */
+    if (c->state == NC_OPEN)
+        conn_read(c);            /* bytes that came with it (frames behind a WebSocket
+                                  * upgrade) announce no further readiness */
 }
 
 static void accept_cb(tm_loop *loop, int fd, unsigned events, void *ud)
@@ -448,6 +462,10 @@ int tm_netsrv_listen(tm_netsrv *s, const tm_nlistener_opts *o, char *err, size_t
     l->srv = s;
     l->max_connections = o->max_connections;
     l->cookie = o->cookie;
+    if (o->ws) {
+        l->websockets = true;
+        l->ws = *o->ws;
+    }
     if (o->tls && !(l->tls = tm_tls_server_new(o->tls, err, errcap))) {
         free(l);
         return -1;
@@ -470,7 +488,12 @@ int tm_netsrv_listen(tm_netsrv *s, const tm_nlistener_opts *o, char *err, size_t
 
 uint16_t tm_netsrv_port(const tm_netsrv *s, int i) { return s->lst[i]->port; }
 
-const char *tm_netsrv_kind(const tm_netsrv *s, int i) { return s->lst[i]->tls ? "tls" : "mqtt"; }
+const char *tm_netsrv_kind(const tm_netsrv *s, int i)
+{
+    if (s->lst[i]->websockets)
+        return s->lst[i]->tls ? "wss" : "ws";
+    return s->lst[i]->tls ? "tls" : "mqtt";
+}
 
 int tm_netsrv_reload_tls(tm_netsrv *s, int i, const tm_tls_server_opts *o, char *err,
                          size_t errcap)

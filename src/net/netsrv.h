@@ -4,7 +4,7 @@
  *
  * What it does for the layer above (the broker's I/O glue):
  *   - accepts on each listener (per-listener connection limit), builds the
- *     transport stack (TCP, TLS), runs the handshake under a deadline;
+ *     transport stack (TCP, TLS, WebSockets over either), runs the handshake under a deadline;
  *   - once the transport is ready calls open(); then hands every byte read to
  *     input(), reading from one shared buffer (an idle connection holds no
  *     input memory);
@@ -31,6 +31,7 @@
 
 #include "net/loop.h"
 #include "net/tls.h"
+#include "net/ws.h"
 
 typedef struct tm_netsrv tm_netsrv;
 typedef struct tm_nconn tm_nconn;
@@ -56,6 +57,9 @@ typedef struct tm_nlistener_opts {
     uint16_t port;
     int max_connections;             /* -1: no limit */
     const tm_tls_server_opts *tls;   /* NULL: plain TCP */
+    const tm_ws_opts *ws;            /* NULL: MQTT directly on the transport; else
+                                      * WebSockets over it (copied; the strings
+                                      * it points to must outlive the server) */
     void *cookie;                    /* the upper layer's, see tm_nconn_cookie */
 } tm_nlistener_opts;
 
@@ -71,7 +75,7 @@ int tm_netsrv_listen(tm_netsrv *s, const tm_nlistener_opts *o, char *err, size_t
 /* The port a listener is bound to (its configured port, or the one the
  * kernel chose for port 0). */
 uint16_t tm_netsrv_port(const tm_netsrv *s, int listener);
-const char *tm_netsrv_kind(const tm_netsrv *s, int listener);   /* "mqtt", "tls" */
+const char *tm_netsrv_kind(const tm_netsrv *s, int listener);   /* "mqtt", "tls", "ws", "wss" */
 /* Rebuilds a listener's TLS context (SIGHUP). On error the old one stays. */
 int tm_netsrv_reload_tls(tm_netsrv *s, int listener, const tm_tls_server_opts *o, char *err,
                          size_t errcap);

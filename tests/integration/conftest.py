@@ -14,6 +14,15 @@ The same tests run against three brokers, chosen with --broker:
   mosquitto  mosquitto -c CONF        (the reference we validate the suite against)
 Only broker_command() knows these command lines.
 
+The transport is a second parameter, --transport:
+  tcp   MQTT directly on TCP (the default)
+  ws    the default listener is `protocol websockets`; paho clients use
+        transport="websockets", the raw client (rawmqtt.py) frames its bytes with
+        wsclient.py
+  wss   the same over TLS (a test PKI made once per session with the openssl CLI)
+Modules whose subject is another transport or a TCP-only tool are skipped for ws and
+wss with the reason (TCP_ONLY_MODULES).
+
 Markers:
   @pytest.mark.tmqtt_only            skipped for mosquitto (tmqtt-specific behaviour)
   @pytest.mark.mosquitto_xfail(why)  a known Mosquitto deviation from the spec:
@@ -36,6 +45,17 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 KINDS = ("native", "mosquitto", "wasm")
+TRANSPORTS = ("tcp", "ws", "wss")
+# Modules that test something else than MQTT over the listener's transport.
+TCP_ONLY_MODULES = {
+    "test_attested_tls": "configures TLS listeners of its own",
+    "test_tools": "tmqtt-pub/-sub and mosquitto_pub/_sub speak MQTT over TCP",
+    "test_collateral_fetch": "no broker transport involved",
+    "test_config_cli": "checks listeners given on the command line (-p)",
+    "test_websockets": "declares WebSocket listeners of its own (runs in the tcp run)",
+}
+# What the transport of the current run needs (set in pytest_configure).
+WS = {"transport": "tcp", "pki": None}
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                      "runtime error:", "Segmentation fault", "Assertion `")
 
@@ -45,9 +65,37 @@ def pytest_addoption(parser):
                      help="broker under test (default: native tmqtt-broker)")
     parser.addoption("--build-dir", default="build",
                      help="CMake build directory holding bin/tmqtt-broker (default: build)")
+    parser.addoption("--transport", default="tcp", choices=TRANSPORTS,
+                     help="transport of the default listener and the clients (default: tcp)")
+
+
+def setup_transport(config):
+    """Point the suite's clients at the chosen transport."""
+    import helpers
+    import rawmqtt
+    import wsclient
+    t = config.getoption("--transport")
+    WS["transport"] = t
+    helpers.TRANSPORT["kind"] = t
+    if t == "tcp":
+        return
+    if t == "wss":
+        import tempfile
+        from atls_support import Pki
+        d = tempfile.mkdtemp(prefix="tmqtt-wss-pki-")
+        WS["pki_dir"] = d
+        WS["pki"] = Pki(d)
+        helpers.TRANSPORT["cafile"] = WS["pki"].ca
+    rawmqtt.open_connection = wsclient.connector(tls=t == "wss", cafile=helpers.TRANSPORT.get("cafile"))
+
+
+def pytest_unconfigure(config):
+    if WS.get("pki_dir"):
+        shutil.rmtree(WS["pki_dir"], ignore_errors=True)
 
 
 def pytest_configure(config):
+    setup_transport(config)
     config.addinivalue_line("markers", "tmqtt_only: test of tmqtt-specific behaviour")
     config.addinivalue_line("markers",
                             "mosquitto_xfail(reason): known Mosquitto deviation from the spec")
@@ -57,7 +105,11 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     kind = config.getoption("--broker")
+    transport = config.getoption("--transport")
     for item in items:
+        why = TCP_ONLY_MODULES.get(item.module.__name__)
+        if transport != "tcp" and why:
+            item.add_marker(pytest.mark.skip(reason="not over %s: %s" % (transport, why)))
         m = item.get_closest_marker("native_only")
         if kind == "wasm" and m:
             reason = m.args[0] if m.args else m.kwargs.get("reason", "")
@@ -83,13 +135,20 @@ def pytest_sessionstart(session):
 
 
 def pytest_report_header(config):
-    return "broker under test: %s (build dir %s)" % (
-        config.getoption("--broker"), config.getoption("--build-dir"))
+    return "broker under test: %s (build dir %s), transport %s" % (
+        config.getoption("--broker"), config.getoption("--build-dir"),
+        config.getoption("--transport"))
 
 
 @pytest.fixture(scope="session")
 def broker_kind(request):
     return request.config.getoption("--broker")
+
+
+@pytest.fixture(scope="session")
+def transport(request):
+    """tcp, ws or wss: the transport of the default listener and of helpers' clients."""
+    return request.config.getoption("--transport")
 
 
 @pytest.fixture(scope="session")
@@ -210,7 +269,12 @@ class Broker:
             return
         lines = []
         if with_listener:
+            if kind == "mosquitto" and WS["transport"] != "tcp":
+                # Mosquitto 2.0.11 exits ("Unable to start any listening sockets")
+                # when all its listeners are websockets ones: give it an MQTT one too
+                lines.append("listener %d 127.0.0.1" % free_port())
             lines.append("listener %d 127.0.0.1" % port)
+            lines += self.transport_lines(workdir)
         if not any(line.split()[:1] == ["allow_anonymous"] for line in conf_lines):
             lines.append("allow_anonymous true")
         if not any(line.split()[:1] == ["persistence"] for line in conf_lines):
@@ -237,6 +301,20 @@ class Broker:
         with open(self.conf_path, "w") as f:
             f.write("\n".join(self.conf_lines) + "\n")
         self.cmd = broker_command(self.kind, self.build_dir, self.conf_path, self.args)
+    @staticmethod
+    def transport_lines(workdir):
+        """The default listener's lines for the run's --transport (after `listener`)."""
+        t = WS["transport"]
+        if t == "tcp":
+            return []
+        lines = ["protocol websockets"]
+        if t == "wss":
+            # copied next to the config: the Wasm broker sees only that directory
+            cert, key = os.path.join(workdir, "wss.pem"), os.path.join(workdir, "wss.key")
+            shutil.copyfile(WS["pki"].cert, cert)
+            shutil.copyfile(WS["pki"].key, key)
+            lines += ["certfile " + cert, "keyfile " + key]
+        return lines
 
     def start(self, wait=True, timeout=10.0):
         self.logf = open(self.log_path, "wb")

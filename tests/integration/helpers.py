@@ -32,6 +32,9 @@ def versions(v311_xfail=None, v5_xfail=None):
         return pytest.param(v, marks=marks, id=name)
     return pytest.mark.parametrize("v", [p(V311, v311_xfail, "v311"), p(V5, v5_xfail, "v5")])
 
+# The suite's --transport (conftest.py): "tcp", "ws" or "wss" (+ "cafile" for wss).
+TRANSPORT = {"kind": "tcp"}
+
 TIMEOUT = 5.0
 ALL_CLIENTS = []  # every paho Client made by a test; conftest stops them at teardown
 
@@ -87,7 +90,10 @@ class Client:
         self.c = paho.Client(client_id=self.client_id,
                              protocol=paho.MQTTv5 if version == V5 else paho.MQTTv311,
                              clean_session=None if version == V5 else clean,
-                             reconnect_on_failure=False)
+                             reconnect_on_failure=False,
+                             transport="tcp" if TRANSPORT["kind"] == "tcp" else "websockets")
+        if TRANSPORT["kind"] == "wss":
+            self.c.tls_set(ca_certs=TRANSPORT["cafile"])
         self.lock = threading.Condition()
         self.connack = None
         self.acks = {}          # mid -> result of SUBACK / UNSUBACK
@@ -263,7 +269,8 @@ class Client:
             # disconnect() also wakes paho's network thread (its select() would
             # otherwise sleep up to 1 s before loop_stop() can join it).
             try:
-                self.c.disconnect()
+                if self.disconnected is None:
+                    self.c.disconnect()
             except Exception:
                 pass
             self.c.loop_stop()

@@ -376,13 +376,23 @@ class Packet:
 
 # ---------------------------------------------------------------- client
 
+def tcp_connect(host, port, timeout):
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+# How RawClient connects: plain TCP, or what the suite's --transport chose
+# (conftest.py sets a WebSocket connector from wsclient.py for ws / wss).
+open_connection = tcp_connect
+
+
 class RawClient:
-    """One TCP connection speaking raw MQTT. version: 4 (3.1.1) or 5."""
+    """One connection speaking raw MQTT (TCP, or the suite's --transport). version: 4 or 5."""
 
     def __init__(self, port, version=4, host="127.0.0.1", timeout=5.0):
         self.version = version
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = open_connection(host, port, timeout)
         self.buf = b""
         self.closed = False
         self.next_pid = 1
@@ -413,7 +423,9 @@ class RawClient:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise Timeout()
-        ready, _, _ = select.select([self.sock], [], [], remaining)
+        # a TLS or WebSocket layer may hold bytes that select() cannot see
+        held = hasattr(self.sock, "pending") and self.sock.pending()
+        ready = held or select.select([self.sock], [], [], remaining)[0]
         if not ready:
             raise Timeout()
         try:
