@@ -249,7 +249,6 @@ static inline const char *tm_conn_username(const tm_conn *c)
 
 typedef struct tm_sys_stats {
     uint64_t msgs_received, msgs_sent, pub_received, pub_sent, pub_dropped;
-    uint64_t bytes_received, bytes_sent;
     uint64_t clients_total_ever, clients_max;
     uint32_t clients_connected;
 } tm_sys_stats;

@@ -43,8 +43,8 @@ void tm_sys_publish(tm_broker *b)
     pubu(b, "$SYS/broker/publish/messages/received", b->st.pub_received);
     pubu(b, "$SYS/broker/publish/messages/sent", b->st.pub_sent);
     pubu(b, "$SYS/broker/publish/messages/dropped", b->st.pub_dropped);
-    pubu(b, "$SYS/broker/bytes/received", b->st.bytes_received);
-    pubu(b, "$SYS/broker/bytes/sent", b->st.bytes_sent);
+    pubu(b, "$SYS/broker/bytes/received", b->io.bytes_received);
+    pubu(b, "$SYS/broker/bytes/sent", b->io.bytes_sent);
     pubu(b, "$SYS/broker/subscriptions/count", b->n_subscriptions);
     pubu(b, "$SYS/broker/retained messages/count", b->n_retained);
 }

@@ -60,6 +60,23 @@ def test_sys_topics_present(broker):
     assert int(seen["$SYS/broker/messages/received"]) >= 1
 
 
+def test_sys_bytes_count_the_traffic(broker):
+    """$SYS/broker/bytes/received and .../sent count what crossed the connections: a
+    10 000-byte publish shows in both (it is received once, and delivered once)."""
+    b = broker(["sys_interval 1"])
+    sub = Client.connected(b.port)
+    topic = uid("bytes")
+    sub.subscribe(topic, 0)
+    pub = Client.connected(b.port)
+    pub.publish(topic, b"x" * 10000, qos=1)
+    assert sub.get(timeout=3.0).payload == b"x" * 10000
+    want = ["$SYS/broker/bytes/received", "$SYS/broker/bytes/sent"]
+    seen = sys_values(b.port, want, timeout=5.0, until=lambda s: all(
+        int(s[t]) >= 10000 for t in want))
+    assert set(seen) == set(want), seen
+    assert all(int(seen[t]) >= 10000 for t in want), seen
+
+
 def test_sys_not_writable(broker):
     """Clients must not be able to forge $SYS statistics: a retained PUBLISH to a $SYS
     topic is refused (0x87 in MQTT 5), the retained value stays the broker's, and no
