@@ -84,6 +84,19 @@ void tm_broker_release(tm_broker *b, tm_conn *c);
 /* Frees connections released or closed since the last call. */
 void tm_broker_bury(tm_broker *b);
 
+/* ---- bridges (bridge.c, docs/bridges.md) ------------------------------------- */
+
+/* After restoring, before connections: the local session of every configured
+ * bridge, subscribed to the local topics it forwards (so that what is
+ * published while the bridge is down waits for it). 0, or -1 with a reason. */
+int tm_broker_bridges_start(tm_broker *b, int64_t now, char *err, size_t errcap);
+/* The engine side of bridge i's new outgoing connection, once its transport
+ * is up: CONNECT is queued at once. info->listener is ignored. NULL when out
+ * of memory or the bridge already has a connection. */
+tm_conn *tm_broker_open_bridge(tm_broker *b, uint32_t i, const tm_conn_info *info, int64_t now);
+typedef enum { TM_BRIDGE_DOWN, TM_BRIDGE_CONNECTING, TM_BRIDGE_UP } tm_bridge_state;
+tm_bridge_state tm_broker_bridge_state(const tm_broker *b, uint32_t i);
+
 /* SIGHUP: re-read the password file and the ACL (queued messages the new ACL
  * denies are dropped). On error the old ones stay, and -1 with a reason. */
 int tm_broker_reload_auth(tm_broker *b, char *err, size_t errcap);

@@ -176,7 +176,9 @@ struct tm_session {
     uint32_t dropped;            /* messages dropped by queue limits (wraps) */
     uint16_t next_pid;
     uint8_t version;
-    bool journaled;              /* durable: its state is in the journal */
+    bool journaled : 1;          /* durable: its state is in the journal */
+    bool bridge : 1;             /* a bridge's local session: no client may take it */
+    bool no_journal : 1;         /* never durable (a bridge's local_cleansession) */
     char client_id[];            /* the key in b->sessions */
 };
 
@@ -209,6 +211,8 @@ struct tm_conn {
     bool tls : 1;
     bool will_suppressed : 1;    /* normal DISCONNECT */
     bool request_problem_info : 1;
+    bool is_bridge : 1;          /* our bridge's outgoing connection (bridge.c) */
+    bool peer_bridge : 1;        /* a remote bridge that said so (try_private) */
     uint16_t keep_alive;
     uint16_t recv_max;           /* client's receive maximum (our in-flight window) */
     uint16_t alias_max_out;      /* client's topic alias maximum */
@@ -307,6 +311,8 @@ struct tm_broker {
     struct tm_auth *auth;        /* password file + ACL, NULL when none */
     tm_broker_io_stats io;
     tm_journal jr;
+    struct tm_bridge *bridges;   /* one per configured bridge (bridge.c) */
+    uint32_t n_bridges;
 };
 
 /* One matched delivery collected while walking the topic tree. */
@@ -319,6 +325,22 @@ typedef struct tm_match {
 } tm_match;
 
 /* ---- functions shared between files -------------------------------------- */
+
+/* bridge.c */
+/* A packet on a bridge's connection: true when handled here (*rc set), false
+ * for what the engine handles as for a client (PUBLISH, QoS acks). */
+bool tm_bridge_dispatch(tm_conn *c, const tm_frame *f, const uint8_t *body, tm_rc *rc);
+/* The topic on the other side: out (local -> remote) or in (remote -> local).
+ * false when no bridge topic of that direction matches; *buf is to be freed. */
+bool tm_bridge_map(const tm_conn *c, bool out, tm_str topic, tm_str *mapped, char **buf);
+bool tm_bridge_outgoing_retain(const tm_conn *c);
+bool tm_bridge_trusted(const tm_conn *c);   /* no local_username: no ACL checks */
+/* $SYS/broker/connection/+/state: bridges' notifications (Mosquitto's
+ * convention), the one $-topic clients may publish to (subject to ACLs). */
+bool tm_bridge_notice(tm_str topic);
+void tm_bridge_ended(tm_conn *c);
+void tm_bridge_tick(tm_broker *b, int64_t now);
+void tm_bridges_free(tm_broker *b);
 
 /* engine.c */
 void tm_conn_send(tm_conn *c, const void *p, size_t n);   /* append to output */

@@ -21,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "broker/log.h"
 #include "mqtt/mqtt.h"
@@ -110,11 +113,39 @@ static void listener_free(tm_listener_cfg *l)
     free(l->file);
 }
 
+static void bridge_free(tm_bridge_cfg *br)
+{
+    free(br->name);
+    for (uint32_t i = 0; i < br->n_addrs; i++)
+        free(br->addrs[i].host);
+    free(br->addrs);
+    for (uint32_t i = 0; i < br->n_topics; i++) {
+        free(br->topics[i].pattern);
+        free(br->topics[i].local_prefix);
+        free(br->topics[i].remote_prefix);
+    }
+    free(br->topics);
+    char **strs[] = {&br->local_clientid, &br->remote_clientid, &br->remote_username,
+                     &br->remote_password, &br->local_username, &br->notification_topic,
+                     &br->cafile, &br->capath, &br->certfile, &br->keyfile, &br->tls_version,
+                     &br->psk, &br->psk_identity, &br->alpn, &br->attestation_policy,
+                     &br->attestation_provider, &br->attestation_provider_opts, &br->file};
+    if (br->remote_password)
+        OPENSSL_cleanse(br->remote_password, strlen(br->remote_password));
+    if (br->psk)
+        OPENSSL_cleanse(br->psk, strlen(br->psk));
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(*strs[i]);
+}
+
 void tm_config_free(tm_config *c)
 {
     for (uint32_t i = 0; i < c->n_listeners; i++)
         listener_free(&c->listeners[i]);
     free(c->listeners);
+    for (uint32_t i = 0; i < c->n_bridges; i++)
+        bridge_free(&c->bridges[i]);
+    free(c->bridges);
     free(c->path);
     free(c->password_file);
     free(c->acl_file);
@@ -701,6 +732,275 @@ static int k_attestation_opt(tm_config *c, parse_ctx *p, char **w, int n)
     return 0;
 }
 
+/* ---- bridges (docs/bridges.md) ------------------------------------------------ */
+
+static tm_bridge_cfg *cur_bridge(tm_config *c, parse_ctx *p, const char *key)
+{
+    if (c->n_bridges == 0) {
+        fail(p, "%s: a bridge key before any `connection NAME`", key);
+        return NULL;
+    }
+    return &c->bridges[c->n_bridges - 1];
+}
+
+static int k_connection(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    (void)n;
+    for (const char *q = w[1]; *q; q++)
+        if (!isalnum((unsigned char)*q) && !strchr("-_.", *q))
+            return fail(p, "connection %s: a bridge name is letters, digits, '-', '_' and '.'",
+                        w[1]);
+    for (uint32_t i = 0; i < c->n_bridges; i++)
+        if (strcmp(c->bridges[i].name, w[1]) == 0)
+            return fail(p, "connection %s: a second bridge of that name (the first is at %s:%d)",
+                        w[1], c->bridges[i].file, c->bridges[i].line);
+    tm_bridge_cfg *nb = realloc(c->bridges, (c->n_bridges + 1) * sizeof *nb);
+    if (!nb)
+        return fail(p, "out of memory");
+    c->bridges = nb;
+    tm_bridge_cfg *br = &nb[c->n_bridges++];
+    memset(br, 0, sizeof *br);
+    br->version = TM_V311;
+    br->keepalive = 60;
+    br->restart_base = 5;
+    br->restart_cap = 30;
+    br->try_private = true;
+    br->notifications = true;
+    br->outgoing_retain = true;
+    br->attempt_unsubscribe = true;
+    br->local_clean = -1;
+    br->line = p->line;
+    br->name = strdup(w[1]);
+    br->file = strdup(p->file);
+    return br->name && br->file ? 0 : fail(p, "out of memory");
+}
+
+/* The words of p->rest; `""` is an empty word (Mosquitto's way to leave a
+ * topic pattern or a prefix empty). At most `max`; -1 when there are more. */
+static int words(parse_ctx *p, char *buf, size_t cap, char **w, int max)
+{
+    snprintf(buf, cap, "%s", p->rest);
+    int n = 0;
+    char *s = buf;
+    for (;;) {
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s)
+            return n;
+        if (n == max)
+            return -1;
+        w[n++] = s;
+        while (*s && *s != ' ' && *s != '\t')
+            s++;
+        if (*s)
+            *s++ = 0;
+        if (strcmp(w[n - 1], "\"\"") == 0)
+            w[n - 1][0] = 0;
+    }
+}
+
+static int k_address(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    (void)n;
+    tm_bridge_cfg *br = cur_bridge(c, p, w[0]);
+    if (!br)
+        return -1;
+    char buf[2048], *a[32];
+    int na = words(p, buf, sizeof buf, a, 32);
+    if (na <= 0)
+        return fail(p, "%s: expected HOST[:PORT] ... (at most 32)", w[0]);
+    for (int i = 0; i < na; i++) {
+        char *host = a[i], *port = NULL;
+        if (host[0] == '[') {                   /* [v6 address]:port */
+            char *e = strchr(host, ']');
+            if (!e || (e[1] && e[1] != ':'))
+                return fail(p, "%s: '%s': expected [ADDRESS]:PORT", w[0], a[i]);
+            *e = 0;
+            host++;
+            port = e[1] ? e + 2 : NULL;
+        } else if (strchr(host, ':') == strrchr(host, ':') && strchr(host, ':')) {
+            port = strchr(host, ':');
+            *port++ = 0;
+        }
+        uint32_t pn = 1883;
+        if (!*host)
+            return fail(p, "%s: '%s': no host", w[0], a[i]);
+        if (port && parse_u32(p, w[0], port, 65535, &pn) < 0)
+            return -1;
+        if (pn == 0)
+            return fail(p, "%s: '%s': port 0", w[0], a[i]);
+        tm_bridge_addr *na2 = realloc(br->addrs, (br->n_addrs + 1) * sizeof *na2);
+        if (!na2)
+            return fail(p, "out of memory");
+        br->addrs = na2;
+        na2[br->n_addrs] = (tm_bridge_addr){.host = strdup(host), .port = (uint16_t)pn};
+        if (!na2[br->n_addrs++].host)
+            return fail(p, "out of memory");
+    }
+    return 0;
+}
+
+static bool has_wildcard(const char *s) { return strchr(s, '+') || strchr(s, '#'); }
+
+static int k_topic(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    (void)n;
+    tm_bridge_cfg *br = cur_bridge(c, p, w[0]);
+    if (!br)
+        return -1;
+    char buf[2048], *a[6];
+    int na = words(p, buf, sizeof buf, a, 5);
+    if (na < 1 || na == 4)
+        return fail(p, "topic: expected PATTERN [[[out|in|both] QOS] LOCAL_PREFIX REMOTE_PREFIX]");
+    tm_bridge_topic t = {.dir = TM_BRIDGE_OUT};
+    if (na >= 2) {
+        if (strcmp(a[1], "out") == 0)
+            t.dir = TM_BRIDGE_OUT;
+        else if (strcmp(a[1], "in") == 0)
+            t.dir = TM_BRIDGE_IN;
+        else if (strcmp(a[1], "both") == 0)
+            t.dir = TM_BRIDGE_BOTH;
+        else
+            return fail(p, "topic %s: direction '%s': expected out, in or both", a[0], a[1]);
+    }
+    if (na >= 3) {
+        if (!a[2][0] || a[2][1] || a[2][0] < '0' || a[2][0] > '2')
+            return fail(p, "topic %s: QoS '%s': expected 0, 1 or 2", a[0], a[2]);
+        t.qos = (uint8_t)(a[2][0] - '0');
+    }
+    const char *lp = na == 5 ? a[3] : "", *rp = na == 5 ? a[4] : "";
+    if (has_wildcard(lp) || has_wildcard(rp))
+        return fail(p, "topic %s: a prefix may not contain + or #", a[0]);
+    if (!a[0][0] && !lp[0] && !rp[0])
+        return fail(p, "topic: an empty pattern needs a prefix (it is then the whole topic)");
+    char full[1200];
+    const char *sides[2] = {lp, rp};
+    for (int i = 0; i < 2; i++) {
+        snprintf(full, sizeof full, "%s%s", sides[i], a[0]);
+        if (!tm_topic_filter_valid((const uint8_t *)full, strlen(full)))
+            return fail(p, "topic %s: '%s' is not a valid topic filter", a[0], full);
+        if (strncmp(full, "$share/", 7) == 0)
+            return fail(p, "topic %s: a bridge topic cannot be a shared subscription", a[0]);
+    }
+    tm_bridge_topic *nt = realloc(br->topics, (br->n_topics + 1) * sizeof *nt);
+    if (!nt)
+        return fail(p, "out of memory");
+    br->topics = nt;
+    t.pattern = strdup(a[0]);
+    t.local_prefix = strdup(lp);
+    t.remote_prefix = strdup(rp);
+    nt[br->n_topics++] = t;
+    if (!t.pattern || !t.local_prefix || !t.remote_prefix)
+        return fail(p, "out of memory");
+    return 0;
+}
+
+static int k_bridge_protocol_version(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    (void)n;
+    tm_bridge_cfg *br = cur_bridge(c, p, w[0]);
+    if (!br)
+        return -1;
+    if (strcmp(w[1], "mqttv31") == 0)
+        br->version = TM_V31;
+    else if (strcmp(w[1], "mqttv311") == 0)
+        br->version = TM_V311;
+    else if (strcmp(w[1], "mqttv50") == 0)
+        br->version = TM_V5;
+    else
+        return fail(p, "bridge_protocol_version: expected mqttv31, mqttv311 or mqttv50, got '%s'",
+                    w[1]);
+    return 0;
+}
+
+static int k_restart_timeout(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    /* restart_timeout BASE [CAP]: one value is a constant delay; two are the
+     * range of Mosquitto's randomised exponential back-off */
+    tm_bridge_cfg *br = cur_bridge(c, p, w[0]);
+    if (!br)
+        return -1;
+    uint32_t base, cap;
+    if (parse_u32(p, w[0], w[1], 86400, &base) < 0)
+        return -1;
+    cap = base;
+    if (n > 2 && parse_u32(p, w[0], w[2], 86400, &cap) < 0)
+        return -1;
+    if (base == 0 || cap < base)
+        return fail(p, "restart_timeout: expected BASE [CAP] with 0 < BASE <= CAP (seconds)");
+    br->restart_base = base;
+    br->restart_cap = cap;
+    return 0;
+}
+
+static int k_local_cleansession(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    (void)n;
+    tm_bridge_cfg *br = cur_bridge(c, p, w[0]);
+    bool v;
+    if (!br || parse_bool(p, w[0], w[1], &v) < 0)
+        return -1;
+    br->local_clean = v;
+    return 0;
+}
+
+static int k_start_type(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    (void)n;
+    if (!cur_bridge(c, p, w[0]))
+        return -1;
+    if (strcmp(w[1], "automatic") == 0)
+        return 0;
+    if (strcmp(w[1], "lazy") == 0 || strcmp(w[1], "once") == 0)
+        return fail(p, "start_type %s: not implemented: tmqtt's bridges start with the broker "
+                       "and reconnect after every loss (start_type automatic)", w[1]);
+    return fail(p, "start_type: expected automatic, lazy or once, got '%s'", w[1]);
+}
+
+static int k_bridge_psk(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    (void)n;
+    tm_bridge_cfg *br = cur_bridge(c, p, w[0]);
+    if (!br)
+        return -1;
+    size_t l = strlen(w[1]);
+    for (size_t i = 0; i < l; i++)
+        if (!isxdigit((unsigned char)w[1][i]))
+            return fail(p, "bridge_psk: expected the key in hexadecimal");
+    if (l < 2 || l % 2)
+        return fail(p, "bridge_psk: expected an even number of hexadecimal digits");
+    return set_str(p, w[0], w[1], &br->psk);
+}
+
+static int k_bridge_attestation_opt(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    tm_bridge_cfg *br = cur_bridge(c, p, w[0]);
+    if (!br)
+        return -1;
+    if (n > 2 || !strchr(w[1], '=') || strchr(w[1], ','))
+        return fail(p, "bridge_attestation_opt: expected key=value (no spaces or commas)");
+    size_t ol = br->attestation_provider_opts ? strlen(br->attestation_provider_opts) : 0;
+    char *o = realloc(br->attestation_provider_opts, ol + strlen(w[1]) + 2);
+    if (!o)
+        return fail(p, "out of memory");
+    snprintf(o + ol, strlen(w[1]) + 2, "%s%s", ol ? "," : "", w[1]);
+    br->attestation_provider_opts = o;
+    return 0;
+}
+
+static int k_bridge_require_ocsp(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    (void)n;
+    bool v;
+    if (!cur_bridge(c, p, w[0]) || parse_bool(p, w[0], w[1], &v) < 0)
+        return -1;
+    if (v)
+        return fail(p, "bridge_require_ocsp true: not implemented (the remote broker's "
+                       "certificate is checked against bridge_cafile/bridge_capath without "
+                       "OCSP); leave it false");
+    return 0;
+}
+
 /* ---- the table of keys --------------------------------------------------------- */
 
 /* How a key's value is stored. */
@@ -720,6 +1020,7 @@ typedef struct key_def {
     const char *name;
     uint8_t kind;
     bool listener;           /* stored in the current listener, else global */
+    bool bridge;             /* stored in the current bridge */
     uint8_t max_words;       /* words on the line, key included (0: 2) */
     size_t off;              /* offset in tm_config or tm_listener_cfg */
     uint64_t max;
@@ -730,9 +1031,12 @@ typedef struct key_def {
 
 #define G(f) offsetof(tm_config, f)
 #define L(f) offsetof(tm_listener_cfg, f)
+#define B(f) .bridge = true, .off = offsetof(tm_bridge_cfg, f)
 
 /* The reasons shared by families of refused keys. */
-#define WHY_BRIDGE "bridges: see issue 11 / not yet implemented"
+#define WHY_LAZY                                                                            \
+    "accepted and without effect: it only applies to start_type lazy, which tmqtt does not " \
+    "implement"
 #define WHY_PLUGIN                                                                          \
     "Mosquitto plugins are not loaded: their ABI (mosquitto_plugin.h, mosquitto_broker.h) " \
     "is Mosquitto's own. Use password_file (mosquitto_passwd or tmqtt-passwd format) and "  \
@@ -743,7 +1047,6 @@ typedef struct key_def {
 #define WHY_ENGINE                                                                          \
     "OpenSSL engines are deprecated in OpenSSL 3 and tmqtt does not load them; keep the "   \
     "key in a PEM keyfile"
-#define BRIDGE(k) {k, K_REFUSE, .why = WHY_BRIDGE}
 #define PLUGIN(k) {k, K_REFUSE, .why = WHY_PLUGIN}
 
 /* A name ending in '*' is a prefix (auth_opt_*). */
@@ -857,21 +1160,57 @@ static const key_def keys[] = {
     {"attestation_refresh_interval", K_U32, .off = G(attestation_refresh_s), .max = 86400},
     {"client_attestation_policy", K_STR, true, .off = L(client_attestation_policy)},
     /* bridges (issue 11): every key of Mosquitto's bridge section */
-    BRIDGE("connection"), BRIDGE("address"), BRIDGE("addresses"),
-    BRIDGE("bridge_alpn"), BRIDGE("bridge_attempt_unsubscribe"), BRIDGE("bridge_bind_address"),
-    BRIDGE("bridge_cafile"), BRIDGE("bridge_capath"), BRIDGE("bridge_certfile"),
-    BRIDGE("bridge_identity"), BRIDGE("bridge_insecure"), BRIDGE("bridge_keyfile"),
-    BRIDGE("bridge_max_packet_size"), BRIDGE("bridge_outgoing_retain"),
-    BRIDGE("bridge_protocol_version"), BRIDGE("bridge_psk"), BRIDGE("bridge_require_ocsp"),
-    BRIDGE("bridge_tls_version"), BRIDGE("bridge_tls_use_os_certs"),
-    BRIDGE("bridge_receive_maximum"), BRIDGE("bridge_session_expiry_interval"),
-    BRIDGE("bridge_max_topic_alias"), BRIDGE("cleansession"), BRIDGE("local_cleansession"),
-    BRIDGE("idle_timeout"), BRIDGE("keepalive_interval"), BRIDGE("local_clientid"),
-    BRIDGE("local_password"), BRIDGE("local_username"), BRIDGE("notifications"),
-    BRIDGE("notifications_local_only"), BRIDGE("notification_topic"),
-    BRIDGE("remote_clientid"), BRIDGE("remote_password"), BRIDGE("remote_username"),
-    BRIDGE("restart_timeout"), BRIDGE("round_robin"), BRIDGE("start_type"),
-    BRIDGE("threshold"), BRIDGE("topic"), BRIDGE("try_private"),
+    /* bridges (docs/bridges.md) */
+    {"connection", K_FN, .fn = k_connection},
+    {"address", K_FN, .max_words = 4, .fn = k_address},
+    {"addresses", K_FN, .max_words = 4, .fn = k_address},
+    {"topic", K_FN, .max_words = 4, .fn = k_topic},
+    {"bridge_protocol_version", K_FN, .fn = k_bridge_protocol_version},
+    {"round_robin", K_BOOL, B(round_robin)},
+    {"cleansession", K_BOOL, B(cleansession)},
+    {"local_cleansession", K_FN, .fn = k_local_cleansession},
+    {"local_clientid", K_STR, B(local_clientid)},
+    {"remote_clientid", K_STR, B(remote_clientid)},
+    {"clientid", K_STR, B(remote_clientid)},
+    {"remote_username", K_STR, B(remote_username)},
+    {"username", K_STR, B(remote_username)},
+    {"remote_password", K_STR, B(remote_password)},
+    {"password", K_STR, B(remote_password)},
+    {"local_username", K_STR, B(local_username)},
+    {"local_password", K_ACCEPT, .bridge = true, .choices = "*",
+     .why = "the bridge's local side needs no password: it is inside the broker"},
+    {"keepalive_interval", K_U16, B(keepalive), .max = 65535},
+    {"restart_timeout", K_FN, .max_words = 3, .fn = k_restart_timeout},
+    {"try_private", K_BOOL, B(try_private)},
+    {"notifications", K_BOOL, B(notifications)},
+    {"notifications_local_only", K_BOOL, B(notifications_local_only)},
+    {"notification_topic", K_STR, B(notification_topic)},
+    {"start_type", K_FN, .fn = k_start_type},
+    {"idle_timeout", K_ACCEPT, .bridge = true, .choices = "#", .why = WHY_LAZY},
+    {"threshold", K_ACCEPT, .bridge = true, .choices = "#", .why = WHY_LAZY},
+    {"bridge_attempt_unsubscribe", K_BOOL, B(attempt_unsubscribe)},
+    {"bridge_outgoing_retain", K_BOOL, B(outgoing_retain)},
+    {"bridge_max_packet_size", K_U32, B(max_packet_size), .max = 268435460},
+    {"bridge_receive_maximum", K_U16, B(receive_max), .max = 65535},
+    {"bridge_session_expiry_interval", K_U32, B(session_expiry), .max = UINT32_MAX},
+    {"bridge_max_topic_alias", K_U16, B(max_topic_alias), .max = 65535},
+    {"bridge_cafile", K_STR, B(cafile)},
+    {"bridge_capath", K_STR, B(capath)},
+    {"bridge_certfile", K_STR, B(certfile)},
+    {"bridge_keyfile", K_STR, B(keyfile)},
+    {"bridge_insecure", K_BOOL, B(insecure)},
+    {"bridge_tls_use_os_certs", K_BOOL, B(use_os_certs)},
+    {"bridge_tls_version", K_CHOICE, B(tls_version), .choices = "tlsv1.2|tlsv1.3"},
+    {"bridge_alpn", K_STR, B(alpn)},
+    {"bridge_psk", K_FN, .fn = k_bridge_psk},
+    {"bridge_identity", K_STR, B(psk_identity)},
+    {"bridge_require_ocsp", K_FN, .fn = k_bridge_require_ocsp},
+    {"bridge_bind_address", K_REFUSE,
+     .why = "not implemented: the bridge connects from the address the routing table picks"},
+    {"bridge_attestation_policy", K_STR, B(attestation_policy)},
+    {"bridge_attestation_provider", K_CHOICE, B(attestation_provider),
+     .choices = "none|sim|gramine|tsm"},
+    {"bridge_attestation_opt", K_FN, .fn = k_bridge_attestation_opt},
 };
 
 static const key_def *find_key(const char *name)
@@ -887,9 +1226,13 @@ static const key_def *find_key(const char *name)
     return NULL;
 }
 
-/* Is v one of "a|b|c"? */
+/* Is v one of "a|b|c"? ("*": anything, "#": a decimal number) */
 static bool one_of(const char *v, const char *choices)
 {
+    if (strcmp(choices, "*") == 0)
+        return true;
+    if (strcmp(choices, "#") == 0)
+        return *v && strspn(v, "0123456789") == strlen(v) && strlen(v) < 10;
     size_t l = strlen(v);
     for (const char *s = choices; *s;) {
         size_t n = strcspn(s, "|");
@@ -914,9 +1257,10 @@ static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
     if (k->kind == K_FN)
         return k->fn(c, p, w, n);
     const char *v = w[1];
-    char *base = k->listener ? (char *)cur_listener(c, p, k->name) : (char *)c;
+    char *base = k->listener ? (char *)cur_listener(c, p, k->name)
+                 : k->bridge ? (char *)cur_bridge(c, p, k->name) : (char *)c;
     if (!base)
-        return fail(p, "out of memory");
+        return k->bridge ? -1 : fail(p, "out of memory");
     void *field = base + k->off;
     uint64_t x;
     switch (k->kind) {
@@ -938,7 +1282,8 @@ static int handle_line(tm_config *c, parse_ctx *p, char **w, int n)
     case K_ACCEPT:
         if (!one_of(v, k->choices))
             return fail(p, "%s: expected %s%s, got '%s'%s%s%s", k->name,
-                        strchr(k->choices, '|') ? "one of " : "", k->choices, v,
+                        strchr(k->choices, '|') ? "one of " : "",
+                        strcmp(k->choices, "#") ? k->choices : "a number", v,
                         k->why ? " (" : "", k->why ? k->why : "", k->why ? ")" : "");
         if (k->kind == K_ACCEPT)
             return 0;
@@ -994,9 +1339,79 @@ static int load_file(tm_config *c, const char *path, char *err, size_t errcap)
     return rc;
 }
 
+static int finish_bridge(tm_config *c, tm_bridge_cfg *br, parse_ctx *p)
+{
+    p->file = br->file;
+    p->line = br->line;
+    const char *nm = br->name;
+    if (!br->n_addrs)
+        return fail(p, "connection %s: no address", nm);
+    if (!br->n_topics)
+        return fail(p, "connection %s: no topic", nm);
+    char host[256] = "tmqtt";
+#ifndef __wasi__
+    if (gethostname(host, sizeof host) != 0 || !host[0])
+        snprintf(host, sizeof host, "tmqtt");
+    host[sizeof host - 1] = 0;
+#endif
+    char id[600];
+    if (!br->remote_clientid) {   /* Mosquitto's defaults */
+        snprintf(id, sizeof id, "%s.%s", host, nm);
+        if (!(br->remote_clientid = strdup(id)))
+            return fail(p, "out of memory");
+    }
+    if (!br->local_clientid) {
+        snprintf(id, sizeof id, "local.%s.%s", host, nm);
+        if (!(br->local_clientid = strdup(id)))
+            return fail(p, "out of memory");
+    }
+    if (br->local_clean < 0)
+        br->local_clean = br->cleansession;
+    for (tm_bridge_cfg *o = c->bridges; o < br; o++)
+        if (strcmp(o->local_clientid, br->local_clientid) == 0)
+            return fail(p, "connection %s: local_clientid '%s' is also bridge %s's", nm,
+                        br->local_clientid, o->name);
+    if ((br->certfile != NULL) != (br->keyfile != NULL))
+        return fail(p, "connection %s: bridge_certfile and bridge_keyfile must be given together",
+                    nm);
+    if ((br->psk != NULL) != (br->psk_identity != NULL))
+        return fail(p, "connection %s: bridge_psk and bridge_identity must be given together",
+                    nm);
+    bool tls = br->cafile || br->capath || br->use_os_certs || br->psk;
+    if (br->psk && (br->cafile || br->capath || br->use_os_certs))
+        return fail(p, "connection %s: bridge_psk excludes certificate verification "
+                       "(bridge_cafile, bridge_capath, bridge_tls_use_os_certs)", nm);
+    if (!tls && (br->certfile || br->insecure || br->tls_version || br->alpn))
+        return fail(p, "connection %s: TLS options without a way to verify the remote broker: "
+                       "give bridge_cafile, bridge_capath or bridge_tls_use_os_certs", nm);
+    bool attest = br->attestation_policy ||
+                  (br->attestation_provider && strcmp(br->attestation_provider, "none") != 0);
+    if (attest && (!tls || br->psk))
+        return fail(p, "connection %s: bridge attestation needs TLS 1.3 with certificates "
+                       "(bridge_cafile, bridge_capath or bridge_tls_use_os_certs)", nm);
+    if (attest && br->tls_version && strcmp(br->tls_version, "tlsv1.3") != 0)
+        return fail(p, "connection %s: bridge attestation needs TLS 1.3 (bridge_tls_version "
+                       "%s)", nm, br->tls_version);
+    if (br->attestation_provider_opts &&
+        !(br->attestation_provider && strcmp(br->attestation_provider, "none") != 0))
+        return fail(p, "connection %s: bridge_attestation_opt without "
+                       "bridge_attestation_provider", nm);
+    if (br->version != TM_V5 && (br->receive_max || br->session_expiry || br->max_topic_alias ||
+                                 br->max_packet_size))
+        return fail(p, "connection %s: bridge_receive_maximum, bridge_session_expiry_interval, "
+                       "bridge_max_topic_alias and bridge_max_packet_size need "
+                       "bridge_protocol_version mqttv50", nm);
+    if (br->keepalive && br->keepalive < 5)
+        return fail(p, "connection %s: keepalive_interval below 5 seconds", nm);
+    return 0;
+}
+
 /* Checks and defaults that need the whole configuration. */
 static int finish(tm_config *c, parse_ctx *p)
 {
+    for (uint32_t i = 0; i < c->n_bridges; i++)
+        if (finish_bridge(c, &c->bridges[i], p) < 0)
+            return -1;
     if (!c->per_listener_settings) {
         /* the "security options" are global: the last value wins, as in Mosquitto */
         if (c->allow_anonymous_set)

@@ -52,8 +52,67 @@ typedef struct tm_listener_cfg {
     int line;
 } tm_listener_cfg;
 
+/* A bridge (`connection NAME` and the keys after it), docs/bridges.md. */
+enum { TM_BRIDGE_OUT = 1, TM_BRIDGE_IN = 2, TM_BRIDGE_BOTH = 3 };
+
+typedef struct tm_bridge_topic {
+    char *pattern;               /* a filter; "" when the prefixes make the topic */
+    uint8_t dir;                 /* TM_BRIDGE_OUT / _IN / _BOTH */
+    uint8_t qos;
+    char *local_prefix;          /* "" when none */
+    char *remote_prefix;         /* "" when none */
+} tm_bridge_topic;
+
+typedef struct tm_bridge_addr {
+    char *host;
+    uint16_t port;
+} tm_bridge_addr;
+
+typedef struct tm_bridge_cfg {
+    char *name;
+    tm_bridge_addr *addrs;
+    uint32_t n_addrs;
+    bool round_robin;
+    tm_bridge_topic *topics;
+    uint32_t n_topics;
+    uint8_t version;             /* 3, 4 or 5 (bridge_protocol_version) */
+    bool cleansession;           /* the remote session */
+    char *local_clientid;        /* NULL: local.HOSTNAME.NAME */
+    char *remote_clientid;       /* NULL: HOSTNAME.NAME */
+    char *remote_username, *remote_password;
+    char *local_username;        /* the local session's user name (ACL checks) */
+    int local_clean;             /* local_cleansession; -1: as cleansession */
+    bool attempt_unsubscribe;    /* bridge_attempt_unsubscribe */
+    uint16_t receive_max;        /* bridge_receive_maximum (MQTT 5), 0: none */
+    uint32_t session_expiry;     /* bridge_session_expiry_interval (MQTT 5) */
+    uint16_t max_topic_alias;    /* bridge_max_topic_alias (MQTT 5) */
+    uint16_t keepalive;          /* seconds */
+    uint32_t restart_base, restart_cap;  /* restart_timeout, seconds */
+    bool try_private;
+    bool notifications;
+    bool notifications_local_only;
+    char *notification_topic;    /* NULL: $SYS/broker/connection/REMOTE_CLIENTID/state */
+    bool outgoing_retain;        /* bridge_outgoing_retain */
+    uint32_t max_packet_size;    /* bridge_max_packet_size, 0: none */
+    /* TLS to the remote broker */
+    char *cafile, *capath, *certfile, *keyfile;
+    bool insecure;
+    bool use_os_certs;           /* bridge_tls_use_os_certs */
+    char *tls_version;
+    char *psk, *psk_identity;
+    char *alpn;
+    /* attested TLS to the remote broker (attested-tls.md) */
+    char *attestation_policy;    /* appraise the remote broker's evidence */
+    char *attestation_provider;  /* answer a remote that requires ours */
+    char *attestation_provider_opts;   /* "key=value,key=value" */
+    char *file;                  /* where it was declared, for messages */
+    int line;
+} tm_bridge_cfg;
+
 typedef struct tm_config {
     char *path;                  /* file it was read from, NULL for defaults */
+    tm_bridge_cfg *bridges;
+    uint32_t n_bridges;
     tm_listener_cfg *listeners;
     uint32_t n_listeners;
     bool allow_anonymous;

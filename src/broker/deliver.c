@@ -81,10 +81,32 @@ static uint16_t out_alias(tm_conn *c, tm_str topic, bool *send_topic)
     return alias;
 }
 
+static bool send_as(tm_broker *b, tm_conn *c, tm_msg *m, tm_str full, uint8_t qos,
+                    bool retain, bool dup, uint16_t pid, const uint32_t *subids,
+                    uint8_t n_subids);
+
 bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool retain, bool dup,
                      uint16_t pid, const uint32_t *subids, uint8_t n_subids)
 {
-    tm_str full = m->topic;
+    if (!c->is_bridge)
+        return send_as(b, c, m, m->topic, qos, retain, dup, pid, subids, n_subids);
+    /* a bridge: the remote broker's name for the topic (a delivery no bridge
+     * topic maps is not sent, as with a mount point) */
+    tm_str remote;
+    char *buf;
+    if (!tm_bridge_map(c, true, m->topic, &remote, &buf))
+        return false;
+    bool sent = send_as(b, c, m, remote, qos, retain && tm_bridge_outgoing_retain(c), dup, pid,
+                        subids, n_subids);
+    free(buf);
+    return sent;
+}
+
+/* `full`: the topic as this connection names it (m->topic unless bridged). */
+static bool send_as(tm_broker *b, tm_conn *c, tm_msg *m, tm_str full, uint8_t qos,
+                    bool retain, bool dup, uint16_t pid, const uint32_t *subids,
+                    uint8_t n_subids)
+{
     const char *mp = c->lcfg->mount_point;
     if (mp) {
         /* mount_point: the client sees the topic without its listener's prefix;
@@ -102,7 +124,7 @@ bool tm_send_publish(tm_broker *b, tm_conn *c, tm_msg *m, uint8_t qos, bool reta
      * as long as nothing that must wait precedes it on this connection. */
     tm_buf *out = b->jr.on && qos < 2 && c->out.len == 0 ? &c->out_early : &c->out;
     size_t before = out->len;
-    bool uncached = dup || n_subids || alias || mp ||
+    bool uncached = dup || n_subids || alias || mp || c->is_bridge ||
                     (c->version == TM_V5 && (m->props.present & TM_PBIT(TM_P_MESSAGE_EXPIRY))) ||
                     !b->forms.active;
     if (uncached) {

@@ -125,6 +125,8 @@ void tm_conn_end(tm_conn *c, const char *why)
     }
     tm_msg_unref(c->will);
     c->will = NULL;
+    if (c->is_bridge)
+        tm_bridge_ended(c);
     c->state = TM_CS_CLOSING;
     tm_conn_mark_dirty(c);
 }
@@ -223,6 +225,9 @@ void tm_broker_bury(tm_broker *b)
 
 static tm_rc dispatch(tm_conn *c, const tm_frame *f, const uint8_t *body)
 {
+    tm_rc brc;
+    if (c->is_bridge && tm_bridge_dispatch(c, f, body, &brc))
+        return brc;
     if (c->state == TM_CS_NEW) {
         if (f->type != TM_CONNECT)
             return TM_RC_PROTOCOL_ERROR;
@@ -393,8 +398,9 @@ int64_t tm_broker_tick(tm_broker *b, int64_t now)
             tm_conn_fail(c, TM_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");
         else if (c->state == TM_CS_NEW &&
                  now - c->last_rx_ms > (int64_t)b->cfg->handshake_timeout_ms)
-            tm_conn_end(c, "no CONNECT in time");
+            tm_conn_end(c, c->is_bridge ? "no CONNACK in time" : "no CONNECT in time");
     }
+    tm_bridge_tick(b, now);
     tm_will_tick(b, now);
     tm_sess_expire(b, now);
     if (b->cfg->sys_interval && now >= b->next_sys_ms) {
@@ -492,5 +498,6 @@ void tm_broker_free(tm_broker *b)
     tm_buf_free(&b->jr.buf);
     tm_map_free(&b->jr.by_sid);
     tm_map_free(&b->jr.by_mid);
+    tm_bridges_free(b);
     free(b);
 }

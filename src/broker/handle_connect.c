@@ -134,6 +134,10 @@ static refusal check_client_id(tm_conn *c, pending *pc)
     if (pl && (pc->cid.len < pl || memcmp(pc->cid.p, cfg->clientid_prefixes, pl) != 0))
         return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                       "client identifier without the prefix clientid_prefixes requires");
+    tm_session *s = tm_sess_find(b, pc->cid);
+    if (s && s->bridge)
+        return REFUSE(TM_RC_CLIENT_ID_INVALID, TM_V3_ID_REJECTED,
+                      "the client identifier of one of this broker's bridges");
     return ACCEPT;
 }
 
@@ -196,6 +200,9 @@ static refusal build_will(tm_conn *c, pending *pc)
     /* v3 has no code for these: the connection is closed without a CONNACK */
     if (!tm_topic_name_valid(cn->will_topic.p, cn->will_topic.len))
         return REFUSE(TM_RC_TOPIC_NAME_INVALID, 0, "invalid will topic");
+    /* as for PUBLISH: no $-topic, except a bridge's notification topic */
+    if (cn->will_topic.p[0] == '$' && !tm_bridge_notice(cn->will_topic))
+        return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED, "will to a $-topic");
     if (pc->v == TM_V5 && cn->will_props.payload_format == 1 &&
         !tm_utf8_valid(cn->will_payload.p, cn->will_payload.len))
         return REFUSE(TM_RC_PAYLOAD_FORMAT_INVALID, 0,
@@ -297,6 +304,7 @@ static void apply(tm_conn *c, pending *pc, tm_session *s)
 {
     const tm_config *cfg = c->b->cfg;
     const tm_connect *cn = &pc->cn;
+    c->peer_bridge = cn->bridge;
     s->version = pc->v;
     if (pc->v == TM_V5)
         s->expiry = cn->props.session_expiry;

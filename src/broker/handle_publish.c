@@ -109,7 +109,7 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
         return TM_RC_SUCCESS;
     }
 
-    if (p.topic.p[0] == '$')
+    if (p.topic.p[0] == '$' && !c->is_bridge && !tm_bridge_notice(p.topic))
         return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED,
                               "clients may not publish to $-topics");
     if (c->version == TM_V5 && (p.props.present & TM_PBIT(TM_P_PAYLOAD_FORMAT)) &&
@@ -123,8 +123,18 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
         return refuse_publish(c, &p, TM_RC_PACKET_TOO_LARGE,
                               "payload larger than message_size_limit");
     char *mounted = NULL;
-    if (c->lcfg->mount_point && !(mounted = tm_mount(c, p.topic, &p.topic)))
+    if (c->is_bridge) {
+        /* from the remote broker: our name for the topic */
+        if (!tm_bridge_map(c, false, p.topic, &p.topic, &mounted)) {
+            tm_log(TM_LOG_DEBUG, "bridge '%s': PUBLISH to '%.*s' matches no `in` topic: "
+                   "dropped", tm_conn_client_id(c), (int)p.topic.len, (const char *)p.topic.p);
+            if (p.qos)
+                send_ack(c, p.qos == 1 ? TM_PUBACK : TM_PUBREC, p.packet_id, TM_RC_SUCCESS);
+            return TM_RC_SUCCESS;
+        }
+    } else if (c->lcfg->mount_point && !(mounted = tm_mount(c, p.topic, &p.topic))) {
         return TM_RC_UNSPECIFIED;
+    }
     tm_rc rc2 = publish_checked(c, &p);
     free(mounted);
     return rc2;
@@ -136,8 +146,9 @@ static tm_rc publish_checked(tm_conn *c, tm_publish *pp)
     tm_broker *b = c->b;
     tm_session *s = c->sess;
     tm_publish p = *pp;
-    if (b->auth && !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), c->attest, p.topic,
-                                   TM_ACC_WRITE))
+    if (b->auth && !(c->is_bridge && tm_bridge_trusted(c)) &&
+        !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), c->attest, p.topic,
+                        TM_ACC_WRITE))
         return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED, "denied by ACL");
 
     if (p.qos == 2) {

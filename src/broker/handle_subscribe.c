@@ -88,8 +88,10 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
         if (opts.qos > max_qos)
             opts.qos = (uint8_t)max_qos;
         if (!v5) {
-            opts.no_local = false;
-            opts.retain_as_published = false;
+            /* a bridge that said so (try_private) gets what MQTT 5 bridges ask
+             * for: nothing it published comes back, retain flags as published */
+            opts.no_local = c->peer_bridge && !shared;
+            opts.retain_as_published = c->peer_bridge;
             opts.retain_handling = 0;
         }
         bool existed;

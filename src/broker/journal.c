@@ -99,7 +99,7 @@ void tm_jr_sess(tm_broker *b, tm_session *s)
 {
     if (!on(b))
         return;
-    if (s->expiry == 0) {
+    if (s->expiry == 0 || s->no_journal) {
         if (s->journaled)
             tm_jr_sess_end(b, s);
         return;
@@ -313,7 +313,7 @@ bool tm_broker_snapshot(tm_broker *b, int64_t now, tm_snapshot_fn emit, void *ud
     while ((e = tm_map_next(&b->sessions, &i))) {
         tm_session *s = e->val;
         s->journaled = false;
-        if (s->expiry)
+        if (s->expiry && !s->no_journal)
             snapshot_session(b, s);
         spill(b, false);
     }

@@ -7,6 +7,10 @@
  * format (v3 return code 1 for an unsupported version, v5 0x84). It checks the
  * structure only; policy (empty client ids, credentials, will topic ACLs, the
  * payload format of the will) is the broker's.
+ *
+ * A protocol level with its top bit set (0x83, 0x84) is a bridge saying what
+ * it is, as Mosquitto's bridges do with try_private: `bridge` is set and the
+ * version is the level without that bit.
  */
 #include <string.h>
 
@@ -27,6 +31,11 @@ tm_rc tm_decode_connect(const uint8_t *body, size_t len, tm_connect *out)
 
     if (!tm_rd_bin(&r, &out->protocol_name) || !tm_rd_u8(&r, &level))
         return TM_RC_MALFORMED;
+    if ((level == (0x80 | TM_V311) || level == (0x80 | TM_V31))) {
+        /* a bridge announcing itself (Mosquitto's try_private) */
+        out->bridge = true;
+        level &= 0x7f;
+    }
     out->version = level;
     if (str_is(out->protocol_name, "MQTT")) {
         if (level != TM_V311 && level != TM_V5) return TM_RC_UNSUPPORTED_VERSION;
@@ -89,7 +98,7 @@ void tm_encode_connect(tm_buf *b, const tm_connect *c)
 
     tm_put_header(b, TM_CONNECT << 4, rem);
     tm_buf_str(b, name);
-    tm_buf_u8(b, v);
+    tm_buf_u8(b, (uint8_t)(v | (c->bridge && v != TM_V5 ? 0x80 : 0)));
     tm_buf_u8(b, fl);
     tm_buf_u16(b, c->keep_alive);
     tm_props_put(b, v, &c->props);

@@ -221,6 +221,7 @@ size_t tm_props_size(const tm_props *pr);    /* bytes of the block without the V
 
 typedef struct tm_connect {
     uint8_t version;             /* 3, 4 or 5 */
+    bool bridge;                 /* level | 0x80 (3.1, 3.1.1): a bridge (try_private) */
     tm_str protocol_name;        /* "MQTT" or "MQIsdp" */
     bool clean_start;
     bool will;

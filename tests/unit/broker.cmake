@@ -24,3 +24,9 @@ add_executable(test_store ${CMAKE_CURRENT_LIST_DIR}/test_store.c
 target_link_libraries(test_store PRIVATE tmqtt_broker)
 target_include_directories(test_store PRIVATE ${CMAKE_CURRENT_LIST_DIR})
 add_test(NAME store COMMAND test_store)
+
+# Bridges, the engine's side (src/broker/bridge.c) and their configuration.
+add_executable(test_bridge ${CMAKE_CURRENT_LIST_DIR}/test_bridge.c)
+target_link_libraries(test_bridge PRIVATE tmqtt_broker)
+target_include_directories(test_bridge PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+add_test(NAME bridge COMMAND test_bridge)

@@ -263,7 +263,8 @@ static inline void subscribe(tc *t, const char *filter, uint8_t qos)
     TM_CHECK_EQ(next_pkt(t, &p), TM_SUBACK);
 }
 
-static inline void publish(tc *t, const char *topic, const char *payload, uint8_t qos, uint16_t pid)
+static inline void publish_ex(tc *t, const char *topic, const char *payload, uint8_t qos,
+                              uint16_t pid, bool dup, bool retain)
 {
     tm_publish pb;
     memset(&pb, 0, sizeof pb);
@@ -271,11 +272,18 @@ static inline void publish(tc *t, const char *topic, const char *payload, uint8_
     pb.payload = S(payload);
     pb.qos = qos;
     pb.packet_id = pid;
+    pb.dup = dup;
+    pb.retain = retain;
     tm_buf b;
     tm_buf_init(&b);
     tm_encode_publish(&b, t->v, &pb);
     send_bytes(t, &b);
     tm_buf_free(&b);
+}
+
+static inline void publish(tc *t, const char *topic, const char *payload, uint8_t qos, uint16_t pid)
+{
+    publish_ex(t, topic, payload, qos, pid, false, false);
 }
 
 static inline void ack(tc *t, uint8_t type, uint16_t pid)

@@ -55,7 +55,8 @@ static inline int tm_eq_props(const tm_props *a, const tm_props *b)
 
 static inline int tm_eq_connect(const tm_connect *a, const tm_connect *b)
 {
-    return a->version == b->version && tm_eq_str(a->protocol_name, b->protocol_name) &&
+    return a->version == b->version && a->bridge == b->bridge &&
+           tm_eq_str(a->protocol_name, b->protocol_name) &&
            a->clean_start == b->clean_start && a->will == b->will &&
            a->will_qos == b->will_qos && a->will_retain == b->will_retain &&
            a->keep_alive == b->keep_alive && tm_eq_props(&a->props, &b->props) &&

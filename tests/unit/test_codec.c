@@ -435,6 +435,11 @@ static void test_connect_roundtrip(void)
         c.keep_alive = 60;
         c.client_id = S("");
         connect_roundtrip(&c);
+        if (ver != TM_V5) {   /* a bridge's CONNECT (try_private) */
+            c.bridge = true;
+            connect_roundtrip(&c);
+            c.bridge = false;
+        }
 
         c.client_id = S("client-\xc3\xa9");
         c.will = true;
@@ -504,6 +509,14 @@ static void test_connect_malformed(void)
     TM_CHECK_EQ(connect_hex("00 06 4d5149736470 03 02 003c 0001 61", &c), TM_RC_SUCCESS);
     TM_CHECK_EQ(c.version, 3);
     TM_CHECK_EQ(connect_hex("00 04 4d515454 05 02 003c 00 0000", &c), TM_RC_SUCCESS);
+    TM_CHECK(!c.bridge);
+    /* a bridge's level (try_private): 3.1.1 and 3.1 with the top bit, not 5 */
+    TM_CHECK_EQ(connect_hex("00 04 4d515454 84 02 003c 0000", &c), TM_RC_SUCCESS);
+    TM_CHECK(c.bridge && c.version == TM_V311);
+    TM_CHECK_EQ(connect_hex("00 06 4d5149736470 83 02 003c 0001 61", &c), TM_RC_SUCCESS);
+    TM_CHECK(c.bridge && c.version == TM_V31);
+    TM_CHECK_EQ(connect_hex("00 04 4d515454 85 02 003c 00 0000", &c), TM_RC_UNSUPPORTED_VERSION);
+    TM_CHECK_EQ(connect_hex("00 04 4d515454 83 02 003c 0000", &c), TM_RC_UNSUPPORTED_VERSION);
     /* versions */
     TM_CHECK_EQ(connect_hex("00 04 4d515454 03 02 003c 0000", &c), TM_RC_UNSUPPORTED_VERSION);
     TM_CHECK_EQ(c.version, 3);
