@@ -47,6 +47,7 @@ typedef struct tm_bridge {
     int64_t ping_sent_ms;        /* 0: no PINGREQ outstanding */
     uint16_t keepalive;          /* the remote may lower ours (MQTT 5 server keep alive) */
     bool up;                     /* CONNACK accepted */
+    uint32_t connects;           /* CONNACKs accepted so far */
 } tm_bridge;
 
 static tm_bridge *bridge_of(const tm_conn *c) { return (tm_bridge *)c->lcfg; }
@@ -218,6 +219,11 @@ void tm_bridges_free(tm_broker *b)
     b->n_bridges = 0;
 }
 
+uint32_t tm_broker_bridge_connects(const tm_broker *b, uint32_t i)
+{
+    return i < b->n_bridges ? b->bridges[i].connects : 0;
+}
+
 tm_bridge_state tm_broker_bridge_state(const tm_broker *b, uint32_t i)
 {
     if (i >= b->n_bridges || !b->bridges[i].conn)
@@ -336,6 +342,7 @@ static tm_rc on_connack(tm_conn *c, const uint8_t *body, size_t len)
     }
     tm_session *s = br->sess;
     br->up = true;
+    br->connects++;
     c->state = TM_CS_CONNECTED;
     c->sess = s;
     s->conn = c;

@@ -96,6 +96,8 @@ int tm_broker_bridges_start(tm_broker *b, int64_t now, char *err, size_t errcap)
 tm_conn *tm_broker_open_bridge(tm_broker *b, uint32_t i, const tm_conn_info *info, int64_t now);
 typedef enum { TM_BRIDGE_DOWN, TM_BRIDGE_CONNECTING, TM_BRIDGE_UP } tm_bridge_state;
 tm_bridge_state tm_broker_bridge_state(const tm_broker *b, uint32_t i);
+/* How many connections of bridge i reached CONNACK (however briefly). */
+uint32_t tm_broker_bridge_connects(const tm_broker *b, uint32_t i);
 
 /* SIGHUP: re-read the password file and the ACL (queued messages the new ACL
  * denies are dropped). On error the old ones stay, and -1 with a reason. */

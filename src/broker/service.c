@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "attest/atls_peer.h"
+#include "broker/bridge_link.h"
 #include "broker/broker.h"
 #include "broker/log.h"
 #include "broker/seal.h"
@@ -52,6 +53,7 @@ typedef struct service {
     tm_loop *loop;
     tm_netsrv *net;
     tm_broker *b;
+    tm_bridge_links *links;      /* bridges' outgoing connections */
     int64_t next_tick;
     int64_t next_refresh;        /* client attestation policies and collateral */
     tm_seal *seal;               /* persistence: the key source */
@@ -125,6 +127,8 @@ static void tls_extra(const tm_listener_cfg *lc, tls_opts *t)
 static void *on_open(void *ud, tm_nconn *nc)
 {
     service *s = ud;
+    if (tm_bridge_links_owns(s->links, tm_nconn_cookie(nc)))
+        return tm_bridge_links_open(s->links, s->b, nc, tm_net_now_ms());
     const tm_listener_cfg *lc = tm_nconn_cookie(nc);
     tm_conn_info info = {
         .listener = lc,
@@ -148,7 +152,14 @@ static void on_input(void *ud, void *up, const uint8_t *p, size_t n)
 static void on_closed(void *ud, void *up, const char *why)
 {
     service *s = ud;
+    tm_bridge_links_closed(s->links, up, why);
     tm_broker_closed(s->b, up, why, tm_net_now_ms());
+}
+
+static void on_failed(void *ud, void *cookie, const char *why)
+{
+    service *s = ud;
+    tm_bridge_links_failed(s->links, cookie, why, tm_net_now_ms());
 }
 
 static void on_log(void *ud, int level, const char *peer, const char *msg)
@@ -519,7 +530,7 @@ static int start(service *s, char *err, size_t errcap)
     if (s->cfg->persistence && open_store(s, err, errcap) < 0)
         return -1;
     tm_netsrv_handler h = {.ud = s, .open = on_open, .input = on_input, .closed = on_closed,
-                           .log = on_log};
+                           .log = on_log, .failed = on_failed};
     s->net = tm_netsrv_new(s->loop, &h, s->cfg->handshake_timeout_ms);
     if (!s->net) {
         snprintf(err, errcap, "out of memory");
@@ -576,6 +587,13 @@ static int start(service *s, char *err, size_t errcap)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);   /* belt and braces: every send is MSG_NOSIGNAL already */
 #endif
+    /* bridges: their local sessions now (after the store's restore), their
+     * connections from the first loop iteration on (after the privilege drop) */
+    if (tm_broker_bridges_start(s->b, tm_net_now_ms(), err, errcap) < 0)
+        return -1;
+    if (s->cfg->n_bridges &&
+        !(s->links = tm_bridge_links_new(s->cfg, s->net, tm_net_now_ms(), err, errcap)))
+        return -1;
     return 0;
 }
 
@@ -598,6 +616,9 @@ static int run(service *s)
         if (now >= s->next_tick) {
             s->next_tick = tm_broker_tick(s->b, now);
             tm_netsrv_tick(s->net, now);
+            int64_t nb = tm_bridge_links_tick(s->links, s->b, now);
+            if (nb < s->next_tick)
+                s->next_tick = nb;
             /* attesting listeners look for newer collateral (a cache that
              * `tmqtt-attest collateral fetch` refreshes) or an edited policy */
             if (s->unsynced && now >= s->next_sync) {
@@ -660,6 +681,7 @@ int tm_service_run(tm_config *cfg, char *err, size_t errcap)
     /* the engine first: it may still hold output for the transports */
     tm_broker_free(s.b);
     tm_netsrv_free(s.net);
+    tm_bridge_links_free(s.links);
     tm_loop_free(s.loop);
     if (s.store && s.unsynced) {
         char serr[200];

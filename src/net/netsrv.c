@@ -2,6 +2,8 @@
  * netsrv.c — listeners and accepted connections (netsrv.h).
  *
  * States of a connection:
+ *   CONNECTING outgoing only: the TCP connect is in progress, under the
+ *              handshake deadline
  *   HANDSHAKE  transport handshake running (TLS, the WebSocket upgrade), under
  *              the handshake deadline
  *   OPEN       the upper layer owns it: input is delivered, output sent
@@ -34,7 +36,7 @@
 #define TM_DRAIN_MS 2000
 #define TM_DRAIN_MAX (64u << 20)
 
-enum { NC_HANDSHAKE, NC_OPEN, NC_CLOSING, NC_DRAINING, NC_DEAD };
+enum { NC_CONNECTING, NC_HANDSHAKE, NC_OPEN, NC_CLOSING, NC_DRAINING, NC_DEAD };
 
 typedef struct nlistener {
     tm_netsrv *srv;
@@ -46,7 +48,17 @@ typedef struct nlistener {
     bool websockets;             /* a WebSocket layer on top (ws.h) */
     tm_ws_opts ws;
     void *cookie;
+    /* an outgoing connection has one of its own (freed with it) */
+    struct outgoing *out;
 } nlistener;
+
+/* What an outgoing connection needs until its transport is up. */
+typedef struct outgoing {
+    SSL_CTX *tls;                /* a reference; NULL: plain TCP */
+    char *sni, *expect;
+    tm_tls_client_hooks hooks;
+    bool opened;                 /* open() was called: no failed() then */
+} outgoing;
 
 struct tm_nconn {
     tm_netsrv *srv;
@@ -74,6 +86,7 @@ struct tm_netsrv {
     tm_nconn *conns;
     tm_nconn *reap;              /* ended this iteration */
     tm_netsrv_stats st;
+    bool freeing;                /* tm_netsrv_free: no callbacks */
     uint8_t rbuf[TM_READ_CHUNK]; /* one read buffer for every connection */
 };
 
@@ -96,7 +109,8 @@ static void conn_end(tm_nconn *c, const char *why)
     if (c->state == NC_DEAD)
         return;
     tm_netsrv *s = c->srv;
-    if (c->state == NC_HANDSHAKE && why && s->h.log)
+    if ((c->state == NC_HANDSHAKE || c->state == NC_CONNECTING) && why && s->h.log &&
+        !c->lst->out)
         s->h.log(s->h.ud, TM_NET_NOTICE, c->peer, why);
     c->why = why ? strdup(why) : NULL;
     tm_loop_del(s->loop, c->st->fd);
@@ -116,6 +130,14 @@ static void conn_end(tm_nconn *c, const char *why)
 
 static void conn_free(tm_nconn *c)
 {
+    outgoing *o = c->lst->out;
+    if (o) {
+        SSL_CTX_free(o->tls);
+        free(o->sni);
+        free(o->expect);
+        free(o);
+        free(c->lst);
+    }
     free(c->why);
     free(c->pend);
     free(c);
@@ -128,6 +150,8 @@ void tm_netsrv_reap(tm_netsrv *s)
         s->reap = c->reap_next;
         if (c->up && s->h.closed)
             s->h.closed(s->h.ud, c->up, c->why ? c->why : "connection closed");
+        else if (c->lst->out && !c->lst->out->opened && s->h.failed && !s->freeing)
+            s->h.failed(s->h.ud, c->lst->cookie, c->why ? c->why : "connection failed");
         conn_free(c);
     }
 }
@@ -304,6 +328,8 @@ static void opened(tm_nconn *c)
     c->state = NC_OPEN;
     c->deadline = 0;
     set_events(c, TM_EV_READ);
+    if (c->lst->out)
+        c->lst->out->opened = true;
     c->up = s->h.open(s->h.ud, c);
     if (!c->up)
         conn_end(c, NULL);
@@ -324,10 +350,17 @@ static void handshake(tm_nconn *c)
     opened(c);
 }
 
+static void connected(tm_nconn *c);
+
 static void conn_io(tm_loop *loop, int fd, unsigned events, void *ud)
 {
     tm_nconn *c = ud;
     switch (c->state) {
+    case NC_CONNECTING:
+        connected(c);
+        if (c->state == NC_OPEN)
+            conn_read(c);
+        break;
     case NC_HANDSHAKE:
         handshake(c);
         if (c->state == NC_OPEN)
@@ -436,6 +469,92 @@ static void accept_cb(tm_loop *loop, int fd, unsigned events, void *ud)
     }
 }
 
+/* ---- connecting ---------------------------------------------------------------------- */
+
+/* The TCP connect completed (or failed): the TLS client layer, its handshake. */
+static void connected(tm_nconn *c)
+{
+    int fd = c->st->fd, soerr = 0;
+    socklen_t sl = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+        soerr = errno;
+    if (soerr) {
+        char why[160];
+        snprintf(why, sizeof why, "connect: %s", strerror(soerr));
+        conn_end(c, why);
+        return;
+    }
+    outgoing *o = c->lst->out;
+    if (o->tls) {
+        char err[300] = "";
+        tm_stream *tls = tm_stream_tls_client(o->tls, c->st, o->sni, o->expect, &o->hooks, err,
+                                              sizeof err);
+        if (!tls) {
+            conn_end(c, err);
+            return;
+        }
+        c->st = tls;
+    }
+    c->state = NC_HANDSHAKE;
+    handshake(c);
+}
+
+int tm_netsrv_connect(tm_netsrv *s, const tm_nconnect_opts *o, char *err, size_t errcap)
+{
+    char addr[64];
+    if (tm_sock_resolve(o->host, addr, sizeof addr, err, errcap) < 0)
+        return -1;
+    nlistener *l = calloc(1, sizeof *l);
+    outgoing *og = calloc(1, sizeof *og);
+    tm_nconn *c = calloc(1, sizeof *c);
+    if (!l || !og || !c || (o->sni && !(og->sni = strdup(o->sni))) ||
+        (o->expect && !(og->expect = strdup(o->expect)))) {
+        if (og) {
+            free(og->sni);
+            free(og->expect);
+        }
+        free(l);
+        free(og);
+        free(c);
+        snprintf(err, errcap, "out of memory");
+        return -1;
+    }
+    l->srv = s;
+    l->fd = -1;
+    l->max_connections = -1;
+    l->cookie = o->cookie;
+    l->out = og;
+    if (o->tls && SSL_CTX_up_ref(o->tls))
+        og->tls = o->tls;
+    if (o->hooks)
+        og->hooks = *o->hooks;
+    int fd = tm_sock_connect(addr, o->port, 1, err, errcap);
+    tm_stream *tcp = fd >= 0 ? tm_stream_tcp(fd) : NULL;
+    if (!tcp || tm_loop_add(s->loop, fd, TM_EV_WRITE, conn_io, c) < 0) {
+        if (fd >= 0 && !tcp)
+            snprintf(err, errcap, "out of memory");
+        else if (tcp)
+            snprintf(err, errcap, "event loop: %s", strerror(errno));
+        tm_stream_free(tcp);
+        c->lst = l;
+        conn_free(c);
+        return -1;
+    }
+    c->srv = s;
+    c->lst = l;
+    c->st = tcp;
+    snprintf(c->peer, sizeof c->peer, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
+             (unsigned)o->port);
+    c->state = NC_CONNECTING;
+    c->deadline = tm_net_now_ms() + s->handshake_ms;
+    l->n_conns = 1;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    return 0;
+}
+
 /* ---- the server ---------------------------------------------------------------------- */
 
 tm_netsrv *tm_netsrv_new(tm_loop *loop, const tm_netsrv_handler *h, uint32_t handshake_ms)
@@ -517,7 +636,9 @@ void tm_netsrv_tick(tm_netsrv *s, int64_t now)
         next = c->next;
         if (!c->deadline || now < c->deadline)
             continue;
-        if (c->state == NC_HANDSHAKE)
+        if (c->state == NC_CONNECTING)
+            conn_end(c, "no TCP connection in time");
+        else if (c->state == NC_HANDSHAKE)
             conn_end(c, "no transport handshake in time");
         else if (c->state == NC_CLOSING || c->state == NC_DRAINING)
             conn_end(c, NULL);
@@ -559,6 +680,7 @@ void tm_netsrv_free(tm_netsrv *s)
 {
     if (!s)
         return;
+    s->freeing = true;
     while (s->conns) {
         tm_nconn *c = s->conns;
         c->up = NULL;

@@ -20,7 +20,8 @@
  *
  * A connection is the upper layer's from open() until it calls
  * tm_nconn_close() or receives closed(); after either, it must not touch it.
- * Single-threaded, driven by the loop (loop.h).
+ * Outgoing connections (tm_netsrv_connect) follow the same path once their
+ * TCP connect completes. Single-threaded, driven by the loop (loop.h).
  */
 #ifndef TM_NET_NETSRV_H
 #define TM_NET_NETSRV_H
@@ -50,6 +51,9 @@ typedef struct tm_netsrv_handler {
     /* Something an operator may want in the log (refused connections, failed
      * handshakes, evidence sent), with the peer's address. May be NULL. */
     void (*log)(void *ud, int level, const char *peer, const char *msg);
+    /* An outgoing connection (tm_netsrv_connect) ended before open(): the
+     * connect, the TLS handshake or its deadline failed. May be NULL. */
+    void (*failed)(void *ud, void *cookie, const char *why);
 } tm_netsrv_handler;
 
 typedef struct tm_nlistener_opts {
@@ -89,6 +93,26 @@ const tm_netsrv_stats *tm_netsrv_stats_get(const tm_netsrv *s);
 /* Re-reads client attestation policies whose files or collateral changed
  * (logged through the handler); cheap when nothing changed. */
 void tm_netsrv_refresh_attestation(tm_netsrv *s);
+
+/* An outgoing connection (a bridge to another broker). */
+typedef struct tm_nconnect_opts {
+    const char *host;                /* a name or a numeric address */
+    uint16_t port;
+    SSL_CTX *tls;                    /* NULL: plain TCP; else a TLS client context
+                                      * (the connection keeps a reference) */
+    const char *sni;                 /* server name to send, NULL: none */
+    const char *expect;              /* what the certificate must name, NULL: no
+                                      * name check (see tm_stream_tls_client) */
+    const tm_tls_client_hooks *hooks;   /* attested TLS; may be NULL */
+    void *cookie;                    /* tm_nconn_cookie, and failed()'s argument */
+} tm_nconnect_opts;
+
+/* Starts connecting: the name is resolved (blocking: a numeric address avoids
+ * it), the TCP connect runs without blocking, then the TLS handshake, all
+ * under the handshake deadline; then open() as for an accepted connection,
+ * or failed() (from tm_netsrv_reap) with the reason. 0, or -1 with a reason
+ * when it could not even start (nothing is reported then). */
+int tm_netsrv_connect(tm_netsrv *s, const tm_nconnect_opts *o, char *err, size_t errcap);
 
 /* ---- one connection ----------------------------------------------------------- */
 

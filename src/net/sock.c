@@ -15,7 +15,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #ifdef __wasi__
-#include "platform/wasi_socket.h" /* socket(), bind(), listen(), SO_REUSEADDR ... */
+#include "platform/wasi_socket.h" /* socket(), bind(), listen(), getaddrinfo() ... */
+#else
+#include <netdb.h>
 #endif
 
 /* Fill a sockaddr from a numeric host. Returns its length or 0 if unparsable. */
@@ -50,6 +52,31 @@ static socklen_t make_addr(const char *host, uint16_t port, struct sockaddr_stor
         a6->sin6_port = htons(port);
         return sizeof *a6;
     }
+    return 0;
+}
+
+int tm_sock_resolve(const char *host, char *numeric, size_t cap, char *err, size_t errcap)
+{
+    const char *h = host && *host ? host : "localhost";
+    unsigned char tmp[16];
+    if (!strcmp(h, "localhost") || inet_pton(AF_INET, h, tmp) == 1 ||
+        inet_pton(AF_INET6, h, tmp) == 1) {
+        snprintf(numeric, cap, "%s", h);
+        return 0;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(h, NULL, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(err, errcap, "cannot resolve host '%s': %s", h, gai_strerror(rc));
+        return -1;
+    }
+    void *addr = res->ai_family == AF_INET
+                     ? (void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
+                     : (void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+    inet_ntop(res->ai_family, addr, numeric, (socklen_t)cap);
+    freeaddrinfo(res);
     return 0;
 }
 

@@ -1,8 +1,8 @@
 /*
  * sock.h — the few socket operations the broker, the client library and the
  * benchmark need, written once. Addresses are numeric IPv4/IPv6 literals or
- * "localhost" (no resolver: WASI has none, and a broker config names
- * addresses, not hosts). Everything returns -1 and fills `err` on failure.
+ * "localhost"; names are turned into them with tm_sock_resolve (the tools,
+ * bridges). Everything returns -1 and fills `err` on failure.
  */
 #ifndef TM_SOCK_H
 #define TM_SOCK_H
@@ -18,6 +18,10 @@ int tm_sock_listen(const char *host, uint16_t port, int backlog, char *err, size
  * connect is started and the fd returned (EINPROGRESS is not an error). */
 int tm_sock_connect(const char *host, uint16_t port, int nonblock, char *err, size_t errcap);
 
+/* A host name or address as a numeric address (the first the resolver gives;
+ * a numeric address or "localhost" as it is). Blocks while the resolver
+ * works. */
+int tm_sock_resolve(const char *host, char *numeric, size_t cap, char *err, size_t errcap);
 int tm_sock_nonblock(int fd);
 int tm_sock_nodelay(int fd);
 uint16_t tm_sock_local_port(int fd);

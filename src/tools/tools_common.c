@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include "net/sock.h"
 #include "tools/tools_common.h"
 
 void tm_tools_err(const tm_tool *t, const char *fmt, ...)
@@ -859,34 +860,18 @@ void tm_tools_free(tm_tool *t)
     tm_buf_free(&t->p_will.user);
 }
 
-/* The library takes numeric addresses only (the WASI build has no resolver);
- * the tools resolve names here and keep the name for SNI and the certificate
- * host check. */
+/* The library takes numeric addresses; the tools resolve names here and keep
+ * the name for SNI and the certificate host check. */
 static int resolve(tm_tool *t)
 {
     const char *h = t->host_arg && *t->host_arg ? t->host_arg : "localhost";
-    unsigned char tmp[16];
-    if (!strcmp(h, "localhost") || inet_pton(AF_INET, h, tmp) == 1 ||
-        inet_pton(AF_INET6, h, tmp) == 1) {
-        snprintf(t->host, sizeof t->host, "%s", h);
-        t->copt.host = t->host;
-        return 0;
-    }
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = getaddrinfo(h, NULL, &hints, &res);
-    if (rc != 0 || !res) {
-        tm_tools_err(t, "cannot resolve host '%s': %s", h, gai_strerror(rc));
+    char err[300];
+    if (tm_sock_resolve(h, t->host, sizeof t->host, err, sizeof err) < 0) {
+        tm_tools_err(t, "%s", err);
         return -1;
     }
-    void *addr = res->ai_family == AF_INET
-                     ? (void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
-                     : (void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
-    inet_ntop(res->ai_family, addr, t->host, sizeof t->host);
-    freeaddrinfo(res);
     t->copt.host = t->host;
-    if (!t->copt.sni)
+    if (!t->copt.sni && strcmp(h, t->host) != 0)
         t->copt.sni = h;
     return 0;
 }

@@ -195,12 +195,12 @@ def broker_command(kind, build_dir, conf_path, extra_args=()):
                 for line in f:
                     w = line.split(None, 1)
                     key, val = (w[0], w[1].strip()) if len(w) == 2 else (None, None)
-                    if key == "listener":
+                    if key in ("listener", "connection"):
                         blocks.append(cur)
                         cur = {"provider": None, "opts": []}
-                    elif key == "attestation_provider":
+                    elif key in ("attestation_provider", "bridge_attestation_provider"):
                         cur["provider"] = val
-                    elif key == "attestation_opt":
+                    elif key in ("attestation_opt", "bridge_attestation_opt"):
                         cur["opts"].append(val)
             blocks.append(cur)
             # the store's key: held by the runtime, given on its command line
@@ -403,7 +403,7 @@ class BrokerFailed(Exception):
 
 @pytest.fixture
 def broker(request, broker_kind, build_dir, tmp_path):
-    """Factory: broker(conf_lines=[...], args=(), start=True) -> running Broker.
+    """Factory: broker(conf_lines=[...], args=(), start=True, kind=None) -> running Broker.
 
     conf_lines=None runs the broker without -c (then pass e.g. args=["-p", port]).
 
@@ -411,11 +411,12 @@ def broker(request, broker_kind, build_dir, tmp_path):
     crashed or exited by itself."""
     started = []
 
-    def make(conf_lines=(), args=(), start=True, port=None, with_listener=True):
+    def make(conf_lines=(), args=(), start=True, port=None, with_listener=True, kind=None):
+        # kind: another broker than the run's (e.g. a Mosquitto peer for interop)
         name = "broker%d" % len(started)
         error = None
         try:
-            b = Broker(broker_kind, build_dir, str(tmp_path),
+            b = Broker(kind or broker_kind, build_dir, str(tmp_path),
                        None if conf_lines is None else list(conf_lines),
                        port or free_port(), name, args, with_listener)
         except FileNotFoundError as e:
