@@ -100,5 +100,7 @@ static int gramine_collect(tm_provider *p, uint16_t format, const uint8_t rd[64]
 }
 
 static const char *const gramine_keys[] = {"root", NULL};
-const tm_provider_ops tm_provider_gramine_ops = {"gramine", gramine_keys, gramine_open, gramine_close,
-                                                 gramine_formats, gramine_collect};
+const tm_provider_ops tm_provider_gramine_ops = {.name = "gramine", .keys = gramine_keys,
+                                                .open = gramine_open, .close = gramine_close,
+                                                .formats = gramine_formats,
+                                                .collect = gramine_collect};
