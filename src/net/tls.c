@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -410,6 +411,8 @@ static int server_attest(tm_tls_server *s, const tm_tls_server_opts *o, char *er
         .provider = o->attest_provider,
         .provider_opts = o->attest_provider_opts,
         .formats = o->attest_formats,
+        .key_lifetime = o->attest_key_lifetime,
+        .key_worker = true,   /* rotation quotes never on the event loop (native) */
         .require_client = o->require_client_attestation,
         .client_policy = o->client_attestation_policy,
     };
@@ -465,6 +468,11 @@ void tm_tls_server_free(tm_tls_server *s)
 }
 
 bool tm_tls_server_attesting(const tm_tls_server *s) { return s && s->atls; }
+
+int tm_tls_server_tick(tm_tls_server *s, char *note, size_t notecap)
+{
+    return s && s->atls ? tm_atls_server_tick(s->atls, time(NULL), note, notecap) : 0;
+}
 
 /* ---- client role ------------------------------------------------------------- */
 
