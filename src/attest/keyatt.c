@@ -163,9 +163,12 @@ typedef struct cache_entry {
 struct tm_verify_cache {
     cache_entry e[CACHE_SLOTS];
     unsigned next;               /* round-robin victim */
+    unsigned long hits;
 };
 
 tm_verify_cache *tm_verify_cache_new(void) { return calloc(1, sizeof(tm_verify_cache)); }
+
+unsigned long tm_verify_cache_hits(const tm_verify_cache *c) { return c ? c->hits : 0; }
 
 void tm_verify_cache_free(tm_verify_cache *c)
 {
@@ -280,6 +283,7 @@ int tm_verify_keyatt(tm_verify_cache *cache, uint16_t format, const uint8_t *ev,
     tm_claims keep = *claims;    /* format, name and key fields set above */
     if (hit) {
         *claims = hit->claims;
+        cache->hits++;
     } else {
         uint8_t kb[64];
         if (tm_keyatt_key_binding(e.spki, e.spki_len, e.not_after, kb) < 0) {

@@ -75,6 +75,8 @@ int tm_verify(uint16_t format, const uint8_t *evidence, size_t len,
 typedef struct tm_verify_cache tm_verify_cache;
 tm_verify_cache *tm_verify_cache_new(void);
 void tm_verify_cache_free(tm_verify_cache *c);
+/* Appraisals answered from the cache so far (diagnostics, tests). */
+unsigned long tm_verify_cache_hits(const tm_verify_cache *c);
 /* tm_verify with a cache (NULL: none). */
 int tm_verify_cached(tm_verify_cache *cache, uint16_t format, const uint8_t *evidence, size_t len,
                      const uint8_t *expected_report_data, const tm_policy *policy, time_t at,
