@@ -126,9 +126,21 @@ int tm_keyatt_key_binding(const uint8_t *spki, size_t spki_len, uint64_t not_aft
     return ok ? 0 : -1;
 }
 
-/* The attestation key of decoded evidence, or NULL when it is not P-256. */
+/* DER of a P-256 SubjectPublicKeyInfo with an uncompressed point, up to the
+ * point's 64 bytes of x || y: SEQUENCE { SEQUENCE { id-ecPublicKey,
+ * prime256v1 }, BIT STRING { 0x04 ... } }. What OpenSSL writes for our keys. */
+static const uint8_t p256_spki_prefix[] = {
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+    0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04};
+
+/* The attestation key of decoded evidence, or NULL when it is not P-256.
+ * The common encoding is built from its point directly: OpenSSL 3.0's generic
+ * decoder (d2i_PUBKEY) costs more than the signature check itself. */
 static EVP_PKEY *ev_key(const tm_keyatt_ev *e)
 {
+    if (e->spki_len == sizeof p256_spki_prefix + 64 &&
+        !memcmp(e->spki, p256_spki_prefix, sizeof p256_spki_prefix))
+        return tm_p256_from_raw(e->spki + sizeof p256_spki_prefix);
     const unsigned char *q = e->spki;
     EVP_PKEY *k = d2i_PUBKEY(NULL, &q, (long)e->spki_len);
     if (!k || q != e->spki + e->spki_len || !tm_is_p256(k)) {
@@ -157,6 +169,7 @@ typedef struct cache_entry {
     uint8_t id[32];              /* SHA-256(format || platform || spki || not_after) */
     tm_policy *policy;           /* a reference; NULL: free slot */
     time_t from, until;          /* appraisal times it serves */
+    EVP_PKEY *key;               /* the attestation key, parsed (a reference) */
     tm_claims claims;            /* the platform's claims (format fields set by the caller) */
 } cache_entry;
 
@@ -174,8 +187,10 @@ void tm_verify_cache_free(tm_verify_cache *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < CACHE_SLOTS; i++)
+    for (int i = 0; i < CACHE_SLOTS; i++) {
         tm_policy_free(c->e[i].policy);
+        EVP_PKEY_free(c->e[i].key);
+    }
     OPENSSL_cleanse(c, sizeof *c);
     free(c);
 }
@@ -212,12 +227,14 @@ static const cache_entry *cache_find(const tm_verify_cache *c, const uint8_t id[
 }
 
 static void cache_put(tm_verify_cache *c, const uint8_t id[32], const tm_policy *p, time_t at,
-                      uint64_t not_after, const tm_claims *claims)
+                      uint64_t not_after, EVP_PKEY *key, const tm_claims *claims)
 {
-    if (!c)
+    if (!c || !EVP_PKEY_up_ref(key))
         return;
     cache_entry *e = &c->e[c->next++ % CACHE_SLOTS];
     tm_policy_free(e->policy);
+    EVP_PKEY_free(e->key);
+    e->key = key;
     memcpy(e->id, id, 32);
     /* the policy is not changed through this reference: it only pins the pointer */
     e->policy = tm_policy_ref((tm_policy *)p);
@@ -246,18 +263,22 @@ int tm_verify_keyatt(tm_verify_cache *cache, uint16_t format, const uint8_t *ev,
         tm_reasonf(reason, cap, "%s: hashing the attestation key failed", name);
         return TM_VERIFY_EINTERNAL;
     }
-    EVP_PKEY *key = ev_key(&e);
+    /* the same evidence appraised before: its parsed key and platform claims */
+    uint8_t id[32];
+    int have_id = cache && cache_id(format, &e, id) == 0;
+    const cache_entry *hit = have_id ? cache_find(cache, id, policy, at) : NULL;
+    EVP_PKEY *key = hit ? hit->key : ev_key(&e);
     if (!key) {
         tm_reasonf(reason, cap, "%s: key_spki is not a P-256 public key", name);
         return TM_VERIFY_EKEY;
     }
     /* 2. the session binding: what this attestation key signed */
     int sig_ok = !expected || TM_SIG_OK(tm_ecdsa_verify_der(key, expected, 64, e.sig, e.sig_len));
-    EVP_PKEY_free(key);
     if (!sig_ok) {
         tm_reasonf(reason, cap, "%s: the attestation key's signature does not cover this "
                    "handshake's binding value (made for another handshake, or tampered)", name);
-        return TM_VERIFY_EBINDING;
+        rc = TM_VERIFY_EBINDING;
+        goto out;
     }
     /* 3. the key's validity */
     char t1[32], t2[32];
@@ -267,19 +288,18 @@ int tm_verify_keyatt(tm_verify_cache *cache, uint16_t format, const uint8_t *ev,
     if (e.not_after <= now) {
         tm_reasonf(reason, cap, "%s: attestation key expired at %s (appraisal time %s)", name, t1,
                    t2);
-        return TM_VERIFY_EKEY;
+        rc = TM_VERIFY_EKEY;
+        goto out;
     }
     uint32_t maxl = tm_policy_max_key_lifetime(policy);
     if (e.not_after - now > maxl) {
         tm_reasonf(reason, cap, "%s: attestation key valid until %s, %llu s after the appraisal "
                    "time: longer than the policy's max_key_lifetime (%u s)", name, t1,
                    (unsigned long long)(e.not_after - now), (unsigned)maxl);
-        return TM_VERIFY_EKEY;
+        rc = TM_VERIFY_EKEY;
+        goto out;
     }
     /* 4. the platform evidence binds this key (appraised once per cache lifetime) */
-    uint8_t id[32];
-    int have_id = cache && cache_id(format, &e, id) == 0;
-    const cache_entry *hit = have_id ? cache_find(cache, id, policy, at) : NULL;
     tm_claims keep = *claims;    /* format, name and key fields set above */
     if (hit) {
         *claims = hit->claims;
@@ -288,7 +308,8 @@ int tm_verify_keyatt(tm_verify_cache *cache, uint16_t format, const uint8_t *ev,
         uint8_t kb[64];
         if (tm_keyatt_key_binding(e.spki, e.spki_len, e.not_after, kb) < 0) {
             tm_reasonf(reason, cap, "%s: cannot compute the key binding", name);
-            return TM_VERIFY_EINTERNAL;
+            rc = TM_VERIFY_EINTERNAL;
+            goto out;
         }
         char why[400] = "";
         rc = tm_verify_platform(pf, e.platform, e.platform_len, kb, policy, at, claims, why,
@@ -308,7 +329,10 @@ int tm_verify_keyatt(tm_verify_cache *cache, uint16_t format, const uint8_t *ev,
     memcpy(claims->key_sha256, keep.key_sha256, 32);
     claims->appraised_at = at;
     if (rc == TM_VERIFY_OK && !hit && have_id)
-        cache_put(cache, id, policy, at, e.not_after, claims);
+        cache_put(cache, id, policy, at, e.not_after, key, claims);
+out:
+    if (!hit)
+        EVP_PKEY_free(key);
     return rc;
 }
 

@@ -23,6 +23,7 @@
 
 #include "client/client.h"
 #include "tools/bench_core.h"
+#include "tools/bench_storm.h"
 #include "tools/tools_common.h"
 
 #define MAX_LIST 64
@@ -394,6 +395,37 @@ static int sc_idle(opts *o)
     return 0;
 }
 
+/* storm: bench_storm.c (issue 12); the pair asks for no evidence */
+static void storm_row(void *arg, const char *variant, const char *metric, double v)
+{
+    csv_row(arg, "storm", variant, -1, -1, -1, -1, -1, metric, v);
+}
+
+static int sc_storm(opts *o)
+{
+    bench_net pair = o->net;
+    char variant[64];
+    snprintf(variant, sizeof variant, "%s%s%s", o->net.ssl_ctx ? "tls" : "tcp",
+             o->attest ? "+attest:" : "", o->attest ? (o->attest_opts.format ? o->attest_opts.format
+                                                                             : "default") : "");
+    if (o->attest) {
+        o->net.prepare = attest_prepare;
+        o->net.prepare_arg = o;
+    }
+    bench_storm_spec sp = {.broker = o->broker, .variant = variant, .clients = o->n,
+                           .parallel = o->net.connect_parallel,
+                           .pair_rate = o->rate > 0 ? o->rate : 100, .baseline_s = o->warmup,
+                           .hs_duration = o->duration, .hs_parallel = o->fan ? (int)o->fan : 16,
+                           .storm_timeout_s = o->drain > 60 ? o->drain : 900,
+                           .broker_pid = o->broker_pid};
+    char why[400];
+    if (bench_storm(&o->net, &pair, &sp, storm_row, o, why, sizeof why) < 0) {
+        n_failed++;
+        fprintf(stderr, "tmqtt-bench: %s storm %s: %s\n", o->broker, variant, why);
+    }
+    return 0;
+}
+
 /* ---- command line ----------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -409,6 +441,9 @@ static void usage(FILE *f)
 "  publishers   25 subscribers, N publishers at 5 msg/s each (--list)\n"
 "  throughput   max delivered msg/s, fan-in and fan-out, QoS and payload lists\n"
 "  idle         open -n idle connections, broker VmRSS per connection (--broker-pid)\n"
+"  storm        -n clients (10000) connect, --parallel at once, while a pair exchanges\n"
+"               --rate msg/s (100); before: --duration s of handshakes/s with --fan\n"
+"               clients (16) after --warmup s of baseline (docs/benchmarks.md)\n"
 "Common options:\n"
 "  -h HOST -p PORT        broker (127.0.0.1:1883)\n"
 "  -V 5|311               MQTT version (5; shared subscriptions need 5)\n"
@@ -700,7 +735,7 @@ int main(int argc, char **argv)
     if (pr != 0)
         return pr > 0 ? 0 : 2;
     if (o.n == 0)
-        o.n = !strcmp(o.scenario, "idle") ? 10000 : 200;
+        o.n = !strcmp(o.scenario, "idle") || !strcmp(o.scenario, "storm") ? 10000 : 200;
 
     if (o.cafile || o.psk_hex || o.certfile || o.insecure) {
         if (o.psk_hex && !o.psk_identity) {
@@ -751,6 +786,8 @@ int main(int argc, char **argv)
         rc = sc_throughput(&o);
     else if (!strcmp(o.scenario, "idle"))
         rc = sc_idle(&o);
+    else if (!strcmp(o.scenario, "storm"))
+        rc = sc_storm(&o);
     else {
         fprintf(stderr, "tmqtt-bench: unknown scenario '%s' (see --help)\n", o.scenario);
         rc = -1;

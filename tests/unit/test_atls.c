@@ -2234,6 +2234,11 @@ static void test_keyatt_rotation_pauses_direct(void)
     int sr = SSL_do_handshake(p.s);
     TM_CHECK_EQ(SSL_get_error(p.s, sr), SSL_ERROR_WANT_CLIENT_HELLO_CB);
     TM_CHECK_EQ(tm_atls_server_sent(p.s, NULL), 0);
+    /* (where the pause happens, the handshake secret does not exist yet: no key-log
+     * line, no binder; a quote could not be started here, only waited for) */
+    klrec *kr = kl_find(p.s);
+    TM_CHECK(!kr || kr->shts_len == 0);
+    TM_CHECK_EQ(tm_atls_binder_held(p.s), 0);
     /* a +key handshake meanwhile is served with the current key */
     client_spec kc = ATTEST_KEY;
     TM_CHECK_EQ(pair_open(&q, &SIMKEY, &kc), 0);   /* (only its client side is used) */
