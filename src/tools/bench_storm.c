@@ -6,16 +6,23 @@
  * an atomic phase number with the main thread, which runs the handshake and
  * storm phases on another tm_loop. The pair thread owns its histograms until
  * it is joined. Latency is attributed to the phase in which the message was
- * received.
+ * received. Once the pair runs, the main thread lowers its own priority
+ * (nice +10, this thread only): on a small machine the storm generator would
+ * otherwise take the CPU the measuring thread needs, and the pair would
+ * report the load generator's scheduling instead of the broker's latency.
  *
  * Payload of the pair (16 bytes): CLOCK_MONOTONIC ns at publish (8), sequence
  * number (4), a constant tag (4). QoS 1, so that a loss is a failure of the
  * run, not a statistic.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* gettid(): nice is per thread on Linux */
+#endif
 #include "tools/bench_storm.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +451,8 @@ int bench_storm(const bench_net *net, const bench_net *pair_net, const bench_sto
     uint64_t dl = bench_now_ns() + 40000000000ull;
     while (atomic_load(&p->ready) == 0 && bench_now_ns() < dl)
         usleep(10000);
+    /* this thread only (Linux: nice is per thread); the pair keeps its priority */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
     double rate = 0, storm_s = -1;
     double cpu[PH_N] = {0};
     double c0 = sp->broker_pid > 0 ? bench_proc_cpu_s(sp->broker_pid) : -1;
