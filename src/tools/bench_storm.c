@@ -369,8 +369,9 @@ static void crowd_close(crowd *w)
     w->cl = NULL;
 }
 
-/* Phase 2: connect -> CONNACK -> DISCONNECT by `par` clients for `secs`. */
-static void run_handshakes(crowd *w, int par, double secs, double *rate)
+/* Phase 2: connect -> CONNACK -> DISCONNECT by `par` clients for `secs`;
+ * *rate handshakes per second, *count of them. */
+static void run_handshakes(crowd *w, int par, double secs, double *rate, uint64_t *count)
 {
     w->n = par;
     w->churn = true;
@@ -386,7 +387,8 @@ static void run_handshakes(crowd *w, int par, double secs, double *rate)
         crowd_tick(w, &last);
     }
     double el = (double)(bench_now_ns() - t0) / 1e9;
-    *rate = el > 0 ? (double)(w->handshakes - n0) / el : 0;
+    *count = w->handshakes - n0;
+    *rate = el > 0 ? (double)*count / el : 0;
     w->churn = false;
     if (w->cl)
         crowd_close(w);
@@ -454,6 +456,7 @@ int bench_storm(const bench_net *net, const bench_net *pair_net, const bench_sto
     /* this thread only (Linux: nice is per thread); the pair keeps its priority */
     setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
     double rate = 0, storm_s = -1;
+    uint64_t hs_count = 0;
     double cpu[PH_N] = {0};
     double c0 = sp->broker_pid > 0 ? bench_proc_cpu_s(sp->broker_pid) : -1;
     if (atomic_load(&p->ready) == 1) {
@@ -462,7 +465,8 @@ int bench_storm(const bench_net *net, const bench_net *pair_net, const bench_sto
         double c1 = sp->broker_pid > 0 ? bench_proc_cpu_s(sp->broker_pid) : -1;
         cpu[PH_BASELINE] = c1 - c0;
         atomic_store(&p->phase, PH_HANDSHAKES);
-        run_handshakes(&w, sp->hs_parallel > 0 ? sp->hs_parallel : 16, sp->hs_duration, &rate);
+        run_handshakes(&w, sp->hs_parallel > 0 ? sp->hs_parallel : 16, sp->hs_duration, &rate,
+                       &hs_count);
         double c2 = sp->broker_pid > 0 ? bench_proc_cpu_s(sp->broker_pid) : -1;
         cpu[PH_HANDSHAKES] = c2 - c1;
         uint64_t hs_fail = (uint64_t)w.retries;
@@ -480,7 +484,14 @@ int bench_storm(const bench_net *net, const bench_net *pair_net, const bench_sto
         pthread_join(p->th, NULL);
         const char *v = sp->variant;
         row(row_arg, v, "handshakes_per_s", rate);
+        row(row_arg, v, "handshakes", (double)hs_count);
         row(row_arg, v, "handshake_failures", (double)hs_fail);
+        /* the broker's CPU per handshake (connect, CONNACK, DISCONNECT, the pair's
+         * 100 msg/s): what the broker pays, whoever limits the rate */
+        if (c0 >= 0 && hs_count)
+            row(row_arg, v, "broker_cpu_ms_per_handshake", 1000.0 * cpu[PH_HANDSHAKES] / hs_count);
+        if (c0 >= 0 && storm_s > 0)
+            row(row_arg, v, "broker_cpu_ms_per_storm_client", 1000.0 * cpu[PH_STORM] / sp->clients);
         row(row_arg, v, "storm_clients", sp->clients);
         row(row_arg, v, "storm_parallel", sp->parallel);
         row(row_arg, v, "storm_connected", connected);
