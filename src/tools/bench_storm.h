@@ -1,6 +1,6 @@
 /*
  * bench_storm.h — tmqtt-bench's `storm` scenario: what a reconnect storm does
-  * to a broker (issue 12; docs/benchmarks.md, "Attestation at scale").
+ * to a broker (issue 12; docs/benchmarks.md, "Attestation at scale").
  *
  * One run against one broker, three phases, while an established
  * publisher -> subscriber pair (its own thread and event loop, plain TLS or
