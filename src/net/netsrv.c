@@ -77,7 +77,8 @@ struct tm_nconn {
     bool queued;
     bool retry;                  /* last step paused by the TLS layer */
     uint8_t state;
-    const char *why;             /* how it ended, for closed() */
+    const char *why;             /* how it ended, for closed(): why_buf or a literal */
+    char why_buf[200];           /* a copy: the stream's own reason dies with it */
     char peer[48];
 };
 
@@ -160,6 +161,11 @@ static void conn_end(tm_nconn *c, const char *why)
     tm_netsrv *s = c->srv;
     if (c->state == NC_HANDSHAKE && why && s->h.log)
         s->h.log(s->h.ud, TM_NET_NOTICE, c->peer, why);
+    if (why) {
+        /* often tm_stream_error(c->st), which is freed just below */
+        snprintf(c->why_buf, sizeof c->why_buf, "%s", why);
+        why = c->why_buf;
+    }
     hs_unlink(c);
     tm_loop_del(s->loop, c->st->fd);
     tm_stream_free(c->st);

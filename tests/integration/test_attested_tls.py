@@ -461,3 +461,27 @@ def test_attest_tool_key_attested(env):
     rc, out, err = A.run([t, "verify", "--evidence", ev, "--report-data", rd,
                           "--policy", env.policy, "--at", "2100-01-01T00:00:00Z", "--json"])
     assert rc == 1 and '"error":"key"' in out and "expired" in out, out
+
+
+def test_reset_after_handshake_logs_its_reason(env, broker):
+    """A TLS client that resets its connection (RST) after CONNECT: the broker reports
+    the transport's reason when it reaps the connection. The reason string belongs to
+    the TLS layer, which is freed when the connection ends: the broker must keep a copy
+    (a sanitizer build of the broker fails this test otherwise, through the fixture's
+    check of the log)."""
+    import socket
+    import ssl
+    import struct
+    b = broker(A.sim_listener(env.pki, env.key))
+    ctx = ssl.create_default_context(cafile=env.pki.ca)
+    raw = socket.create_connection(("127.0.0.1", b.port))
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    # MQTT 3.1.1 CONNECT, client id "rst", clean session, keep-alive 60
+    s.sendall(bytes([0x10, 15, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 3]) + b"rst")
+    assert s.recv(4)[:1] == b"\x20"                  # CONNACK
+    # (wrap_socket took over raw's descriptor)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()                                        # RST, no close_notify
+    A.wait_for(lambda: "'rst'" in b.log() and "closed" in b.log(), "the broker to reap it")
+    line = [l for l in b.log().splitlines() if "'rst'" in l and "closed" in l][0]
+    assert "reset" in line.lower() or "closed by peer" in line, line
