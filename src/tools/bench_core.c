@@ -360,6 +360,12 @@ static tm_client *make_client(tm_loop *loop, const bench_net *net, const char *i
     return tm_client_new(loop, &o, err, errcap);
 }
 
+tm_client *bench_client_new(tm_loop *loop, const bench_net *net, const char *id, void *ud,
+                            const tm_client_cbs *cbs, char *err, size_t errcap)
+{
+    return make_client(loop, net, id, ud, cbs, 0, err, errcap);
+}
+
 /* Calls tm_client_tick on every client once a second (keep-alive, timeouts). */
 static void tick_all(bclient *const *sets, const uint32_t *counts, int nsets, uint64_t *last)
 {

@@ -100,6 +100,10 @@ int bench_connect_seq(const bench_net *net, int n, bench_hist *h, char *why, siz
 int bench_idle(const bench_net *net, int n, double settle_s, void (*measure)(void *), void *arg,
                char *why, size_t whycap);
 
+/* A client of `net` (its options and attestation hooks), not yet connected. */
+tm_client *bench_client_new(tm_loop *loop, const bench_net *net, const char *id, void *ud,
+                            const tm_client_cbs *cbs, char *err, size_t errcap);
+
 uint64_t bench_now_ns(void);
 long bench_rss_kb(int pid);                   /* VmRSS, -1 if unreadable */
 double bench_proc_cpu_s(int pid);             /* utime+stime of pid, -1 if unknown */

