@@ -603,6 +603,7 @@ static struct {
     uint8_t buf[65536];
     size_t len;
     size_t flip_at;
+    bool flipped;                 /* H_FLIP_EE: the last answer had a bit flipped */
     uint16_t format;
     uint8_t nonce[32];            /* the last request's nonce (every mode) */
     uint8_t cr_nonce[32];         /* the last CertificateRequest's nonce */
@@ -662,7 +663,10 @@ static void hook(SSL *ssl, unsigned context, uint8_t *buf, size_t *len, size_t c
         *len = H.len;
         break;
     case H_FLIP_EE:
-        if (H.flip_at < *len)
+        /* (signatures are fresh in every handshake: their DER length, and so the
+         * answer's, varies by a byte or two from the captured one) */
+        H.flipped = H.flip_at < *len;
+        if (H.flipped)
             buf[H.flip_at] ^= 0x01;
         break;
     case H_FORMAT_EE:
@@ -1298,6 +1302,8 @@ static void test_bit_flips(void)
         H.mode = H_FLIP_EE;
         H.flip_at = at;
         TM_CHECK_EQ(run(&SIM, &ATTEST, &r), 0);
+        if (!H.flipped)
+            continue;   /* this handshake's answer was shorter than the captured one */
         tried++;
         if (r.client_hs != 1 || r.verify != 0)
             refused++;
@@ -2084,8 +2090,13 @@ static void test_keyatt_rejections(void)
         H.mode = H_FLIP_EE;
         H.flip_at = at;
         TM_CHECK_EQ(run(&SIMKEY, &ATTEST_KEY, &r), 0);
+        if (!H.flipped)
+            continue;   /* this handshake's answer was shorter than the captured one */
         tried++;
-        refused += r.client_hs != 1 || r.verify != 0;
+        if (r.client_hs != 1 || r.verify != 0)
+            refused++;
+        else
+            fprintf(stderr, "  flip at %zu of %zu accepted!\n", at, total);
     }
     TM_CHECK(tried > 50);
     TM_CHECK_EQ(refused, tried);
