@@ -51,6 +51,8 @@
 
 #include "attest/attest_int.h"
 #include "attest/evidence.h"
+#include "attest/keyatt.h"
+#include "attest/keyring.h"
 #include "attest/verify.h"
 
 #define ATLS_CONTEXTS                                                                     \
@@ -58,6 +60,16 @@
      SSL_EXT_TLS1_3_CERTIFICATE_REQUEST | SSL_EXT_TLS1_3_CERTIFICATE)
 #define ATLS_OUT_CAP 65535
 #define ATLS_RECENT 8
+#define ATLS_MAX_OWN 16          /* formats one side may produce */
+
+/* What a verifier asks for by default, most preferred first: for each real
+ * TEE the key-attested format (one signature per handshake) before the direct
+ * one (a quote for this nonce); sim last. Filtered by the policy. */
+static const uint16_t default_request[] = {
+    TM_FMT_SGX_DCAP_KEY, TM_FMT_TDX_DCAP_KEY, TM_FMT_SEV_SNP_KEY, TM_FMT_SGX_DCAP,
+    TM_FMT_TDX_DCAP,     TM_FMT_SEV_SNP,      TM_FMT_SIM_KEY,     TM_FMT_SIM,
+};
+#define N_DEFAULT_REQUEST (sizeof default_request / sizeof default_request[0])
 
 /* ---- codecs ------------------------------------------------------------- */
 
@@ -219,8 +231,7 @@ static int parse_formats(const char *list, uint16_t *out, size_t cap, size_t *n,
         name[l] = 0;
         uint16_t f;
         if (tm_format_from_name(name, &f) < 0) {
-            snprintf(err, errcap, "unknown evidence format '%s' (sim, sgx-dcap, tdx-dcap, sev-snp)",
-                     name);
+            snprintf(err, errcap, "unknown evidence format '%s' (" TM_FORMAT_NAMES ")", name);
             return -1;
         }
         if (*n < cap)
@@ -230,28 +241,93 @@ static int parse_formats(const char *list, uint16_t *out, size_t cap, size_t *n,
     return 0;
 }
 
+/* What one side can answer with: a provider for direct formats, and a
+ * keyring (attestation key) for the +key format of its platform. */
+typedef struct producer {
+    tm_provider *provider;       /* NULL: never answers */
+    uint16_t formats[ATLS_MAX_OWN];   /* what we may send, provider order */
+    size_t n_formats;
+    tm_keyring *ring;            /* made when a +key format is allowed */
+    uint32_t key_lifetime;
+} producer;
+
 struct tm_atls_server {
     int refs;
-    tm_provider *provider;       /* NULL: never answers */
-    uint16_t formats[8];         /* what we may send, provider order */
-    size_t n_formats;
+    producer own;
     bool require_client;
     tm_policy *client_policy;
+    tm_verify_cache *cache;      /* client +key evidence appraised (mutual) */
 };
 
 struct tm_atls_client {
     int refs;
     bool require;
     tm_policy *policy;
-    uint16_t formats[8];
+    uint16_t formats[ATLS_MAX_OWN];
     size_t n_formats;
     FILE *show;
     bool show_json;
-    tm_provider *provider;       /* own evidence for mutual attestation */
+    producer own;                /* own evidence for mutual attestation */
+    tm_verify_cache *cache;      /* the server's +key evidence appraised */
     /* bindings of recent handshakes, to name a replay when we see one */
     uint8_t recent[ATLS_RECENT][64];
     unsigned n_recent;
 };
+
+/* Fills p->formats with what `prov` can produce, restricted to `list` (names,
+ * NULL: every direct format of the provider; +key formats only when listed),
+ * and makes the keyring when a +key format is allowed (the first key: one
+ * quote now). `what` names the setting in messages. */
+static int producer_init(producer *p, tm_provider *prov, const char *list, uint32_t key_lifetime,
+                         bool worker, const char *what, char *err, size_t errcap)
+{
+    p->provider = prov;
+    p->key_lifetime = key_lifetime;
+    uint16_t pf[8];
+    size_t np = tm_provider_formats(prov, pf, 8);
+    if (np > 8)
+        np = 8;
+    uint16_t want[ATLS_MAX_OWN];
+    size_t nw = 0;
+    if (list && *list && parse_formats(list, want, ATLS_MAX_OWN, &nw, err, errcap) < 0)
+        return -1;
+    uint16_t key_platform = 0;
+    for (size_t i = 0; i < np; i++)
+        for (int key = 0; key < 2; key++) {
+            uint16_t f = key ? (uint16_t)(pf[i] | TM_FMT_KEY_FLAG) : pf[i];
+            bool ok = nw == 0 && !key;
+            for (size_t k = 0; k < nw; k++)
+                ok |= want[k] == f;
+            if (!ok || p->n_formats == ATLS_MAX_OWN)
+                continue;
+            p->formats[p->n_formats++] = f;
+            if (key && !key_platform)
+                key_platform = pf[i];
+        }
+    if (p->n_formats == 0) {
+        snprintf(err, errcap, "attestation_provider %s produces none of the %s '%s'",
+                 tm_provider_name(prov), what, list ? list : "");
+        return -1;
+    }
+    if (key_platform) {
+        tm_keyring_opts ko = {.provider = prov, .format = key_platform,
+                              .lifetime_s = key_lifetime, .worker = worker};
+        char kerr[300] = "";
+        p->ring = tm_keyring_new(&ko, time(NULL), kerr, sizeof kerr);
+        if (!p->ring) {
+            snprintf(err, errcap, "%s+key: %s", tm_format_name(key_platform), kerr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void producer_free(producer *p)
+{
+    tm_keyring_free(p->ring);   /* joins a running rotation before the provider goes */
+    tm_provider_close(p->provider);
+    memset(p, 0, sizeof *p);
+}
 
 tm_atls_server *tm_atls_server_new(const tm_atls_server_opts *o, char *err, size_t errcap)
 {
@@ -265,35 +341,23 @@ tm_atls_server *tm_atls_server_new(const tm_atls_server_opts *o, char *err, size
     const char *pname = o->provider && *o->provider ? o->provider : "none";
     if (strcmp(pname, "none")) {
         char perr[256] = "";
-        s->provider = tm_provider_open(pname, o->provider_opts, perr, sizeof perr);
-        if (!s->provider) {
+        tm_provider *prov = tm_provider_open(pname, o->provider_opts, perr, sizeof perr);
+        if (!prov) {
             snprintf(err, errcap, "attestation_provider %s: %s", pname, perr);
             goto fail;
         }
-        uint16_t pf[8];
-        size_t np = tm_provider_formats(s->provider, pf, 8);
-        if (np > 8)
-            np = 8;
-        uint16_t want[8];
-        size_t nw = 0;
-        if (o->formats && *o->formats) {
-            if (parse_formats(o->formats, want, 8, &nw, err, errcap) < 0)
-                goto fail;
-        }
-        for (size_t i = 0; i < np; i++) {
-            bool ok = nw == 0;
-            for (size_t k = 0; k < nw; k++)
-                ok |= want[k] == pf[i];
-            if (ok)
-                s->formats[s->n_formats++] = pf[i];
-        }
-        if (s->n_formats == 0) {
-            snprintf(err, errcap, "attestation_provider %s produces none of the "
-                     "attestation_formats '%s'", pname, o->formats ? o->formats : "");
+        if (producer_init(&s->own, prov, o->formats, o->key_lifetime, o->key_worker,
+                          "attestation_formats", err, errcap) < 0) {
+            if (!s->own.provider)
+                tm_provider_close(prov);
             goto fail;
         }
     }
     if (s->require_client) {
+        if (!(s->cache = tm_verify_cache_new())) {
+            snprintf(err, errcap, "out of memory");
+            goto fail;
+        }
         s->client_policy = tm_policy_new();
         if (!s->client_policy) {
             snprintf(err, errcap, "out of memory");
@@ -317,8 +381,9 @@ void tm_atls_server_free(tm_atls_server *s)
 {
     if (!s || --s->refs > 0)
         return;
-    tm_provider_close(s->provider);
+    producer_free(&s->own);
     tm_policy_free(s->client_policy);
+    tm_verify_cache_free(s->cache);
     free(s);
 }
 
@@ -346,6 +411,13 @@ bool tm_atls_server_requires_client(const tm_atls_server *s)
     return s && s->require_client;
 }
 
+int tm_atls_server_tick(tm_atls_server *s, time_t now, char *note, size_t notecap)
+{
+    if (note && notecap)
+        note[0] = 0;
+    return s && s->own.ring ? tm_keyring_tick(s->own.ring, now, note, notecap) : 0;
+}
+
 tm_atls_client *tm_atls_client_new(const tm_atls_client_opts *o, char *err, size_t errcap)
 {
     tm_atls_client *c = calloc(1, sizeof *c);
@@ -369,16 +441,18 @@ tm_atls_client *tm_atls_client_new(const tm_atls_client_opts *o, char *err, size
             goto fail;
         }
     }
+    if (!(c->cache = tm_verify_cache_new())) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
     if (o->formats && *o->formats) {
-        if (parse_formats(o->formats, c->formats, 8, &c->n_formats, err, errcap) < 0)
+        if (parse_formats(o->formats, c->formats, ATLS_MAX_OWN, &c->n_formats, err, errcap) < 0)
             goto fail;
     } else {
         /* Real TEEs first; sim last (the default policy refuses it anyway). */
-        static const uint16_t dflt[] = {TM_FMT_SGX_DCAP, TM_FMT_TDX_DCAP, TM_FMT_SEV_SNP,
-                                        TM_FMT_SIM};
-        for (size_t i = 0; i < sizeof dflt / sizeof dflt[0]; i++)
-            if (tm_policy_format_allowed(c->policy, dflt[i]))
-                c->formats[c->n_formats++] = dflt[i];
+        for (size_t i = 0; i < N_DEFAULT_REQUEST; i++)
+            if (tm_policy_format_allowed(c->policy, default_request[i]))
+                c->formats[c->n_formats++] = default_request[i];
     }
     if (c->n_formats == 0) {
         snprintf(err, errcap, "no evidence format left to request (check --attest-format and the "
@@ -387,9 +461,16 @@ tm_atls_client *tm_atls_client_new(const tm_atls_client_opts *o, char *err, size
     }
     if (o->provider && *o->provider && strcmp(o->provider, "none")) {
         char perr[256] = "";
-        c->provider = tm_provider_open(o->provider, o->provider_opts, perr, sizeof perr);
-        if (!c->provider) {
+        tm_provider *prov = tm_provider_open(o->provider, o->provider_opts, perr, sizeof perr);
+        if (!prov) {
             snprintf(err, errcap, "attestation provider %s: %s", o->provider, perr);
+            goto fail;
+        }
+        /* a client rotates its key synchronously (keyring.h) */
+        if (producer_init(&c->own, prov, o->own_formats, o->key_lifetime, false,
+                          "own attestation formats", err, errcap) < 0) {
+            if (!c->own.provider)
+                tm_provider_close(prov);
             goto fail;
         }
     }
@@ -404,7 +485,8 @@ void tm_atls_client_free(tm_atls_client *c)
     if (!c || --c->refs > 0)
         return;
     tm_policy_free(c->policy);
-    tm_provider_close(c->provider);
+    producer_free(&c->own);
+    tm_verify_cache_free(c->cache);
     free(c);
 }
 
@@ -632,7 +714,7 @@ static atls_conn *binder_wanted(SSL *s)
         return NULL;
     if (srv->require_client)
         return conn_make(s);
-    return st && st->ch_request && srv->provider ? st : NULL;
+    return st && st->ch_request && srv->own.provider ? st : NULL;
 }
 
 /* `p` is "<client_random hex> <secret hex>" of the SERVER_HANDSHAKE_TRAFFIC_SECRET
@@ -721,24 +803,45 @@ static int emit(SSL *s, unsigned context, uint8_t *buf, size_t n, const unsigned
     return 1;
 }
 
+/* The format to answer `req` with: the requester's preference wins among
+ * what `p` may produce. A +key format counts only while the attestation key
+ * is valid (a failed rotation is not transient); a direct format counts even
+ * while the provider is lent to a key rotation (that is: wait). 0: none. */
+static uint16_t choose_format(const producer *p, const tm_atls_request *req, time_t now)
+{
+    for (size_t i = 0; i < req->n_formats; i++)
+        for (size_t k = 0; k < p->n_formats; k++)
+            if (req->formats[i] == p->formats[k] &&
+                (!tm_format_is_keyatt(p->formats[k]) || tm_keyring_usable(p->ring, now)))
+                return p->formats[k];
+    return 0;
+}
+
+/* 1 when answering `req` now would need the provider while it is lent. */
+static bool must_wait(const producer *p, const tm_atls_request *req, time_t now)
+{
+    uint16_t f = choose_format(p, req, now);
+    return f && !tm_format_is_keyatt(f) && tm_provider_lent(p->provider);
+}
+
 /* Evidence over the binding for `role` (with this handshake's binder), into a
  * fresh ATLS_OUT_CAP buffer as an AttestationEvidence body. 1 built, 0 no
  * usable format, -1 error (reason set). */
-static int build_answer(atls_conn *st, tm_provider *prov, const uint16_t *allowed, size_t n_allowed,
-                        const tm_atls_request *req, tm_atls_role role, const uint8_t *share,
-                        size_t share_len, const uint8_t *spki_hash, uint8_t **buf, size_t *n,
-                        uint16_t *chosen)
+static int build_answer(atls_conn *st, producer *p, const tm_atls_request *req, tm_atls_role role,
+                        const uint8_t *share, size_t share_len, const uint8_t *spki_hash,
+                        uint8_t **buf, size_t *n, uint16_t *chosen)
 {
-    uint16_t fmt = 0;
-    /* the requester's preference wins among what we may produce */
-    for (size_t i = 0; i < req->n_formats && !fmt; i++)
-        for (size_t k = 0; k < n_allowed; k++)
-            if (req->formats[i] == allowed[k]) {
-                fmt = allowed[k];
-                break;
-            }
+    time_t now = time(NULL);
+    uint16_t fmt = choose_format(p, req, now);
     if (!fmt)
         return 0;
+    if (must_wait(p, req, now)) {
+        /* the client-hello callback holds such handshakes back; without it
+         * (a client's own evidence) the provider is never lent */
+        reasonf(st, "attestation provider %s is busy with a key rotation",
+                tm_provider_name(p->provider));
+        return -1;
+    }
     if (binder_ready(st, NULL) < 0)
         return -1;
     uint8_t rd[TM_REPORT_DATA_LEN];
@@ -754,10 +857,13 @@ static int build_answer(atls_conn *st, tm_provider *prov, const uint16_t *allowe
     }
     size_t evlen = 0;
     char perr[200] = "";
-    int rc = tm_provider_collect(prov, fmt, rd, b + 5, TM_ATLS_MAX_EVIDENCE, &evlen, perr,
-                                 sizeof perr);
+    int rc = tm_format_is_keyatt(fmt)
+                 ? tm_keyring_evidence(p->ring, now, rd, b + 5, TM_ATLS_MAX_EVIDENCE, &evlen, perr,
+                                       sizeof perr)
+                 : tm_provider_collect(p->provider, fmt, rd, b + 5, TM_ATLS_MAX_EVIDENCE, &evlen,
+                                       perr, sizeof perr);
     if (rc != TM_PROV_OK || evlen == 0 || evlen > TM_ATLS_MAX_EVIDENCE) {
-        reasonf(st, "attestation provider %s failed for %s: %s", tm_provider_name(prov),
+        reasonf(st, "attestation provider %s failed for %s: %s", tm_provider_name(p->provider),
                 tm_format_name(fmt), rc == TM_PROV_ESPACE ? "evidence larger than 65530 bytes" : perr);
         free(b);
         return -1;
@@ -789,7 +895,7 @@ static int server_add(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned conte
                       const unsigned char **out, size_t *outlen, int *al)
 {
     if (context == SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS) {
-        if (!st->ch_request || !srv || !srv->provider)
+        if (!st->ch_request || !srv || !srv->own.provider)
             return 0;
         uint8_t *share = NULL, *buf = NULL;
         size_t share_len = 0, n = 0;
@@ -813,8 +919,8 @@ static int server_add(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned conte
             sp = spki;
         }
         uint16_t fmt = 0;
-        int r = build_answer(st, srv->provider, srv->formats, srv->n_formats, &st->ch,
-                             TM_ATLS_SERVER, share, share_len, sp, &buf, &n, &fmt);
+        int r = build_answer(st, &srv->own, &st->ch, TM_ATLS_SERVER, share, share_len, sp, &buf,
+                             &n, &fmt);
         free(share);
         if (!srv->require_client)
             binder_wipe(st);   /* nothing else of this handshake needs it */
@@ -843,12 +949,10 @@ static int server_add(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned conte
             *al = SSL_AD_INTERNAL_ERROR;
             return -1;
         }
-        /* every format our verifier knows, real TEEs first */
-        static const uint16_t all[] = {TM_FMT_SGX_DCAP, TM_FMT_TDX_DCAP, TM_FMT_SEV_SNP,
-                                       TM_FMT_SIM};
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-            if (tm_policy_format_allowed(srv->client_policy, all[i]))
-                req.formats[req.n_formats++] = all[i];
+        /* every format our verifier knows and the policy accepts, +key first */
+        for (size_t i = 0; i < N_DEFAULT_REQUEST; i++)
+            if (tm_policy_format_allowed(srv->client_policy, default_request[i]))
+                req.formats[req.n_formats++] = default_request[i];
         free(st->own_share);
         st->own_share = NULL;
         if (req.n_formats == 0 || key_share(s, true, &st->own_share, &st->own_share_len) < 0) {
@@ -896,7 +1000,7 @@ static int client_add(SSL *s, atls_conn *st, unsigned context, X509 *x, size_t c
     }
     if (context == SSL_EXT_TLS1_3_CERTIFICATE) {
         /* our Certificate: answer the server's request in the leaf entry only */
-        if (!st->cr_received || chainidx != 0 || !x || !cc->provider)
+        if (!st->cr_received || chainidx != 0 || !x || !cc->own.provider)
             return 0;
         uint8_t *share = NULL, *buf = NULL;
         size_t share_len = 0, n = 0;
@@ -907,10 +1011,14 @@ static int client_add(SSL *s, atls_conn *st, unsigned context, X509 *x, size_t c
             *al = SSL_AD_HANDSHAKE_FAILURE;
             return -1;
         }
-        uint16_t pf[8], fmt = 0;
-        size_t np = tm_provider_formats(cc->provider, pf, 8);
-        int r = build_answer(st, cc->provider, pf, np > 8 ? 8 : np, &st->cr, TM_ATLS_CLIENT,
-                             share, share_len, spki, &buf, &n, &fmt);
+        uint16_t fmt = 0;
+        if (cc->own.ring) {
+            /* a client has no worker: a due rotation is made here, one quote */
+            char note[300] = "";
+            tm_keyring_tick(cc->own.ring, time(NULL), note, sizeof note);
+        }
+        int r = build_answer(st, &cc->own, &st->cr, TM_ATLS_CLIENT, share, share_len, spki, &buf,
+                             &n, &fmt);
         free(share);
         if (r < 0) {
             *al = SSL_AD_INTERNAL_ERROR;
@@ -1009,9 +1117,9 @@ static int server_parse(SSL *s, tm_atls_server *srv, atls_conn *st, unsigned con
             return 0;
         }
         char why[256] = "";
-        int vr = tm_verify(a.format, a.evidence, a.evidence_len, rd,
-                           srv ? srv->client_policy : NULL, time(NULL), &st->claims, why,
-                           sizeof why);
+        int vr = tm_verify_cached(srv ? srv->cache : NULL, a.format, a.evidence, a.evidence_len, rd,
+                                  srv ? srv->client_policy : NULL, time(NULL), &st->claims, why,
+                                  sizeof why);
         if (vr != TM_VERIFY_OK) {
             reasonf(st, "client attestation refused (%s): %s", tm_verify_strerror(vr), why);
             st->client_result = -1;
@@ -1105,6 +1213,28 @@ static int ext_parse(SSL *s, unsigned int ext_type, unsigned int context, const 
     return client_parse(s, conn_get(s), context, in, inlen, chainidx, al);
 }
 
+/* Client-hello callback (servers with a keyring): while a key rotation holds
+ * the provider, a handshake whose answer would be a direct quote is paused
+ * (SSL_CLIENT_HELLO_RETRY); OpenSSL calls us again when the transport calls
+ * SSL_do_handshake again, and the handshake goes on once the provider is
+ * back. Everything else passes at once. The request is read from the raw
+ * extension (its parse callback has not run yet); a malformed one is left to
+ * that callback, which refuses it. */
+static int client_hello_cb(SSL *s, int *al, void *arg)
+{
+    tm_atls_server *srv = arg;
+    if (!srv || !tm_provider_lent(srv->own.provider))
+        return SSL_CLIENT_HELLO_SUCCESS;
+    const unsigned char *in = NULL;
+    size_t inlen = 0;
+    tm_atls_request req;
+    if (!SSL_client_hello_get0_ext(s, TM_ATLS_EXT_TYPE, &in, &inlen) ||
+        tm_atls_request_decode(in, inlen, &req) != TM_ATLS_DEC_OK)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    return must_wait(&srv->own, &req, time(NULL)) ? SSL_CLIENT_HELLO_RETRY
+                                                  : SSL_CLIENT_HELLO_SUCCESS;
+}
+
 /* ---- registration ------------------------------------------------------------- */
 
 int tm_atls_server_ctx_init(SSL_CTX *ctx, tm_atls_server *srv, char *err, size_t errcap)
@@ -1126,6 +1256,8 @@ int tm_atls_server_ctx_init(SSL_CTX *ctx, tm_atls_server *srv, char *err, size_t
         snprintf(err, errcap, "cannot attach attestation state to the TLS context");
         return -1;
     }
+    if (srv->own.ring)
+        SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, srv);
     return 0;
 }
 
@@ -1218,6 +1350,15 @@ static int binding_v1(const uint8_t nonce[32], const uint8_t *share, size_t shar
     return ok ? 0 : -1;
 }
 
+/* Does the evidence carry binding value `rd`? Direct formats: its report
+ * data (`got`) equals it; +key: its attestation key signed it. */
+static bool covers(const atls_conn *st, const uint8_t got[64], const uint8_t rd[64])
+{
+    if (tm_format_is_keyatt(st->format))
+        return tm_keyatt_signature_covers(st->evidence, st->evidence_len, rd);
+    return CRYPTO_memcmp(got, rd, 64) == 0;
+}
+
 /* The binding did not match: say what we can tell about why. A hash cannot
  * say which input differed, so we test the hypotheses whose inputs we know,
  * and otherwise say whether the evidence is genuine on its own (then it was
@@ -1228,7 +1369,7 @@ static void explain_binding(tm_atls_client *cc, atls_conn *st, const uint8_t got
     static const uint8_t zero[32];
     unsigned n = cc->n_recent < ATLS_RECENT ? cc->n_recent : ATLS_RECENT;
     for (unsigned i = 0; i < n; i++)
-        if (CRYPTO_memcmp(cc->recent[i], got, 64) == 0) {
+        if (covers(st, got, cc->recent[i])) {
             snprintf(out, cap, "evidence replayed from an earlier handshake of this client (it "
                                "covers that handshake's nonce and key-schedule binder)");
             return;
@@ -1236,12 +1377,12 @@ static void explain_binding(tm_atls_client *cc, atls_conn *st, const uint8_t got
     uint8_t alt[64];
     if (spki && tm_atls_binding(TM_ATLS_SERVER, st->nonce, st->binder, st->binder_len,
                                 st->peer_share, st->peer_share_len, NULL, alt) == 0 &&
-        CRYPTO_memcmp(alt, got, 64) == 0) {
+        covers(st, got, alt)) {
         snprintf(out, cap, "evidence bound to no certificate (PSK) but the server presented one");
         return;
     }
     if (binding_v1(st->nonce, st->peer_share, st->peer_share_len, spki ? spki : zero, alt) == 0 &&
-        CRYPTO_memcmp(alt, got, 64) == 0) {
+        covers(st, got, alt)) {
         snprintf(out, cap, "evidence carries the v1 binding: nonce, server key share and "
                            "certificate match this handshake but it covers no key-schedule "
                            "binder (a v1 attester, or one relayed into this handshake by a "
@@ -1313,8 +1454,8 @@ static int client_verify(tm_atls_client *cc, SSL *ssl, atls_conn *st, char *err,
         return -1;
     }
     char why[256] = "";
-    int vr = tm_verify(st->format, st->evidence, st->evidence_len, rd, cc->policy, time(NULL),
-                       &st->claims, why, sizeof why);
+    int vr = tm_verify_cached(cc->cache, st->format, st->evidence, st->evidence_len, rd, cc->policy,
+                              time(NULL), &st->claims, why, sizeof why);
     if (vr == TM_VERIFY_EBINDING) {
         char ex[400];
         explain_binding(cc, st, st->claims.report_data, sp, ex, sizeof ex);

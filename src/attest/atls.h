@@ -21,6 +21,17 @@
  * callback AFTER registration must chain to SSL_CTX_get_keylog_callback(),
  * otherwise attested handshakes fail closed ("no key-schedule binder").
  *
+ * Key-attested evidence (+key formats, keyatt.h): a side whose allowed
+ * formats include one holds a keyring (keyring.h) with an attestation key
+ * quoted once; each handshake then costs one signature. The broker rotates
+ * the key in a worker thread (tm_atls_server_tick adopts it); while that
+ * worker holds the provider, handshakes whose answer would be a direct quote
+ * are paused in OpenSSL's client-hello callback (SSL_CLIENT_HELLO_RETRY, seen
+ * by the transport as SSL_ERROR_WANT_CLIENT_HELLO_CB) and resume when the
+ * transport calls SSL_do_handshake again: the event loop never waits for a
+ * quote it did not ask for. Registration therefore also installs a
+ * client-hello callback on server contexts with a keyring.
+ *
  * Invariants: per-connection state lives in SSL ex_data and is freed with the
  * SSL; configuration objects are reference counted and each SSL_CTX they are
  * registered on holds a reference, so a connection created before a SIGHUP
@@ -35,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -97,7 +109,11 @@ typedef struct tm_atls_server tm_atls_server;
 typedef struct tm_atls_server_opts {
     const char *provider;        /* "sim", "gramine", "tsm", "none"; NULL = none */
     const char *provider_opts;   /* "key=value,key=value" for tm_provider_open */
-    const char *formats;         /* comma-separated names restricting what is sent */
+    const char *formats;         /* comma-separated names restricting what is sent;
+                                    NULL: the provider's direct formats. +key formats
+                                    (sim+key, ...) only when listed here */
+    uint32_t key_lifetime;       /* +key: seconds per attestation key (0: 3600) */
+    bool key_worker;             /* +key: rotate in a worker thread (the broker) */
     bool require_client;         /* mutual: ask for and require client evidence */
     const char *client_policy;   /* policy file for client evidence (NULL = default) */
 } tm_atls_server_opts;
@@ -113,6 +129,10 @@ const tm_policy *tm_atls_server_client_policy(const tm_atls_server *s);
  * a reason (the old policy stays). Handshakes in progress keep working. */
 int tm_atls_server_refresh(tm_atls_server *s, char *err, size_t errcap);
 bool tm_atls_server_requires_client(const tm_atls_server *s);
+/* +key: key rotation (keyring.h); call at least every few seconds from the
+ * event loop. Returns what tm_keyring_tick returns (0 nothing, 1 new key, 2
+ * rotation started, -1 rotation failed) with a line for the log in note. */
+int tm_atls_server_tick(tm_atls_server *s, time_t now, char *note, size_t notecap);
 /* The configuration registered on the SSL_CTX this server SSL was made from. */
 const tm_atls_server *tm_atls_server_of(const SSL *ssl);
 /* Registers the extension on a server SSL_CTX (the ctx takes a reference). */
@@ -145,6 +165,9 @@ typedef struct tm_atls_client_opts {
     /* Mutual attestation: our own evidence when the server asks for it. */
     const char *provider;        /* NULL/"none": never answer */
     const char *provider_opts;
+    const char *own_formats;     /* what we may answer with (NULL: the provider's
+                                    direct formats; list sim+key etc. for +key) */
+    uint32_t key_lifetime;       /* +key: seconds per attestation key (0: 3600) */
 } tm_atls_client_opts;
 
 tm_atls_client *tm_atls_client_new(const tm_atls_client_opts *o, char *err, size_t errcap);

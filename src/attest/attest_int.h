@@ -111,4 +111,12 @@ int tm_describe_dcap(uint16_t format, const uint8_t *ev, size_t len, char *buf, 
 int tm_describe_snp(const uint8_t *ev, size_t len, char *buf, size_t cap);
 int tm_verify_snp(const uint8_t *ev, size_t len, const uint8_t *expected, const tm_policy *p,
                   time_t at, tm_claims *c, char *reason, size_t cap);
+/* The verifier of a platform format (sim, sgx-dcap, tdx-dcap, sev-snp). */
+int tm_verify_platform(uint16_t format, const uint8_t *ev, size_t len, const uint8_t *expected,
+                       const tm_policy *policy, time_t at, tm_claims *claims, char *reason, size_t cap);
+/* +key formats (keyatt.c); claims->format/format_name are already set. */
+int tm_verify_keyatt(tm_verify_cache *cache, uint16_t format, const uint8_t *ev, size_t len,
+                     const uint8_t *expected, const tm_policy *policy, time_t at, tm_claims *claims,
+                     char *reason, size_t cap);
+int tm_describe_keyatt(uint16_t format, const uint8_t *ev, size_t len, char *buf, size_t cap);
 #endif

@@ -8,6 +8,11 @@
  * Invariants: tcb_status is always a NUL-terminated string, "not evaluated"
  * when no collateral was used and "n/a" for formats without a TCB (sim);
  * snp_product is a NUL-terminated product name or "".
+ * Key-attested evidence (+key formats) yields the claims of its platform
+ * evidence plus key_attested, the attestation key's hash and its expiry;
+ * report_data is then what the platform evidence carries: the key binding
+ * (SHA-512("tmqtt-atls-v2 key" || 0x00 || key_spki || be64 not_after)),
+ * not the session binding, which the key signed.
  */
 #ifndef TM_ATTEST_CLAIMS_H
 #define TM_ATTEST_CLAIMS_H
@@ -77,6 +82,11 @@ typedef struct tm_claims {
     int any_measurement_allowed;
     time_t appraised_at;
     uint8_t report_data[64];
+
+    /* Key-attested evidence (format sim+key, sgx-dcap+key, ...). */
+    int key_attested;
+    uint8_t key_sha256[32];          /* SHA-256 of the attestation key's DER SPKI */
+    uint64_t key_not_after;          /* end of the key's validity, seconds since the epoch */
 } tm_claims;
 
 /* Multi-line "key: value" text. Returns the length that would have been

@@ -4,11 +4,14 @@
  *
  * tm_verify() owns the checks common to every format (policy accepts the
  * format, arguments sane, claims reset) and hands the bytes to the verifier
- * of that format (sim.c, dcap.c, snp.c). Each verifier compares the binding
- * in constant time right after locating report_data, before it looks at
- * signatures or certificates.
+ * of that format (sim.c, dcap.c, snp.c; keyatt.c for the +key formats,
+ * which wrap one of the others). Each verifier compares the binding in
+ * constant time right after locating report_data, before it looks at
+ * signatures or certificates (+key: the key's signature over the binding
+ * comes first).
  */
 #include "attest/attest_int.h"
+#include "attest/keyatt.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +22,10 @@ static const struct { uint16_t id; const char *name; } formats[] = {
     {TM_FMT_SGX_DCAP, "sgx-dcap"},
     {TM_FMT_TDX_DCAP, "tdx-dcap"},
     {TM_FMT_SEV_SNP, "sev-snp"},
+    {TM_FMT_SIM_KEY, "sim+key"},
+    {TM_FMT_SGX_DCAP_KEY, "sgx-dcap+key"},
+    {TM_FMT_TDX_DCAP_KEY, "tdx-dcap+key"},
+    {TM_FMT_SEV_SNP_KEY, "sev-snp+key"},
 };
 
 const char *tm_format_name(uint16_t format)
@@ -36,6 +43,16 @@ int tm_format_from_name(const char *name, uint16_t *format)
             return 0;
         }
     return -1;
+}
+
+int tm_format_is_keyatt(uint16_t format)
+{
+    return format >= TM_FMT_SIM_KEY && format <= TM_FMT_SEV_SNP_KEY;
+}
+
+uint16_t tm_format_platform(uint16_t format)
+{
+    return tm_format_is_keyatt(format) ? (uint16_t)(format & ~TM_FMT_KEY_FLAG) : format;
 }
 
 int tm_atls_binding(tm_atls_role role, const uint8_t nonce[TM_ATLS_NONCE_LEN],
@@ -65,7 +82,7 @@ int tm_atls_binding(tm_atls_role role, const uint8_t nonce[TM_ATLS_NONCE_LEN],
 
 static const char *errnames[] = {
     "ok", "format", "malformed", "binding", "chain", "signature", "untrusted",
-    "collateral", "tcb", "policy", "unsupported", "internal",
+    "collateral", "tcb", "policy", "unsupported", "internal", "key",
 };
 
 const char *tm_verify_strerror(int err)
@@ -74,9 +91,20 @@ const char *tm_verify_strerror(int err)
     return errnames[err];
 }
 
-int tm_verify(uint16_t format, const uint8_t *evidence, size_t len,
-              const uint8_t *expected_report_data, const tm_policy *policy, time_t at,
-              tm_claims *claims, char *reason, size_t reasoncap)
+int tm_verify_platform(uint16_t format, const uint8_t *ev, size_t len, const uint8_t *expected,
+                       const tm_policy *policy, time_t at, tm_claims *claims, char *reason, size_t cap)
+{
+    if (format == TM_FMT_SIM) return tm_verify_sim(ev, len, expected, policy, at, claims, reason, cap);
+    if (format == TM_FMT_SGX_DCAP || format == TM_FMT_TDX_DCAP)
+        return tm_verify_dcap(format, ev, len, expected, policy, at, claims, reason, cap);
+    if (format == TM_FMT_SEV_SNP) return tm_verify_snp(ev, len, expected, policy, at, claims, reason, cap);
+    tm_reasonf(reason, cap, "unsupported evidence format 0x%04x", format);
+    return TM_VERIFY_EFORMAT;
+}
+
+int tm_verify_cached(tm_verify_cache *cache, uint16_t format, const uint8_t *evidence, size_t len,
+                     const uint8_t *expected_report_data, const tm_policy *policy, time_t at,
+                     tm_claims *claims, char *reason, size_t reasoncap)
 {
     tm_claims scratch;
     tm_policy *dflt = NULL;
@@ -108,21 +136,43 @@ int tm_verify(uint16_t format, const uint8_t *evidence, size_t len,
     if (!tm_policy_format_allowed(policy, format)) {
         tm_reasonf(reason, reasoncap, "evidence format %s is not accepted by policy", name);
         rc = TM_VERIFY_EFORMAT;
-    } else if (format == TM_FMT_SIM) {
-        rc = tm_verify_sim(evidence, len, expected_report_data, policy, at, claims, reason, reasoncap);
-    } else if (format == TM_FMT_SGX_DCAP || format == TM_FMT_TDX_DCAP) {
-        rc = tm_verify_dcap(format, evidence, len, expected_report_data, policy, at, claims,
-                            reason, reasoncap);
+    } else if (tm_format_is_keyatt(format)) {
+        rc = tm_verify_keyatt(cache, format, evidence, len, expected_report_data, policy, at, claims,
+                              reason, reasoncap);
     } else {
-        rc = tm_verify_snp(evidence, len, expected_report_data, policy, at, claims, reason, reasoncap);
+        rc = tm_verify_platform(format, evidence, len, expected_report_data, policy, at, claims, reason,
+                                reasoncap);
     }
     tm_policy_free(dflt);
     return rc;
 }
 
+int tm_verify(uint16_t format, const uint8_t *evidence, size_t len,
+              const uint8_t *expected_report_data, const tm_policy *policy, time_t at,
+              tm_claims *claims, char *reason, size_t reasoncap)
+{
+    return tm_verify_cached(NULL, format, evidence, len, expected_report_data, policy, at, claims,
+                            reason, reasoncap);
+}
+
+static uint16_t guess_platform(const uint8_t *ev, size_t len);
+
 uint16_t tm_evidence_guess_format(const uint8_t *ev, size_t len)
 {
     if (!ev) return 0;
+    uint16_t f = guess_platform(ev, len);
+    if (f) return f;
+    /* KeyAttestedEvidence: decodes exactly, and what it wraps is recognised */
+    tm_keyatt_ev k;
+    if (tm_keyatt_decode(ev, len, &k, NULL, 0) == TM_VERIFY_OK) {
+        f = guess_platform(k.platform, k.platform_len);
+        if (f) return (uint16_t)(f | TM_FMT_KEY_FLAG);
+    }
+    return 0;
+}
+
+static uint16_t guess_platform(const uint8_t *ev, size_t len)
+{
     if (len >= 8 && memcmp(ev, TM_SIM_MAGIC, 8) == 0) return TM_FMT_SIM;
     if (len >= 8 && tm_rd16le(ev + 2) == 2) { /* DCAP: attestation key type 2 */
         uint16_t ver = tm_rd16le(ev);
@@ -164,6 +214,11 @@ int tm_evidence_describe(uint16_t format, const uint8_t *ev, size_t len, char *b
         return tm_describe_dcap(format, ev, len, buf, cap);
     case TM_FMT_SEV_SNP:
         return tm_describe_snp(ev, len, buf, cap);
+    case TM_FMT_SIM_KEY:
+    case TM_FMT_SGX_DCAP_KEY:
+    case TM_FMT_TDX_DCAP_KEY:
+    case TM_FMT_SEV_SNP_KEY:
+        return tm_describe_keyatt(format, ev, len, buf, cap);
     default:
         tm_reasonf(buf, cap, "unsupported evidence format 0x%04x", format);
         return TM_VERIFY_EFORMAT;
@@ -255,6 +310,11 @@ size_t tm_claims_text(const tm_claims *c, char *buf, size_t cap)
         tm_sb_printf(&s, "warning: no collateral (allow_missing_collateral): quoting enclave not checked\n");
     if (c->any_measurement_allowed)
         tm_sb_printf(&s, "warning: no measurement pinned (allow_any_measurement)\n");
+    if (c->key_attested) {
+        field(&s, "attestation_key_sha256", c->key_sha256, 32);
+        tm_time_format((time_t)c->key_not_after, t, sizeof t);
+        tm_sb_printf(&s, "key_attested: true\nkey_not_after: %s\n", t);
+    }
     tm_time_format(c->appraised_at, t, sizeof t);
     tm_sb_printf(&s, "appraised_at: %s\n", t);
     return s.n;
@@ -337,6 +397,12 @@ size_t tm_claims_json(const tm_claims *c, char *buf, size_t cap)
                  c->tcb_evaluated ? "true" : "false");
     tm_sb_printf(&s, ",\"collateral_missing_allowed\":%s,\"any_measurement_allowed\":%s",
                  c->collateral_missing_allowed ? "true" : "false", c->any_measurement_allowed ? "true" : "false");
+    tm_sb_printf(&s, ",\"key_attested\":%s", c->key_attested ? "true" : "false");
+    if (c->key_attested) {
+        jfield(&s, "attestation_key_sha256", c->key_sha256, 32);
+        tm_time_format((time_t)c->key_not_after, t, sizeof t);
+        tm_sb_printf(&s, ",\"key_not_after\":\"%s\"", t);
+    }
     tm_time_format(c->appraised_at, t, sizeof t);
     tm_sb_printf(&s, ",\"appraised_at\":\"%s\"", t);
     jfield(&s, "report_data", c->report_data, 64);

@@ -25,6 +25,14 @@
 #define TM_FMT_SGX_DCAP 0x0002
 #define TM_FMT_TDX_DCAP 0x0003
 #define TM_FMT_SEV_SNP  0x0004
+/* Key-attested formats (attested-tls.md "+key"): a KeyAttestedEvidence around
+ * the platform format's evidence, which binds an attestation key; one
+ * signature by that key per handshake. Id = platform id | TM_FMT_KEY_FLAG. */
+#define TM_FMT_KEY_FLAG     0x0100
+#define TM_FMT_SIM_KEY      0x0101
+#define TM_FMT_SGX_DCAP_KEY 0x0102
+#define TM_FMT_TDX_DCAP_KEY 0x0103
+#define TM_FMT_SEV_SNP_KEY  0x0104
 
 #define TM_REPORT_DATA_LEN 64
 #define TM_ATLS_NONCE_LEN 32
@@ -35,10 +43,17 @@
 
 typedef enum { TM_ATLS_SERVER = 0, TM_ATLS_CLIENT = 1 } tm_atls_role;
 
-/* "sim", "sgx-dcap", "tdx-dcap", "sev-snp"; NULL for an unknown id. */
+/* "sim", "sgx-dcap", "tdx-dcap", "sev-snp", "sim+key", ...; NULL for an unknown id. */
 const char *tm_format_name(uint16_t format);
 /* Name -> id; 0 on success, -1 for an unknown name. */
 int tm_format_from_name(const char *name, uint16_t *format);
+/* 1 for the +key formats (0x0101..0x0104). */
+int tm_format_is_keyatt(uint16_t format);
+/* The platform format inside a +key format (0x0102 -> 0x0002); a platform
+ * format is returned unchanged. */
+uint16_t tm_format_platform(uint16_t format);
+/* All formats names, comma-separated, for messages. */
+#define TM_FORMAT_NAMES "sim, sgx-dcap, tdx-dcap, sev-snp, sim+key, sgx-dcap+key, tdx-dcap+key, sev-snp+key"
 
 /*
  * Computes report_data for `role` (selects the label). `binder` is this

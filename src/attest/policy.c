@@ -47,6 +47,15 @@ enum {
 #define F_SNP (1u << TM_FMT_SEV_SNP)
 #define F_SIM (1u << TM_FMT_SIM)
 
+/* The bit of `formats` for a format id: platform formats 1..4 at their id,
+ * +key formats 0x0101..0x0104 at 16 + their platform id; 0 for unknown ids. */
+static unsigned format_mask(uint16_t f)
+{
+    if (f >= TM_FMT_SIM && f <= TM_FMT_SEV_SNP) return 1u << f;
+    if (tm_format_is_keyatt(f)) return 1u << (16 + tm_format_platform(f));
+    return 0;
+}
+
 /* key: policy key; field: name inside typed measurement_set entries (NULL:
  * not allowed there); label: in messages; measurement: counts as a
  * measurement pin (software identity, not a value the host chooses). */
@@ -133,6 +142,7 @@ struct tm_policy {
     int snp_allow_migrate_ma, snp_allow_smt;
     long snp_max_vmpl;
     long long snp_min_guest_svn;
+    long long max_key_lifetime; /* +key: seconds an attestation key may still be valid */
     int has_snp_min_tcb;
     tm_snp_tcb snp_min_tcb;
     blob coll[5];      /* explicit `collateral FORMAT PATH`, by format id */
@@ -161,6 +171,7 @@ tm_policy *tm_policy_new(void)
     p->require_sept_ve_disable = 1;
     p->snp_allow_smt = 1;
     p->snp_max_vmpl = 0;
+    p->max_key_lifetime = TM_POLICY_MAX_KEY_LIFETIME;
     return p;
 }
 
@@ -686,10 +697,19 @@ int tm_policy_set(tm_policy *p, const char *key, const char *value, char *err, s
     if (!strcmp(key, "format")) {
         uint16_t f;
         if (tm_format_from_name(v, &f)) {
-            tm_reasonf(err, cap, "format: unknown evidence format '%s' (sim, sgx-dcap, tdx-dcap, sev-snp)", v);
+            tm_reasonf(err, cap, "format: unknown evidence format '%s' (" TM_FORMAT_NAMES ")", v);
             return -1;
         }
-        p->formats |= 1u << f;
+        p->formats |= format_mask(f);
+        return 0;
+    }
+    if (!strcmp(key, "max_key_lifetime")) {
+        long long x;
+        if (parse_num(v, 31536000, &x) || x < 1) {
+            tm_reasonf(err, cap, "%s: expected seconds 1..31536000", key);
+            return -1;
+        }
+        p->max_key_lifetime = x;
         return 0;
     }
     for (int k = 0; k < K_NPIN; k++)
@@ -923,6 +943,9 @@ int tm_policy_warnings(const tm_policy *p, char *buf, size_t cap)
          "require_sept_ve_disable false: TDX guests that take #VE on EPT violations are accepted"},
         {p->snp_allow_migrate_ma, "snp_allow_migrate_ma true: SEV-SNP guests with a migration agent are accepted"},
         {p->snp_max_vmpl > 0, "snp_max_vmpl > 0: SEV-SNP reports requested from a less privileged VMPL are accepted"},
+        {p->max_key_lifetime > TM_POLICY_MAX_KEY_LIFETIME,
+         "max_key_lifetime above 86400: key-attested (+key) evidence may come from an attestation key "
+         "quoted more than a day ago"},
     };
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
         if (!w[i].on) continue;
@@ -951,8 +974,14 @@ int tm_policy_set_collateral(tm_policy *p, uint16_t format, const uint8_t *data,
 
 int tm_policy_format_allowed(const tm_policy *p, uint16_t format)
 {
-    if (format == 0 || format >= 32) return 0;
-    return p->formats == 0 || (p->formats & (1u << format)) != 0;
+    unsigned m = format_mask(format);
+    if (!m) return 0;
+    return p->formats == 0 || (p->formats & m) != 0;
+}
+
+uint32_t tm_policy_max_key_lifetime(const tm_policy *p)
+{
+    return p ? (uint32_t)p->max_key_lifetime : TM_POLICY_MAX_KEY_LIFETIME;
 }
 
 const uint8_t *tm_policy_collateral(const tm_policy *p, uint16_t format, const char *fmspc, size_t *len)

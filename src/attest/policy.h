@@ -68,6 +68,10 @@ int tm_policy_warnings(const tm_policy *p, char *buf, size_t cap);
 
 /* --- queries (used by verifiers and the broker) --- */
 int tm_policy_format_allowed(const tm_policy *p, uint16_t format);
+/* +key evidence: the longest an attestation key may still be valid at
+ * appraisal (max_key_lifetime, seconds; default below). */
+#define TM_POLICY_MAX_KEY_LIFETIME 86400
+uint32_t tm_policy_max_key_lifetime(const tm_policy *p);
 /* Collateral for `format` and the quote's FMSPC (12 lowercase hex digits, or
  * NULL): the collateral_dir file for that FMSPC, else the explicit
  * `collateral FORMAT PATH` one, else NULL. */

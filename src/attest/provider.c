@@ -4,6 +4,9 @@
  *
  * Options are "key=value,key=value"; unknown keys are errors so that a typo
  * in a broker config cannot silently select a default key file or root.
+ * `latency_ms` is common to every provider but `none`: a test and benchmark
+ * knob (provider.h) applied here, around the provider's own collect, so that
+ * the fake trees of the tests pay it exactly like the sim provider.
  *
  * Compiled for wasm32-wasi (tmqtt-broker.wasm), every provider name but `none`
  * opens the `wasi` provider (provider_wasi.c: evidence from the runtime's
@@ -18,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#define TM_PROV_MAX_LATENCY_MS 60000
 
 static size_t none_formats(const tm_provider *p, uint16_t *out, size_t cap) { return 0; }
 static int none_collect(tm_provider *p, uint16_t format, const uint8_t rd[64], uint8_t *out, size_t cap,
@@ -28,7 +34,8 @@ static int none_collect(tm_provider *p, uint16_t format, const uint8_t rd[64], u
     return TM_PROV_EFORMAT;
 }
 static const char *const none_keys[] = {NULL};
-static const tm_provider_ops none_ops = {"none", none_keys, NULL, NULL, none_formats, none_collect};
+static const tm_provider_ops none_ops = {.name = "none", .keys = none_keys, .formats = none_formats,
+                                         .collect = none_collect};
 
 static const tm_provider_ops *const registry[] = {
     &tm_provider_sim_ops, &tm_provider_gramine_ops, &tm_provider_tsm_ops, &none_ops,
@@ -65,7 +72,7 @@ static int parse_opts(const tm_provider_ops *ops, const char *s, tm_prov_opt *o,
         o[*n].key[kl] = 0;
         memcpy(o[*n].value, eq + 1, vl);
         o[*n].value[vl] = 0;
-        int known = 0;
+        int known = ops != &none_ops && !strcmp(o[*n].key, "latency_ms");
         for (const char *const *k = ops->keys; *k; k++)
             if (!strcmp(*k, o[*n].key)) known = 1;
         if (!known) {
@@ -90,10 +97,23 @@ tm_provider *tm_provider_open(const char *name, const char *options, char *err, 
     tm_prov_opt opts[TM_PROV_MAX_OPTS];
     int n;
     if (parse_opts(ops, options, opts, &n, err, errcap)) return NULL;
+    unsigned long latency = 0;
+    const char *lat = tm_prov_opt_get(opts, n, "latency_ms");
+    if (lat) {
+        char *end;
+        errno = 0;
+        latency = strtoul(lat, &end, 10);
+        if (!*lat || *end || errno || latency > TM_PROV_MAX_LATENCY_MS || lat[0] == '-') {
+            tm_reasonf(err, errcap, "%s: latency_ms must be 0..%d (milliseconds)", ops->name,
+                       TM_PROV_MAX_LATENCY_MS);
+            return NULL;
+        }
+    }
 #ifdef __wasi__
     if (ops != &none_ops) {
         ops = &tm_provider_wasi_ops;
         n = 0; /* host-side options: tmqtt-wasm --attest-opt */
+        latency = 0; /* the host's provider applies its own latency_ms */
     }
 #endif
     tm_provider *p = calloc(1, sizeof *p);
@@ -102,6 +122,8 @@ tm_provider *tm_provider_open(const char *name, const char *options, char *err, 
         return NULL;
     }
     p->ops = ops;
+    p->latency_ms = (uint32_t)latency;
+    atomic_init(&p->lent, false);
     if (ops->open && ops->open(p, opts, n, err, errcap) != 0) {
         free(p);
         return NULL;
@@ -131,7 +153,30 @@ int tm_provider_collect(tm_provider *p, uint16_t format, const uint8_t report_da
         return TM_PROV_EINTERNAL;
     }
     *len = 0;
+    if (p->latency_ms) {
+        /* test/benchmark knob: a quoting path that takes time (provider.h) */
+        struct timespec ts = {.tv_sec = p->latency_ms / 1000,
+                              .tv_nsec = (long)(p->latency_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
     return p->ops->collect(p, format, report_data, out, cap, len, err, errcap);
+}
+
+int tm_provider_lend(tm_provider *p)
+{
+    bool no = false;
+    return p && atomic_compare_exchange_strong(&p->lent, &no, true);
+}
+
+void tm_provider_return(tm_provider *p)
+{
+    if (p) atomic_store(&p->lent, false);
+}
+
+int tm_provider_lent(const tm_provider *p)
+{
+    return p && atomic_load(&((tm_provider *)p)->lent);
 }
 
 int tm_prov_read(const char *path, uint8_t *buf, size_t cap, size_t *len)

@@ -8,6 +8,12 @@
  * can run against a fake directory tree of plain files. The provider does
  * not check that the quote carries the report_data it wrote: the verifier
  * on the other side does that, and a fake tree cannot sign new quotes.
+ *
+ * The two pseudo-files are one per process: a second writer between our
+ * write and our read would give us a quote over its report data. Natively a
+ * process-wide mutex serialises collects, so that two provider instances
+ * (a listener's and the one rebuilt by SIGHUP, each with an attestation key
+ * rotating in a worker thread) cannot interleave.
  */
 #include "attest/attest_int.h"
 #include "attest/provider_int.h"
@@ -17,6 +23,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if !defined(__wasi__)
+#include <pthread.h>
+static pthread_mutex_t gramine_lock = PTHREAD_MUTEX_INITIALIZER;
+#define GRAMINE_LOCK() pthread_mutex_lock(&gramine_lock)
+#define GRAMINE_UNLOCK() pthread_mutex_unlock(&gramine_lock)
+#else
+#define GRAMINE_LOCK() ((void)0)
+#define GRAMINE_UNLOCK() ((void)0)
+#endif
 
 #define GRAMINE_MAX_QUOTE (64 * 1024)
 
@@ -70,16 +85,22 @@ static int gramine_collect(tm_provider *p, uint16_t format, const uint8_t rd[64]
         return TM_PROV_EFORMAT;
     }
     char path[600];
-    snprintf(path, sizeof path, "%s/user_report_data", s->root);
-    if (tm_prov_write(path, rd, 64) != 0) {
-        tm_reasonf(err, errcap, "gramine: cannot write %s: %s", path, strerror(errno));
-        return TM_PROV_EIO;
-    }
     uint8_t *q = malloc(GRAMINE_MAX_QUOTE);
     if (!q) { tm_reasonf(err, errcap, "out of memory"); return TM_PROV_EINTERNAL; }
+    snprintf(path, sizeof path, "%s/user_report_data", s->root);
+    GRAMINE_LOCK();
+    if (tm_prov_write(path, rd, 64) != 0) {
+        GRAMINE_UNLOCK();
+        tm_reasonf(err, errcap, "gramine: cannot write %s: %s", path, strerror(errno));
+        free(q);
+        return TM_PROV_EIO;
+    }
     size_t ql = 0;
     snprintf(path, sizeof path, "%s/quote", s->root);
     int r = tm_prov_read(path, q, GRAMINE_MAX_QUOTE, &ql);
+    int read_errno = errno;
+    GRAMINE_UNLOCK();
+    errno = read_errno;
     int rc = TM_PROV_OK;
     if (r != 0) {
         tm_reasonf(err, errcap, "gramine: cannot read %s: %s", path, r == -2 ? "too large" : strerror(errno));
@@ -100,5 +121,7 @@ static int gramine_collect(tm_provider *p, uint16_t format, const uint8_t rd[64]
 }
 
 static const char *const gramine_keys[] = {"root", NULL};
-const tm_provider_ops tm_provider_gramine_ops = {"gramine", gramine_keys, gramine_open, gramine_close,
-                                                 gramine_formats, gramine_collect};
+const tm_provider_ops tm_provider_gramine_ops = {.name = "gramine", .keys = gramine_keys,
+                                                .open = gramine_open, .close = gramine_close,
+                                                .formats = gramine_formats,
+                                                .collect = gramine_collect};

@@ -4,6 +4,11 @@
  */
 #ifndef TM_ATTEST_PROVIDER_INT_H
 #define TM_ATTEST_PROVIDER_INT_H
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <openssl/evp.h>
+
 #include "attest/provider.h"
 
 #define TM_PROV_MAX_OPTS 8
@@ -21,11 +26,31 @@ typedef struct {
     size_t (*formats)(const tm_provider *p, uint16_t *out, size_t cap);
     int (*collect)(tm_provider *p, uint16_t format, const uint8_t rd[64], uint8_t *out, size_t cap,
                    size_t *len, char *err, size_t errcap);
+    /* Optional: attestation keys held outside this process (the wasi provider:
+     * in the runtime host). NULL: keys are made here (provider_key.c). key_new
+     * fills k's public parts (spki, evidence, not_after, format) and `handle`. */
+    int (*key_new)(tm_provider *p, tm_prov_key *k, char *err, size_t errcap);
+    int (*key_sign)(tm_prov_key *k, const uint8_t rd[64], uint8_t *sig, size_t cap, size_t *len,
+                    char *err, size_t errcap);
+    void (*key_free)(tm_prov_key *k);
 } tm_provider_ops;
 
 struct tm_provider {
     const tm_provider_ops *ops;
     void *state;
+    uint32_t latency_ms;        /* test/benchmark knob: each collect takes this long (0) */
+    atomic_bool lent;           /* tm_provider_lend: another thread has it */
+};
+
+/* An attestation key (provider.h). Public parts are copies owned here. */
+struct tm_prov_key {
+    tm_provider *prov;          /* its maker (key_sign / key_free of a host key) */
+    uint16_t format;            /* platform format of the evidence */
+    uint64_t not_after;
+    uint8_t *spki, *evidence;
+    size_t spki_len, evidence_len;
+    EVP_PKEY *pkey;             /* in-process key; NULL for a host key */
+    uint32_t handle;            /* host key */
 };
 
 const char *tm_prov_opt_get(const tm_prov_opt *opts, int n, const char *key);

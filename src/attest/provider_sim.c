@@ -183,4 +183,6 @@ static int sim_collect(tm_provider *p, uint16_t format, const uint8_t rd[64], ui
 }
 
 static const char *const sim_keys[] = {"key", "measurement", "measurement_file", "debug", NULL};
-const tm_provider_ops tm_provider_sim_ops = {"sim", sim_keys, sim_open, sim_close, sim_formats, sim_collect};
+const tm_provider_ops tm_provider_sim_ops = {.name = "sim", .keys = sim_keys, .open = sim_open,
+                                            .close = sim_close, .formats = sim_formats,
+                                            .collect = sim_collect};

@@ -209,4 +209,6 @@ out:
 }
 
 static const char *const tsm_keys[] = {"root", "entry", NULL};
-const tm_provider_ops tm_provider_tsm_ops = {"tsm", tsm_keys, tsm_open, tsm_close, tsm_formats, tsm_collect};
+const tm_provider_ops tm_provider_tsm_ops = {.name = "tsm", .keys = tsm_keys, .open = tsm_open,
+                                            .close = tsm_close, .formats = tsm_formats,
+                                            .collect = tsm_collect};

@@ -14,6 +14,9 @@
  * Invariants: formats are queried from the host once, at open (the host's provider
  * does not change while the module runs), and opening fails when there are none; report data is always exactly 64 bytes;
  * ENOBUFS from the host is turned into TM_PROV_ESPACE with the size it needs.
+ * Attestation keys (+key formats) are made and kept by the host too (key_new etc.):
+ * the module's tm_prov_key holds the handle and copies of the public parts, and asks
+ * the host for each signature, so that the private key never enters the sandbox.
  * On other platforms this file compiles to nothing.
  */
 #ifdef __wasi__
@@ -100,7 +103,62 @@ static int wasi_collect(tm_provider *p, uint16_t format, const uint8_t rd[64], u
     return TM_PROV_EIO;
 }
 
+/* One public part of a host key into a malloc'd copy. */
+static int key_part(uint32_t h, uint32_t what, uint8_t **out, size_t *len, char *err, size_t cap)
+{
+    uint32_t n = 0;
+    uint32_t rc = tm_ra_key_public(h, what, NULL, 0, &n);
+    if (rc != ENOBUFS && rc != 0) {
+        tm_reasonf(err, cap, "wasi: the runtime's tmqtt_ra.key_public failed (errno %u)", (unsigned)rc);
+        return -1;
+    }
+    *out = malloc(n ? n : 1);
+    if (!*out || tm_ra_key_public(h, what, *out, n, &n) != 0) {
+        tm_reasonf(err, cap, "wasi: cannot read the attestation key's %s", what ? "evidence" : "SPKI");
+        return -1;
+    }
+    *len = n;
+    return 0;
+}
+
+static int wasi_key_new(tm_provider *p, tm_prov_key *k, char *err, size_t cap)
+{
+    uint32_t h = 0;
+    uint32_t rc = tm_ra_key_new(k->format, k->not_after, &h);
+    if (rc != 0) {
+        tm_reasonf(err, cap, rc == ENOTSUP ? "wasi: the runtime's provider cannot quote format 0x%04x"
+                                           : "wasi: the runtime could not make an attestation key "
+                                             "(errno %u; reason on its stderr)",
+                   rc == ENOTSUP ? (unsigned)k->format : (unsigned)rc);
+        return -1;
+    }
+    k->handle = h;
+    if (key_part(h, 0, &k->spki, &k->spki_len, err, cap) < 0 ||
+        key_part(h, 1, &k->evidence, &k->evidence_len, err, cap) < 0)
+        return -1;   /* tm_prov_key_free releases the handle */
+    return 0;
+}
+
+static int wasi_key_sign(tm_prov_key *k, const uint8_t rd[64], uint8_t *sig, size_t cap, size_t *len,
+                         char *err, size_t errcap)
+{
+    uint32_t n = 0;
+    uint32_t c32 = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+    uint32_t rc = tm_ra_key_sign(k->handle, rd, sig, c32, &n);
+    if (rc != 0 || n > cap) {
+        tm_reasonf(err, errcap, "wasi: the runtime could not sign with the attestation key (errno %u)",
+                   (unsigned)rc);
+        return -1;
+    }
+    *len = n;
+    return 0;
+}
+
+static void wasi_key_free(tm_prov_key *k) { tm_ra_key_free(k->handle); }
+
 static const char *const wasi_keys[] = {NULL};
-const tm_provider_ops tm_provider_wasi_ops = {"wasi", wasi_keys, wasi_open, wasi_close, wasi_formats,
-                                              wasi_collect};
+const tm_provider_ops tm_provider_wasi_ops = {.name = "wasi", .keys = wasi_keys, .open = wasi_open,
+                                              .close = wasi_close, .formats = wasi_formats,
+                                              .collect = wasi_collect, .key_new = wasi_key_new,
+                                              .key_sign = wasi_key_sign, .key_free = wasi_key_free};
 #endif

@@ -1001,6 +1001,18 @@ static int k_bridge_require_ocsp(tm_config *c, parse_ctx *p, char **w, int n)
     return 0;
 }
 
+static int k_attestation_key_lifetime(tm_config *c, parse_ctx *p, char **w, int n)
+{
+    /* seconds per attestation key of the +key formats (docs/attested-tls.md) */
+    uint32_t u;
+    if (parse_u32(p, w[0], w[1], 604800, &u) < 0)
+        return -1;
+    if (u < 10)
+        return fail(p, "%s: at least 10 seconds (a quote per key)", w[0]);
+    cur_listener(c, p, w[0])->attestation_key_lifetime = u;
+    return 0;
+}
+
 /* ---- the table of keys --------------------------------------------------------- */
 
 /* How a key's value is stored. */
@@ -1156,6 +1168,7 @@ static const key_def keys[] = {
      .choices = "none|sim|gramine|tsm"},
     {"attestation_formats", K_STR, true, .off = L(attestation_formats)},
     {"attestation_opt", K_FN, .max_words = 3, .fn = k_attestation_opt},
+    {"attestation_key_lifetime", K_FN, .fn = k_attestation_key_lifetime},
     {"require_client_attestation", K_BOOL, true, .off = L(require_client_attestation)},
     {"attestation_refresh_interval", K_U32, .off = G(attestation_refresh_s), .max = 86400},
     {"client_attestation_policy", K_STR, true, .off = L(client_attestation_policy)},

@@ -29,6 +29,7 @@ typedef struct tm_listener_cfg {
     char *attestation_formats;   /* comma-separated format names */
     char **attestation_opts;     /* "key=value" options for the provider */
     uint32_t n_attestation_opts;
+    uint32_t attestation_key_lifetime;   /* +key formats: seconds per key, 0: 3600 */
     bool require_client_attestation;
     char *client_attestation_policy;
     /* Mosquitto listener keys */

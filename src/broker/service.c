@@ -106,6 +106,7 @@ static int make_tls_opts(const tm_listener_cfg *lc, tls_opts *t, char *err, size
         .attest_provider = lc->attestation_provider,
         .attest_provider_opts = t->provider_opts,
         .attest_formats = lc->attestation_formats,
+        .attest_key_lifetime = lc->attestation_key_lifetime,
         .require_client_attestation = lc->require_client_attestation,
         .client_attestation_policy = lc->client_attestation_policy,
     };
@@ -166,7 +167,10 @@ static void on_log(void *ud, int level, const char *peer, const char *msg)
 {
     int l = level == TM_NET_WARN ? TM_LOG_WARN : level == TM_NET_NOTICE ? TM_LOG_NOTICE
                                                                         : TM_LOG_INFO;
-    tm_log(l, "connection %s: %s", peer, msg);
+    if (!strncmp(peer, "listener ", 9))
+        tm_log(l, "%s: %s", peer, msg);   /* the listener's own events (key rotation) */
+    else
+        tm_log(l, "connection %s: %s", peer, msg);
 }
 
 /* ---- persistence -------------------------------------------------------------------- */
@@ -602,10 +606,14 @@ static int run(service *s)
     tm_log(TM_LOG_NOTICE, "tmqtt broker running (event loop: %s)", tm_loop_backend());
     s->next_tick = tm_net_now_ms();
     while (!g_stop) {
+        /* queued handshakes first (oldest first), within their budget */
+        int queued = tm_netsrv_run_queued(s->net);
         int64_t now = tm_net_now_ms();
         int timeout = (int)(s->next_tick - now);
         if (timeout < 0)
             timeout = 0;
+        if (queued >= 0 && queued < timeout)
+            timeout = queued;
         if (tm_loop_run_once(s->loop, timeout) < 0) {
             tm_log(TM_LOG_ERR, "event loop: %s", strerror(errno));
             return -1;

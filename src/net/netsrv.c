@@ -14,6 +14,20 @@
  *   DEAD       socket closed; waiting for tm_netsrv_reap to report and free
  * Connections are freed only in tm_netsrv_reap, so pointers the upper layer
  * and the loop hold stay valid for the whole iteration in which one ends.
+ *
+ * Handshake scheduling (a reconnect storm must not starve open connections):
+ * handshake steps are the expensive part of accepting (key exchange,
+ * signatures, and on attesting listeners a platform quote of tens of
+ * milliseconds), so each loop iteration gives them a budget of
+ * TM_HS_BUDGET_NS. A step that starts within the budget runs to its end
+ * (OpenSSL cannot stop inside one, so an iteration holds at most the budget
+ * plus one step: one quote at most); past the budget, handshakes that become
+ * ready wait in a FIFO with their socket events off (so that level-triggered
+ * readiness of thousands of them cannot crowd open connections out of the
+ * event batch) and tm_netsrv_run_queued, called at the start of each
+ * iteration, steps them in arrival order. Handshakes the TLS layer paused
+ * (TM_TLS_WANT_RETRY: the attestation provider is busy) wait in the same
+ * FIFO. Open connections are never queued.
  */
 #include "net/netsrv.h"
 
@@ -27,6 +41,7 @@
 
 #include "net/sock.h"
 #include "net/stream.h"
+#include "net/tls.h"
 #ifdef __wasi__
 #include "platform/wasi_socket.h"
 #endif
@@ -35,6 +50,8 @@
 #define TM_READ_ROUNDS 64        /* per readiness event: one busy peer cannot starve others */
 #define TM_DRAIN_MS 2000
 #define TM_DRAIN_MAX (64u << 20)
+#define TM_HS_BUDGET_NS 5000000LL    /* handshake work per loop iteration (see top) */
+#define TM_ATTEST_TICK_MS 1000       /* attestation key rotation checks */
 
 enum { NC_CONNECTING, NC_HANDSHAKE, NC_OPEN, NC_CLOSING, NC_DRAINING, NC_DEAD };
 
@@ -71,6 +88,9 @@ struct tm_nconn {
     size_t pend_len, pend_pos;
     int64_t deadline;            /* handshake or drain */
     uint32_t drained;
+    tm_nconn *hs_next, *hs_prev; /* handshake FIFO (queued) */
+    bool queued;
+    bool retry;                  /* last step paused by the TLS layer */
     uint8_t state;
     char *why;                   /* how it ended, for closed() (a copy: the reason
                                   * often lives in the stream, freed at the end) */
@@ -85,6 +105,9 @@ struct tm_netsrv {
     int n_lst;
     tm_nconn *conns;
     tm_nconn *reap;              /* ended this iteration */
+    tm_nconn *hs_head, *hs_tail; /* handshakes waiting for budget (see top) */
+    int64_t hs_used_ns;          /* handshake work in this iteration */
+    int64_t next_attest_tick;
     tm_netsrv_stats st;
     bool freeing;                /* tm_netsrv_free: no callbacks */
     uint8_t rbuf[TM_READ_CHUNK]; /* one read buffer for every connection */
@@ -97,8 +120,52 @@ int64_t tm_net_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static void conn_io(tm_loop *loop, int fd, unsigned events, void *ud);
 static void log_policy_warnings(tm_netsrv *s, struct nlistener *l);
+
+/* ---- the handshake FIFO (see top) --------------------------------------------- */
+
+static void hs_unlink(tm_nconn *c)
+{
+    tm_netsrv *s = c->srv;
+    if (!c->queued)
+        return;
+    if (c->hs_prev)
+        c->hs_prev->hs_next = c->hs_next;
+    else
+        s->hs_head = c->hs_next;
+    if (c->hs_next)
+        c->hs_next->hs_prev = c->hs_prev;
+    else
+        s->hs_tail = c->hs_prev;
+    c->hs_next = c->hs_prev = NULL;
+    c->queued = false;
+}
+
+static void set_events(tm_nconn *c, unsigned ev);
+
+static void hs_enqueue(tm_nconn *c)
+{
+    tm_netsrv *s = c->srv;
+    if (c->queued)
+        return;
+    set_events(c, 0);            /* no readiness while it waits its turn */
+    c->queued = true;
+    c->hs_prev = s->hs_tail;
+    c->hs_next = NULL;
+    if (s->hs_tail)
+        s->hs_tail->hs_next = c;
+    else
+        s->hs_head = c;
+    s->hs_tail = c;
+}
 
 /* ---- ending ----------------------------------------------------------------- */
 
@@ -113,6 +180,7 @@ static void conn_end(tm_nconn *c, const char *why)
         !c->lst->out)
         s->h.log(s->h.ud, TM_NET_NOTICE, c->peer, why);
     c->why = why ? strdup(why) : NULL;
+    hs_unlink(c);
     tm_loop_del(s->loop, c->st->fd);
     tm_stream_free(c->st);
     c->st = NULL;
@@ -335,19 +403,63 @@ static void opened(tm_nconn *c)
         conn_end(c, NULL);
 }
 
+/* One handshake step, charged to this iteration's budget. */
 static void handshake(tm_nconn *c)
 {
     unsigned want = 0;
+    int64_t t0 = now_ns();
     int r = tm_stream_handshake(c->st, &want);
+    c->srv->hs_used_ns += now_ns() - t0;
+    c->retry = false;
     if (r < 0) {
         conn_end(c, tm_stream_error(c->st));
         return;
     }
     if (r == 0) {
+        if (want & TM_TLS_WANT_RETRY) {
+            c->retry = true;     /* paused by the TLS layer: try again later */
+            hs_enqueue(c);
+            return;
+        }
         set_events(c, want ? want : TM_EV_READ);
         return;
     }
     opened(c);
+    if (c->state == NC_OPEN)
+        conn_read(c);            /* application data may already be buffered */
+}
+
+/* A handshake became ready: step it now, or queue it behind the others when
+ * some wait or this iteration's budget is spent. */
+static void handshake_ready(tm_nconn *c)
+{
+    tm_netsrv *s = c->srv;
+    if (c->queued)
+        return;
+    if (s->hs_head || s->hs_used_ns >= TM_HS_BUDGET_NS) {
+        hs_enqueue(c);
+        return;
+    }
+    handshake(c);
+}
+
+int tm_netsrv_run_queued(tm_netsrv *s)
+{
+    s->hs_used_ns = 0;
+    size_t n = 0;
+    for (tm_nconn *c = s->hs_head; c; c = c->hs_next)
+        n++;
+    bool progress = false;
+    while (n-- && s->hs_head && s->hs_used_ns < TM_HS_BUDGET_NS) {
+        tm_nconn *c = s->hs_head;
+        hs_unlink(c);
+        handshake(c);
+        progress |= !c->retry;
+    }
+    if (!s->hs_head)
+        return -1;
+    /* only paused ones left: they wait for a provider, not for us */
+    return progress ? 0 : 1;
 }
 
 static void connected(tm_nconn *c);
@@ -358,13 +470,9 @@ static void conn_io(tm_loop *loop, int fd, unsigned events, void *ud)
     switch (c->state) {
     case NC_CONNECTING:
         connected(c);
-        if (c->state == NC_OPEN)
-            conn_read(c);
         break;
     case NC_HANDSHAKE:
-        handshake(c);
-        if (c->state == NC_OPEN)
-            conn_read(c);        /* application data may already be buffered */
+        handshake_ready(c);
         break;
     case NC_OPEN:
         if ((events & TM_EV_WRITE) && flush_pending(c) < 0)
@@ -452,10 +560,8 @@ static void accept_one(nlistener *l, int cfd)
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
-    handshake(c);                /* plain TCP is ready at once */
-    if (c->state == NC_OPEN)
-        conn_read(c);            /* bytes that came with it (frames behind a WebSocket
-                                  * upgrade) announce no further readiness */
+    handshake_ready(c);          /* plain TCP is ready at once; bytes that came with it
+                                  * (frames behind a WebSocket upgrade) are read then */
 }
 
 static void accept_cb(tm_loop *loop, int fd, unsigned events, void *ud)
@@ -630,8 +736,26 @@ int tm_netsrv_reload_tls(tm_netsrv *s, int i, const tm_tls_server_opts *o, char 
     return 0;
 }
 
+/* Attestation timers of every TLS listener (key rotation), once a second. */
+static void attest_tick(tm_netsrv *s, int64_t now)
+{
+    if (now < s->next_attest_tick)
+        return;
+    s->next_attest_tick = now + TM_ATTEST_TICK_MS;
+    for (int i = 0; i < s->n_lst; i++) {
+        char note[400] = "";
+        int r = tm_tls_server_tick(s->lst[i]->tls, note, sizeof note);
+        if (r && note[0] && s->h.log) {
+            char where[32];
+            snprintf(where, sizeof where, "listener :%u", (unsigned)s->lst[i]->port);
+            s->h.log(s->h.ud, r < 0 ? TM_NET_WARN : TM_NET_INFO, where, note);
+        }
+    }
+}
+
 void tm_netsrv_tick(tm_netsrv *s, int64_t now)
 {
+    attest_tick(s, now);
     for (tm_nconn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (!c->deadline || now < c->deadline)

@@ -18,6 +18,10 @@
  *     closed(), but only from tm_netsrv_reap(), never from inside another
  *     call, so the layer above never sees a connection vanish mid-dispatch.
  *
+ * Handshakes share a time budget per loop iteration and wait in a FIFO past
+ * it (netsrv.c explains why): call tm_netsrv_run_queued at the start of every
+ * iteration and never wait longer in the loop than it says.
+ *
  * A connection is the upper layer's from open() until it calls
  * tm_nconn_close() or receives closed(); after either, it must not touch it.
  * Outgoing connections (tm_netsrv_connect) follow the same path once their
@@ -86,9 +90,15 @@ int tm_netsrv_reload_tls(tm_netsrv *s, int listener, const tm_tls_server_opts *o
 /* End of a loop iteration: report connections that ended (closed()), free
  * what is finished. */
 void tm_netsrv_reap(tm_netsrv *s);
-/* Timers: handshake deadlines and graceful-close drains. Call at least every
- * few hundred milliseconds. */
+/* Timers: handshake deadlines, graceful-close drains, and the TLS listeners'
+ * attestation timers (key rotation, logged through log()). Call at least
+ * every few hundred milliseconds. */
 void tm_netsrv_tick(tm_netsrv *s, int64_t now_ms);
+/* Start of a loop iteration: steps queued handshakes, oldest first, within
+ * this iteration's handshake budget. Returns the longest the loop may then
+ * wait for events: -1 (no limit: none queued), 0 (more are queued), 1 (only
+ * handshakes paused by the TLS layer remain: poll them again soon). */
+int tm_netsrv_run_queued(tm_netsrv *s);
 const tm_netsrv_stats *tm_netsrv_stats_get(const tm_netsrv *s);
 /* Re-reads client attestation policies whose files or collateral changed
  * (logged through the handler); cheap when nothing changed. */

@@ -82,6 +82,12 @@ static int want_of(SSL *ssl, int r, unsigned *want)
         *want = TM_EV_WRITE;
         return 1;
     }
+    if (e == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+        /* paused by the attestation layer's client-hello callback: no
+         * socket event will resume it, the caller retries (tls.h) */
+        *want = TM_TLS_WANT_RETRY;
+        return 1;
+    }
     return 0;
 }
 

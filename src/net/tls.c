@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -461,6 +462,8 @@ static int server_attest(tm_tls_server *s, const tm_tls_server_opts *o, char *er
         .provider = o->attest_provider,
         .provider_opts = o->attest_provider_opts,
         .formats = o->attest_formats,
+        .key_lifetime = o->attest_key_lifetime,
+        .key_worker = true,   /* rotation quotes never on the event loop (native) */
         .require_client = o->require_client_attestation,
         .client_policy = o->client_attestation_policy,
     };
@@ -530,6 +533,11 @@ int tm_tls_server_warnings(const tm_tls_server *s, char *buf, size_t cap)
     if (cap)
         buf[0] = 0;
     return p ? tm_policy_warnings(p, buf, cap) : 0;
+}
+
+int tm_tls_server_tick(tm_tls_server *s, char *note, size_t notecap)
+{
+    return s && s->atls ? tm_atls_server_tick(s->atls, time(NULL), note, notecap) : 0;
 }
 
 /* ---- client role ------------------------------------------------------------- */

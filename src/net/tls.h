@@ -45,6 +45,7 @@ typedef struct tm_tls_server_opts {
     const char *attest_provider;     /* NULL / "none": never answer */
     const char *attest_provider_opts;
     const char *attest_formats;
+    uint32_t attest_key_lifetime;    /* +key formats: seconds per attestation key (0: 3600) */
     bool require_client_attestation;
     const char *client_attestation_policy;
 } tm_tls_server_opts;
@@ -60,6 +61,10 @@ int tm_tls_server_refresh(tm_tls_server *s, char *err, size_t errcap);
 /* The client policy's widening settings, one "warning: ..." line each; the
  * number of lines. */
 int tm_tls_server_warnings(const tm_tls_server *s, char *buf, size_t cap);
+/* Timers of the attestation layer (rotation of the +key attestation key).
+ * Call every few seconds at most. 0 nothing to say, otherwise a line for the
+ * log in note (-1: something failed). */
+int tm_tls_server_tick(tm_tls_server *s, char *note, size_t notecap);
 
 /* The TLS layer for an accepted connection, on top of `below` (TCP). NULL
  * with a reason; `below` is then untouched. */
@@ -119,6 +124,11 @@ tm_stream *tm_stream_tls_client(SSL_CTX *ctx, tm_stream *below, const char *sni,
 
 /* The SSL object of a TLS layer (NULL for other layers). */
 SSL *tm_stream_tls_ssl(tm_stream *tls);
+
+/* The stream's handshake wants neither readiness but a later retry: OpenSSL
+ * paused it in the client-hello callback (the attestation layer waits for
+ * its provider, atls.h). Set in *want next to 0 by the server TLS layer. */
+#define TM_TLS_WANT_RETRY 0x100u
 
 /* ---- shared helpers ---------------------------------------------------------------- */
 

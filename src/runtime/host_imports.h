@@ -145,5 +145,10 @@ u32 TM_WASI(sock_set_ip_drop_membership)(TM_WASI_CTX, u32 fd, u32 imr_multiaddr,
 u32 TM_RA(formats)(TM_RA_CTX, u32 out, u32 out_cap, u32 out_len_out);
 u32 TM_RA(collect_evidence)(TM_RA_CTX, u32 format, u32 report_data, u32 out, u32 out_cap,
                             u32 out_len_out);
+/* attestation keys of the +key formats, held by the host (ra.c) */
+u32 TM_RA(key_new)(TM_RA_CTX, u32 format, u64 not_after, u32 handle_out);
+u32 TM_RA(key_public)(TM_RA_CTX, u32 handle, u32 what, u32 out, u32 out_cap, u32 out_len_out);
+u32 TM_RA(key_sign)(TM_RA_CTX, u32 handle, u32 report_data, u32 sig, u32 sig_cap, u32 sig_len_out);
+u32 TM_RA(key_free)(TM_RA_CTX, u32 handle);
 
 #endif

@@ -1,12 +1,16 @@
 /*
  * tmqtt-attest — inspect and appraise attestation evidence from files.
  *
- *   tmqtt-attest verify --format sgx-dcap|tdx-dcap|sim|sev-snp|auto --evidence FILE
+ *   tmqtt-attest verify --format FORMAT|auto --evidence FILE
  *                [--collateral FILE] [--collateral-dir DIR] [--vcek FILE]... [--policy FILE]
  *                [--at 2025-06-20T00:00:00Z] [--report-data HEX128] [--json]
  *   tmqtt-attest show [--format F|auto] --evidence FILE
  *   tmqtt-attest sim-keygen --key FILE
- *   tmqtt-attest sim-quote --key FILE --report-data HEX128 --measurement HEX64 [--debug] -o FILE
+ *   tmqtt-attest sim-quote --key FILE --report-data HEX128 --measurement HEX64 [--debug]
+ *                [--key-attested [--key-lifetime SECONDS]] -o FILE
+ * FORMAT: sim, sgx-dcap, tdx-dcap, sev-snp, or one of them with "+key"
+ * (key-attested evidence: --report-data is then what the attestation key
+ * signed, and the key's expiry is checked against --at).
  *   tmqtt-attest collateral fetch ...   (attest_collateral.c)
  *
  * Exit status: 0 pass, 1 fail (evidence refused or I/O error), 2 usage.
@@ -32,13 +36,15 @@ static int usage(const char *msg)
 {
     if (msg) fprintf(stderr, "tmqtt-attest: %s\n", msg);
     fprintf(stderr,
-            "usage: tmqtt-attest verify --format sgx-dcap|tdx-dcap|sim|sev-snp|auto --evidence FILE\n"
+            "usage: tmqtt-attest verify --format FORMAT|auto --evidence FILE\n"
             "                    [--collateral FILE] [--collateral-dir DIR] [--vcek FILE]... [--policy FILE]\n"
             "                    [--at YYYY-MM-DDTHH:MM:SSZ|now] [--report-data HEX] [--json]\n"
             "       tmqtt-attest show [--format F|auto] --evidence FILE\n"
             "       tmqtt-attest sim-keygen --key FILE\n"
-            "       tmqtt-attest sim-quote --key FILE --report-data HEX --measurement HEX [--debug] -o FILE\n"
-            "       tmqtt-attest collateral fetch --url https://PCCS ... (see: tmqtt-attest collateral --help)\n");
+            "       tmqtt-attest sim-quote --key FILE --report-data HEX --measurement HEX [--debug]\n"
+            "                    [--key-attested [--key-lifetime SECONDS]] -o FILE\n"
+            "       tmqtt-attest collateral fetch --url https://PCCS ... (see: tmqtt-attest collateral --help)\n"
+            "FORMAT: sim, sgx-dcap, tdx-dcap, sev-snp, or one of them with +key (key-attested)\n");
     return 2;
 }
 
@@ -93,10 +99,10 @@ static void json_str(FILE *o, const char *s)
 
 typedef struct {
     const char *format, *evidence, *collateral, *collateral_dir, *policy, *at, *report_data, *key, *measurement,
-        *out;
+        *out, *key_lifetime;
     const char *vcek[MAX_VCEK_ARGS];
     int nvcek;
-    int json, debug;
+    int json, debug, key_attested;
 } args;
 
 static int parse_args(int argc, char **argv, args *a)
@@ -107,6 +113,7 @@ static int parse_args(int argc, char **argv, args *a)
         const char **dst = NULL;
         if (!strcmp(k, "--json")) { a->json = 1; continue; }
         if (!strcmp(k, "--debug")) { a->debug = 1; continue; }
+        if (!strcmp(k, "--key-attested")) { a->key_attested = 1; continue; }
         if (!strcmp(k, "--vcek")) {
             if (a->nvcek == MAX_VCEK_ARGS) { fprintf(stderr, "tmqtt-attest: too many --vcek\n"); return -1; }
             dst = &a->vcek[a->nvcek++];
@@ -120,6 +127,7 @@ static int parse_args(int argc, char **argv, args *a)
         else if (!strcmp(k, "--key")) dst = &a->key;
         else if (!strcmp(k, "--measurement")) dst = &a->measurement;
         else if (!strcmp(k, "-o") || !strcmp(k, "--output")) dst = &a->out;
+        else if (!strcmp(k, "--key-lifetime")) dst = &a->key_lifetime;
         else if (k[0] != '-' && !a->evidence) { a->evidence = k; continue; }
         else { fprintf(stderr, "tmqtt-attest: unknown argument '%s'\n", k); return -1; }
         if (i + 1 >= argc) { fprintf(stderr, "tmqtt-attest: %s needs a value\n", k); return -1; }
@@ -259,11 +267,26 @@ static int cmd_simquote(const args *a)
     if ((size_t)snprintf(opts, sizeof opts, "key=%s,measurement=%s,debug=%s", a->key, a->measurement,
                          a->debug ? "true" : "false") >= sizeof opts)
         return usage("key path too long");
+    unsigned long lifetime = 3600;
+    if (a->key_lifetime) {
+        char *end;
+        lifetime = strtoul(a->key_lifetime, &end, 10);
+        if (!*a->key_lifetime || *end || lifetime == 0 || lifetime > 31536000)
+            return usage("--key-lifetime wants seconds 1..31536000");
+    }
     tm_provider *p = tm_provider_open("sim", opts, err, sizeof err);
     if (!p) { fprintf(stderr, "tmqtt-attest: %s\n", err); return 1; }
     unsigned char out[4096];
     size_t len;
-    int rc = tm_provider_collect(p, TM_FMT_SIM, rd, out, sizeof out, &len, err, sizeof err);
+    int rc;
+    if (a->key_attested) {
+        /* a fresh attestation key, quoted once, signing the report data */
+        tm_prov_key *k = tm_provider_key_new(p, TM_FMT_SIM, (uint64_t)time(NULL) + lifetime, err, sizeof err);
+        rc = k ? tm_prov_key_evidence_over(k, rd, out, sizeof out, &len, err, sizeof err) : 1;
+        tm_prov_key_free(k);
+    } else {
+        rc = tm_provider_collect(p, TM_FMT_SIM, rd, out, sizeof out, &len, err, sizeof err);
+    }
     tm_provider_close(p);
     if (rc) { fprintf(stderr, "tmqtt-attest: %s\n", err); return 1; }
     FILE *f = fopen(a->out, "wb");

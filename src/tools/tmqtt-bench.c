@@ -24,6 +24,7 @@
 
 #include "client/client.h"
 #include "tools/bench_core.h"
+#include "tools/bench_storm.h"
 #include "tools/tools_common.h"
 
 #define MAX_LIST 64
@@ -415,6 +416,37 @@ static int sc_idle(opts *o)
     return 0;
 }
 
+/* storm: bench_storm.c (issue 12); the pair asks for no evidence */
+static void storm_row(void *arg, const char *variant, const char *metric, double v)
+{
+    csv_row(arg, "storm", variant, -1, -1, -1, -1, -1, metric, v);
+}
+
+static int sc_storm(opts *o)
+{
+    bench_net pair = o->net;
+    char variant[64];
+    snprintf(variant, sizeof variant, "%s%s%s", o->net.ssl_ctx ? "tls" : "tcp",
+             o->attest ? "+attest:" : "", o->attest ? (o->attest_opts.format ? o->attest_opts.format
+                                                                             : "default") : "");
+    if (o->attest) {
+        o->net.prepare = attest_prepare;
+        o->net.prepare_arg = o;
+    }
+    bench_storm_spec sp = {.broker = o->broker, .variant = variant, .clients = o->n,
+                           .parallel = o->net.connect_parallel,
+                           .pair_rate = o->rate > 0 ? o->rate : 100, .baseline_s = o->warmup,
+                           .hs_duration = o->duration, .hs_parallel = o->fan ? (int)o->fan : 16,
+                           .storm_timeout_s = o->drain > 60 ? o->drain : 900,
+                           .broker_pid = o->broker_pid};
+    char why[400];
+    if (bench_storm(&o->net, &pair, &sp, storm_row, o, why, sizeof why) < 0) {
+        n_failed++;
+        fprintf(stderr, "tmqtt-bench: %s storm %s: %s\n", o->broker, variant, why);
+    }
+    return 0;
+}
+
 /* ---- command line ----------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -431,6 +463,9 @@ static void usage(FILE *f)
 "  throughput   max delivered msg/s, fan-in and fan-out, QoS and payload lists\n"
 "  idle         hold -n idle connections in --workers processes; the broker's\n"
 "               VmRSS per connection (--broker-pid)\n"
+"  storm        -n clients (10000) connect, --parallel at once, while a pair exchanges\n"
+"               --rate msg/s (100); before: --duration s of handshakes/s with --fan\n"
+"               clients (16) after --warmup s of baseline (docs/benchmarks.md)\n"
 "Common options:\n"
 "  -h HOST -p PORT        broker (127.0.0.1:1883)\n"
 "  -V 5|311               MQTT version (5; shared subscriptions need 5)\n"
@@ -757,6 +792,7 @@ static const struct {
 } scenarios[] = {
     {"connect", sc_connect}, {"rate", sc_rate}, {"subscribers", sc_subscribers},
     {"publishers", sc_publishers}, {"throughput", sc_throughput}, {"idle", sc_idle},
+    {"storm", sc_storm},
 };
 
 int main(int argc, char **argv)
@@ -775,7 +811,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (o.n == 0)
-        o.n = run == sc_idle ? 10000 : 200;
+        o.n = run == sc_idle || run == sc_storm ? 10000 : 200;
     if (setup_transport(&o) < 0 || open_csv(&o) < 0) {
         SSL_CTX_free(o.net.ssl_ctx);
         return 2;

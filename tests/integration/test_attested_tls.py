@@ -419,3 +419,145 @@ def test_client_policy_and_collateral_refreshed_without_restart(env, broker, tmp
     A.wait_for(lambda: b.log().count("client attestation policy re-read") >= 2,
                what="collateral noticed")
     b.assert_running()
+# ---- key-attested evidence (+key formats) ---------------------------------------------------
+
+def key_listener(env, extra=()):
+    """A listener that can answer sim+key (one quote per attestation key) and sim (one
+    quote per handshake), each quote taking 20 ms like a real quoting path."""
+    return A.sim_listener(env.pki, env.key, extra=["attestation_formats sim+key,sim",
+                                                   "attestation_opt latency_ms=20"] + list(extra))
+
+
+def test_key_attested_pubsub(env, broker):
+    b = broker(key_listener(env))
+    att = ["--attest", "--attest-policy", env.policy]
+    s = tsub_start(env, b.port, "k/a", att + ["--attest-format", "sim+key", "--attest-show"])
+    rc, out, err = tpub(env, b.port, "k/a", "signed", att + ["--attest-format", "sim+key"])
+    assert rc == 0, err
+    rc, out, err = finish(s)
+    assert rc == 0, err
+    assert "format: sim+key" in out and "key_attested: true" in out, out
+    assert A.MEAS_BROKER in out and "key_not_after: " in out
+    assert out.rstrip().endswith("signed")
+    assert b.log().count("sent sim+key attestation evidence") == 2, b.log()
+    # the client's choice: a quote for its own nonce ...
+    s = tsub_start(env, b.port, "k/b", att + ["--attest-format", "sim,sim+key", "--attest-show"])
+    assert tpub(env, b.port, "k/b", "x", att)[0] == 0
+    rc, out, err = finish(s)
+    assert rc == 0, err
+    assert "format: sim\n" in out and "key_attested" not in out, out
+    # ... and without --attest-format: +key first (tpub above), the direct format when
+    # that is all the listener has
+    assert "sent sim attestation evidence" in b.log()
+
+
+def test_key_attested_claims_json(env, broker):
+    b = broker(key_listener(env))
+    s = tsub_start(env, b.port, "k/j", ["--attest", "--attest-policy", env.policy,
+                                         "--attest-format", "sim+key", "--attest-show", "-F",
+                                         "json"])
+    assert tpub(env, b.port, "k/j", "x", ["--attest", "--attest-policy", env.policy])[0] == 0
+    rc, out, err = finish(s)
+    assert rc == 0, err
+    first = out.splitlines()[0]
+    assert '"format":"sim+key"' in first and '"key_attested":true' in first, first
+
+
+def test_key_lifetime_against_policy(env, broker):
+    strict = A.policy(env.d / "strict.policy", env.key_hash, extra="max_key_lifetime 120\n")
+    b = broker(key_listener(env))   # attestation_key_lifetime: 3600 s by default
+    rc, out, err = tpub(env, b.port, "k/l", "x", ["--attest", "--attest-policy", strict,
+                                                  "--attest-format", "sim+key"])
+    assert rc != 0
+    assert "attestation refused (key)" in err and "max_key_lifetime (120 s)" in err, err
+    short = broker(key_listener(env, ["attestation_key_lifetime 60"]))
+    rc, out, err = tpub(env, short.port, "k/l", "x", ["--attest", "--attest-policy", strict,
+                                                      "--attest-format", "sim+key"])
+    assert rc == 0, err
+
+
+def test_key_attested_config_errors(env, broker):
+    cases = [
+        ("attestation_key_lifetime 5", "at least 10 seconds"),
+        ("attestation_key_lifetime ten", "attestation_key_lifetime"),
+        ("attestation_formats sgx-dcap+key", "produces none of the attestation_formats"),
+        ("attestation_formats sim+keys", "unknown evidence format 'sim+keys'"),
+    ]
+    for line, why in cases:
+        b = broker(A.sim_listener(env.pki, env.key, extra=[line]), start=False)
+        try:
+            p = subprocess.run(b.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, timeout=15, cwd=b.workdir)
+        except subprocess.TimeoutExpired:
+            pytest.fail("broker kept running with %r" % line)
+        out = p.stdout.decode("utf-8", "replace")
+        assert p.returncode != 0 and why in out, (line, out)
+
+
+@pytest.mark.native_only("WASI has no threads: the rotation's quote runs between two "
+                         "iterations of the event loop (docs/attested-tls.md)")
+def test_key_rotation_holds_direct_handshakes(env, broker):
+    """The broker rotates its attestation key every attestation_key_lifetime, making the
+    new key's quote in a worker thread. A handshake that needs a direct quote meanwhile
+    waits for the provider (it is paused in OpenSSL's client-hello callback and resumed
+    by the connection layer): it succeeds, and its evidence is made after the new key."""
+    b = broker(A.sim_listener(env.pki, env.key, extra=[
+        "attestation_formats sim+key,sim", "attestation_key_lifetime 10",
+        "attestation_opt latency_ms=1500"]))
+    # the rotation starts when a quarter of the lifetime is left (after ~8 s)
+    A.wait_for(lambda: "rotating the sim attestation key" in b.log(), "the rotation to start",
+               timeout=20)
+    rc, out, err = tpub(env, b.port, "k/r", "x", ["--attest", "--attest-policy", env.policy,
+                                                  "--attest-format", "sim"])
+    assert rc == 0, err
+    log = b.log()
+    assert "new sim attestation key" in log, log
+    assert log.index("new sim attestation key") < log.index("sent sim attestation evidence"), log
+    # and +key clients get the new key
+    rc, out, err = tpub(env, b.port, "k/r", "x", ["--attest", "--attest-policy", env.policy,
+                                                  "--attest-format", "sim+key"])
+    assert rc == 0, err
+
+
+def test_attest_tool_key_attested(env):
+    rd = "ab" * 64
+    ev = str(env.d / "ev.key")
+    t = env.tools.attest
+    A.run([t, "sim-quote", "--key", env.key, "--report-data", rd, "--measurement",
+           A.MEAS_BROKER, "--key-attested", "--key-lifetime", "600", "-o", ev], check=True)
+    rc, out, err = A.run([t, "show", "--evidence", ev])
+    assert rc == 0, err
+    assert "format: sim+key" in out and "format: sim\n" in out and "key_not_after:" in out
+    rc, out, err = A.run([t, "verify", "--evidence", ev, "--report-data", rd,
+                          "--policy", env.policy])
+    assert rc == 0 and "verdict: PASS" in out and "key_attested: true" in out, out + err
+    rc, out, err = A.run([t, "verify", "--format", "sim+key", "--evidence", ev,
+                          "--report-data", "cd" * 64, "--policy", env.policy])
+    assert rc == 1 and "verdict: FAIL (binding)" in out, out
+    rc, out, err = A.run([t, "verify", "--evidence", ev, "--report-data", rd,
+                          "--policy", env.policy, "--at", "2100-01-01T00:00:00Z", "--json"])
+    assert rc == 1 and '"error":"key"' in out and "expired" in out, out
+
+
+def test_reset_after_handshake_logs_its_reason(env, broker):
+    """A TLS client that resets its connection (RST) after CONNECT: the broker reports
+    the transport's reason when it reaps the connection. The reason string belongs to
+    the TLS layer, which is freed when the connection ends: the broker must keep a copy
+    (a sanitizer build of the broker fails this test otherwise, through the fixture's
+    check of the log)."""
+    import socket
+    import ssl
+    import struct
+    b = broker(A.sim_listener(env.pki, env.key))
+    ctx = ssl.create_default_context(cafile=env.pki.ca)
+    raw = socket.create_connection(("127.0.0.1", b.port))
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    # MQTT 3.1.1 CONNECT, client id "rst", clean session, keep-alive 60
+    s.sendall(bytes([0x10, 15, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 3]) + b"rst")
+    assert s.recv(4)[:1] == b"\x20"                  # CONNACK
+    # (wrap_socket took over raw's descriptor)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()                                        # RST, no close_notify
+    A.wait_for(lambda: "'rst'" in b.log() and "closed" in b.log(), "the broker to reap it")
+    line = [l for l in b.log().splitlines() if "'rst'" in l and "closed" in l][0]
+    assert "reset" in line.lower() or "closed by peer" in line, line

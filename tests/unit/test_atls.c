@@ -25,6 +25,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -203,17 +204,24 @@ static void rule_v1(const uint8_t nonce[32], const uint8_t *share, size_t slen,
     EVP_MD_CTX_free(m);
 }
 
-/* Genuine sim evidence over `rd` (the attester's platform key g_simkey). */
-static size_t sim_evidence(const uint8_t rd[64], uint8_t *out, size_t cap)
+/* Genuine sim evidence over `rd` from platform key `key` with measurement `meas`. */
+static size_t sim_evidence_by(const char *key, const char *meas, const uint8_t rd[64], uint8_t *out,
+                              size_t cap)
 {
     char opts[600], err[200];
-    snprintf(opts, sizeof opts, "key=%s,measurement=%s", g_simkey, MEAS);
+    snprintf(opts, sizeof opts, "key=%s,measurement=%s", key, meas);
     tm_provider *prov = tm_provider_open("sim", opts, err, sizeof err);
     size_t n = 0;
     if (!prov || tm_provider_collect(prov, TM_FMT_SIM, rd, out, cap, &n, err, sizeof err) != 0)
         n = 0;
     tm_provider_close(prov);
     return n;
+}
+
+/* ... from the attester's platform key g_simkey. */
+static size_t sim_evidence(const uint8_t rd[64], uint8_t *out, size_t cap)
+{
+    return sim_evidence_by(g_simkey, MEAS, rd, out, cap);
 }
 
 /* ---- key-log recorder and an independent binder ---------------------------- */
@@ -328,6 +336,8 @@ typedef struct server_spec {
     bool require_client;
     const char *client_policy_text;
     bool second_cert;
+    uint32_t key_lifetime;     /* +key formats */
+    bool key_worker;
     void (*ctx_fn)(SSL_CTX *); /* after the extension is registered */
 } server_spec;
 
@@ -338,6 +348,7 @@ typedef struct client_spec {
     const char *formats;
     const char *provider;      /* own evidence (mutual) */
     const char *provider_opts;
+    const char *own_formats;   /* mutual: what the client may answer with */
     bool cert;                 /* present a client certificate */
     void (*ctx_fn)(SSL_CTX *); /* after the extension is registered */
     void (*ssl_fn)(SSL *);     /* after the setup hook */
@@ -374,6 +385,8 @@ static SSL_CTX *server_ctx(const server_spec *s, tm_atls_server **out)
         tm_atls_server_opts o = {.provider = s->provider,
                                  .provider_opts = s->opts ? s->opts : opts,
                                  .formats = s->formats,
+                                 .key_lifetime = s->key_lifetime,
+                                 .key_worker = s->key_worker,
                                  .require_client = s->require_client,
                                  .client_policy = s->require_client ? pol : NULL};
         char err[300] = "";
@@ -412,7 +425,8 @@ static SSL_CTX *client_ctx(const client_spec *cs, tm_atls_client **cli)
                  write_tmp("server.policy", cs->policy_text ? cs->policy_text : dflt));
         tm_atls_client_opts o = {.require = cs->require, .policy_file = pol,
                                  .formats = cs->formats, .provider = cs->provider,
-                                 .provider_opts = cs->provider_opts};
+                                 .provider_opts = cs->provider_opts,
+                                 .own_formats = cs->own_formats};
         *cli = tm_atls_client_new(&o, err, sizeof err);
         if (!*cli) {
             fprintf(stderr, "client: %s\n", err);
@@ -582,13 +596,14 @@ static int run(const server_spec *ss, const client_spec *cs, result *r)
 /* ---- the test hook: capture and tamper ----------------------------------- */
 
 enum { H_NONE, H_CAPTURE_EE, H_REPLACE_EE, H_FLIP_EE, H_FORMAT_EE, H_TRUNC_EE, H_TRUNC_CH,
-       H_CAPTURE_CH, H_REBIND_EE, H_V1_EE, H_VERSION_CH };
+       H_CAPTURE_CH, H_REBIND_EE, H_V1_EE, H_VERSION_CH, H_KEYATT_EE };
 static struct {
     int mode;
     unsigned target;              /* the context the *_EE modes act on (default EE) */
     uint8_t buf[65536];
     size_t len;
     size_t flip_at;
+    bool flipped;                 /* H_FLIP_EE: the last answer had a bit flipped */
     uint16_t format;
     uint8_t nonce[32];            /* the last request's nonce (every mode) */
     uint8_t cr_nonce[32];         /* the last CertificateRequest's nonce */
@@ -596,7 +611,13 @@ static struct {
     const uint8_t *share;         /* NULL: the server's own */
     size_t share_len;
     const uint8_t *spki;          /* NULL: no certificate (32 zero bytes) */
+    /* H_KEYATT_EE: forged key-attested evidence (see keyatt_forge) */
+    uint64_t not_after;
+    bool other_key;               /* the platform evidence binds another key */
+    bool key_client;              /* the client's evidence (mutual) */
 } H;
+
+static void keyatt_forge(SSL *ssl, uint8_t *buf, size_t *len, size_t cap);
 
 /* Genuine evidence in place of the server's, over other binding inputs:
  * H.share / H.spki with this handshake's nonce and binder (H_REBIND_EE), or
@@ -642,7 +663,10 @@ static void hook(SSL *ssl, unsigned context, uint8_t *buf, size_t *len, size_t c
         *len = H.len;
         break;
     case H_FLIP_EE:
-        if (H.flip_at < *len)
+        /* (signatures are fresh in every handshake: their DER length, and so the
+         * answer's, varies by a byte or two from the captured one) */
+        H.flipped = H.flip_at < *len;
+        if (H.flipped)
             buf[H.flip_at] ^= 0x01;
         break;
     case H_FORMAT_EE:
@@ -655,6 +679,9 @@ static void hook(SSL *ssl, unsigned context, uint8_t *buf, size_t *len, size_t c
     case H_REBIND_EE:
     case H_V1_EE:
         rebind(ssl, buf, len, cap);
+        break;
+    case H_KEYATT_EE:
+        keyatt_forge(ssl, buf, len, cap);
         break;
     default:
         break;
@@ -674,6 +701,8 @@ static void hook_off(void)
     H.mode = H_NONE;
     H.share = NULL;
     H.spki = NULL;
+    H.other_key = false;
+    H.key_client = false;
 }
 
 static const server_spec SIM = {.provider = "sim"};
@@ -1273,6 +1302,8 @@ static void test_bit_flips(void)
         H.mode = H_FLIP_EE;
         H.flip_at = at;
         TM_CHECK_EQ(run(&SIM, &ATTEST, &r), 0);
+        if (!H.flipped)
+            continue;   /* this handshake's answer was shorter than the captured one */
         tried++;
         if (r.client_hs != 1 || r.verify != 0)
             refused++;
@@ -1806,6 +1837,453 @@ static void test_mutual_malformed(void)
     hook_off();
 }
 
+
+/* ---- key-attested evidence (+key formats) ------------------------------------ */
+
+static const server_spec SIMKEY = {.provider = "sim", .formats = "sim+key,sim"};
+static const client_spec ATTEST_KEY = {.attest = true, .require = true, .formats = "sim+key"};
+
+/* The key binding, written out here independently of keyatt.c. */
+static void rule_key(const uint8_t *spki, size_t n, uint64_t not_after, uint8_t out[64])
+{
+    uint8_t na[8];
+    for (int i = 0; i < 8; i++)
+        na[i] = (uint8_t)(not_after >> (56 - 8 * i));
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(m, EVP_sha512(), NULL);
+    EVP_DigestUpdate(m, "tmqtt-atls-v2 key", 18);   /* with the 0x00 */
+    EVP_DigestUpdate(m, spki, n);
+    EVP_DigestUpdate(m, na, 8);
+    EVP_DigestFinal_ex(m, out, NULL);
+    EVP_MD_CTX_free(m);
+}
+
+static size_t der_spki(EVP_PKEY *k, uint8_t *out, size_t cap)
+{
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(k, &der);
+    size_t r = n > 0 && (size_t)n <= cap ? (size_t)n : 0;
+    if (r)
+        memcpy(out, der, r);
+    OPENSSL_free(der);
+    return r;
+}
+
+/* KeyAttestedEvidence written by the test: platform evidence from the trusted
+ * sim key over the key binding of (spki, not_after), the attestation key's
+ * signature over `rd`. `bound` is the SPKI the platform evidence binds. */
+static size_t keyatt_make(EVP_PKEY *key, const uint8_t *bound, size_t bound_len, uint64_t not_after,
+                          const uint8_t rd[64], uint8_t *out, size_t cap)
+{
+    uint8_t spki[200], kb[64], plat[4096], sig[80];
+    size_t sl = der_spki(key, spki, sizeof spki), siglen = sizeof sig;
+    rule_key(bound ? bound : spki, bound ? bound_len : sl, not_after, kb);
+    size_t pl = H.key_client ? sim_evidence_by(g_simkey2, MEAS2, kb, plat, sizeof plat)
+                             : sim_evidence(kb, plat, sizeof plat);
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, key);
+    EVP_DigestSign(m, sig, &siglen, rd, 64);
+    EVP_MD_CTX_free(m);
+    size_t n = 2 + pl + 2 + sl + 8 + 2 + siglen;
+    if (!pl || !sl || n > cap)
+        return 0;
+    uint8_t *p = out;
+    *p++ = (uint8_t)(pl >> 8), *p++ = (uint8_t)pl, memcpy(p, plat, pl), p += pl;
+    *p++ = (uint8_t)(sl >> 8), *p++ = (uint8_t)sl, memcpy(p, spki, sl), p += sl;
+    for (int i = 7; i >= 0; i--)
+        *p++ = (uint8_t)(not_after >> (8 * i));
+    *p++ = (uint8_t)(siglen >> 8), *p++ = (uint8_t)siglen, memcpy(p, sig, siglen);
+    return n;
+}
+
+/* H_KEYATT_EE: replaces the answer with forged +key evidence over this
+ * handshake's true session binding (server's, or with H.key_client the
+ * client's in its Certificate), key valid until H.not_after. */
+static void keyatt_forge(SSL *ssl, uint8_t *buf, size_t *len, size_t cap)
+{
+    uint8_t share[200], binder[64], rd[64], spki[32];
+    size_t slen = 0, blen = kdf_binder(ssl, binder);
+    if (H.key_client) {
+        encoded_tmp_key(ssl, false, share, sizeof share, &slen);
+        spki_sha256(g_clicert, spki);
+        rule_v2_label("tmqtt-atls-v2 client", H.cr_nonce, binder, blen, share, slen, spki, rd);
+    } else {
+        encoded_tmp_key(ssl, true, share, sizeof share, &slen);
+        spki_sha256(g_srvcert, spki);
+        rule_v2(H.nonce, binder, blen, share, slen, spki, rd);
+    }
+    EVP_PKEY *k = p256(), *other = H.other_key ? p256() : NULL;
+    uint8_t ospki[200];
+    size_t ol = other ? der_spki(other, ospki, sizeof ospki) : 0;
+    size_t n = keyatt_make(k, other ? ospki : NULL, ol, H.not_after, rd, buf + 5, cap - 5);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(other);
+    buf[1] = (uint8_t)(TM_FMT_SIM_KEY >> 8);
+    buf[2] = (uint8_t)TM_FMT_SIM_KEY;
+    buf[3] = (uint8_t)(n >> 8);
+    buf[4] = (uint8_t)n;
+    *len = 5 + n;
+}
+
+static void test_keyatt_ok(void)
+{
+    pair p;
+    result r;
+    hook_on(H_CAPTURE_EE);
+    TM_CHECK_EQ(pair_open(&p, &SIMKEY, &ATTEST_KEY), 0);
+    pair_run(&p, &r, &ATTEST_KEY);
+    TM_CHECK_EQ(r.client_hs, 1);
+    TM_CHECK_EQ(r.verify, 0);
+    TM_CHECK_EQ(r.have_claims, 1);
+    TM_CHECK_EQ(r.claims.format, TM_FMT_SIM_KEY);
+    TM_CHECK(has(r.claims.format_name, "sim+key"));
+    TM_CHECK_EQ(r.claims.key_attested, 1);
+    TM_CHECK_EQ(r.claims.measurement[0], 0x11);
+    uint64_t now = (uint64_t)time(NULL);
+    TM_CHECK(r.claims.key_not_after > now + 3500 && r.claims.key_not_after <= now + 3600);
+    /* the wire: version 2, format 0x0101, KeyAttestedEvidence whose platform
+     * evidence carries the key binding and whose key signed this handshake's
+     * binding, both recomputed here */
+    TM_CHECK(H.len > 5 && H.buf[1] == 0x01 && H.buf[2] == 0x01);
+    const uint8_t *e = H.buf + 5;
+    size_t pl = (size_t)e[0] << 8 | e[1];
+    const uint8_t *spki = e + 2 + pl + 2;
+    size_t sl = (size_t)e[2 + pl] << 8 | e[3 + pl];
+    uint64_t na = 0;
+    for (int i = 0; i < 8; i++)
+        na = na << 8 | spki[sl + (size_t)i];
+    TM_CHECK_EQ(na, r.claims.key_not_after);
+    uint8_t kb[64];
+    rule_key(spki, sl, na, kb);
+    TM_CHECK_MEM(r.claims.report_data, kb, 64);
+    uint8_t binder[64], share[200], cert[32], want[64];
+    size_t blen = kdf_binder(p.c, binder), shl = 0;
+    encoded_tmp_key(p.c, false, share, sizeof share, &shl);
+    spki_sha256(g_srvcert, cert);
+    rule_v2(H.nonce, binder, blen, share, shl, cert, want);
+    const uint8_t *sig = spki + sl + 8 + 2;
+    size_t sigl = (size_t)spki[sl + 8] << 8 | spki[sl + 9];
+    const unsigned char *q = spki;
+    EVP_PKEY *ak = d2i_PUBKEY(NULL, &q, (long)sl);
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    TM_CHECK(ak && EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, ak) == 1 &&
+             EVP_DigestVerify(m, sig, sigl, want, 64) == 1);
+    EVP_MD_CTX_free(m);
+    EVP_PKEY_free(ak);
+    uint8_t first_key[32];
+    memcpy(first_key, r.claims.key_sha256, 32);
+    /* a second handshake: the same attestation key, a new signature */
+    pair_renew(&p);
+    char err[200];
+    TM_CHECK_EQ(tm_atls_client_setup(p.cctx, p.c, p.cli, err, sizeof err), 0);
+    H.mode = H_NONE;
+    pair_run(&p, &r, &ATTEST_KEY);
+    TM_CHECK_EQ(r.verify, 0);
+    TM_CHECK_MEM(r.claims.key_sha256, first_key, 32);
+    pair_close(&p);
+    hook_off();
+    /* the text and JSON claims say so */
+    char buf[4096];
+    tm_claims_text(&r.claims, buf, sizeof buf);
+    TM_CHECK(has(buf, "format: sim+key\n") && has(buf, "key_attested: true\n") &&
+             has(buf, "key_not_after: ") && has(buf, "attestation_key_sha256: "));
+    tm_claims_json(&r.claims, buf, sizeof buf);
+    TM_CHECK(has(buf, "\"format\":\"sim+key\"") && has(buf, "\"key_attested\":true"));
+}
+
+/* The broker answers the first format of the client's list it can produce. */
+static void test_keyatt_choice(void)
+{
+    result r;
+    client_spec direct_first = {.attest = true, .require = true, .formats = "sim,sim+key"};
+    TM_CHECK_EQ(run(&SIMKEY, &direct_first, &r), 0);
+    TM_CHECK_EQ(r.verify, 0);
+    TM_CHECK_EQ(r.claims.format, TM_FMT_SIM);
+    TM_CHECK_EQ(r.claims.key_attested, 0);
+    client_spec key_first = {.attest = true, .require = true, .formats = "sim+key,sim"};
+    TM_CHECK_EQ(run(&SIMKEY, &key_first, &r), 0);
+    TM_CHECK_EQ(r.claims.format, TM_FMT_SIM_KEY);
+    /* the default list asks for +key before the direct format */
+    TM_CHECK_EQ(run(&SIMKEY, &ATTEST, &r), 0);
+    TM_CHECK_EQ(r.verify, 0);
+    TM_CHECK_EQ(r.claims.format, TM_FMT_SIM_KEY);
+    /* a listener without +key in attestation_formats answers the direct format ... */
+    TM_CHECK_EQ(run(&SIM, &ATTEST, &r), 0);
+    TM_CHECK_EQ(r.claims.format, TM_FMT_SIM);
+    /* ... and nothing to a client that wants +key only */
+    TM_CHECK_EQ(run(&SIM, &ATTEST_KEY, &r), 0);
+    TM_CHECK_EQ(r.server_sent, 0);
+    TM_CHECK(has(r.verify_err, "cannot produce any of the formats requested (sim+key)"));
+    /* +key only: a client asking for the direct format gets nothing */
+    server_spec keyonly = {.provider = "sim", .formats = "sim+key"};
+    client_spec simonly = {.attest = true, .require = true, .formats = "sim"};
+    TM_CHECK_EQ(run(&keyonly, &simonly, &r), 0);
+    TM_CHECK_EQ(r.server_sent, 0);
+    /* a format the provider cannot produce is refused at configuration time */
+    char err[300] = "", opts[600];
+    snprintf(opts, sizeof opts, "key=%s,measurement=%s", g_simkey, MEAS);
+    tm_atls_server_opts bad = {.provider = "sim", .provider_opts = opts, .formats = "sgx-dcap+key"};
+    TM_CHECK(tm_atls_server_new(&bad, err, sizeof err) == NULL);
+    TM_CHECK(has(err, "produces none of the attestation_formats 'sgx-dcap+key'"));
+    bad.formats = "sim+kee";
+    TM_CHECK(tm_atls_server_new(&bad, err, sizeof err) == NULL);
+    TM_CHECK(has(err, "unknown evidence format 'sim+kee'"));
+}
+
+static void test_keyatt_rejections(void)
+{
+    result r;
+    uint64_t now = (uint64_t)time(NULL);
+    hook_on(H_KEYATT_EE);
+    /* control: the test's own +key evidence over this handshake is accepted,
+     * so each refusal below is about the one thing changed */
+    H.not_after = now + 600;
+    TM_CHECK_EQ(run(&SIMKEY, &ATTEST_KEY, &r), 0);
+    TM_CHECK_EQ(r.verify, 0);
+    TM_CHECK_EQ(r.claims.key_not_after, now + 600);
+    /* expired key */
+    H.not_after = now - 5;
+    TM_CHECK_EQ(run(&SIMKEY, &ATTEST_KEY, &r), 0);
+    TM_CHECK_EQ(r.verify, -1);
+    TM_CHECK(has(r.verify_err, "attestation refused (key): sim+key: attestation key expired at"));
+    TM_CHECK_EQ(r.have_claims, 0);
+    /* valid for longer than the policy's maximum (default 86400 s) */
+    H.not_after = now + 2 * 86400;
+    TM_CHECK_EQ(run(&SIMKEY, &ATTEST_KEY, &r), 0);
+    TM_CHECK_EQ(r.verify, -1);
+    TM_CHECK(has(r.verify_err, "longer than the policy's max_key_lifetime (86400 s)"));
+    /* the platform evidence binds another key */
+    H.not_after = now + 600;
+    H.other_key = true;
+    TM_CHECK_EQ(run(&SIMKEY, &ATTEST_KEY, &r), 0);
+    TM_CHECK_EQ(r.verify, -1);
+    TM_CHECK(has(r.verify_err, "attestation refused (key): sim+key: the platform evidence does "
+                               "not bind this attestation key"));
+    H.other_key = false;
+    /* a signature over another handshake: genuine evidence from an earlier one */
+    pair p;
+    char err[200];
+    hook_on(H_CAPTURE_EE);
+    TM_CHECK_EQ(pair_open(&p, &SIMKEY, &ATTEST_KEY), 0);
+    pair_run(&p, &r, &ATTEST_KEY);
+    TM_CHECK_EQ(r.verify, 0);
+    pair_renew(&p);
+    TM_CHECK_EQ(tm_atls_client_setup(p.cctx, p.c, p.cli, err, sizeof err), 0);
+    H.mode = H_REPLACE_EE;
+    pair_run(&p, &r, &ATTEST_KEY);
+    TM_CHECK_EQ(r.verify, -1);
+    TM_CHECK(has(r.verify_err, "attestation refused (binding): evidence replayed from an earlier "
+                               "handshake of this client"));
+    pair_close(&p);
+    /* ... and from another client's handshake: genuine, not for this one */
+    H.mode = H_REPLACE_EE;
+    TM_CHECK_EQ(run(&SIMKEY, &ATTEST_KEY, &r), 0);
+    TM_CHECK_EQ(r.verify, -1);
+    TM_CHECK(has(r.verify_err, "attestation refused (binding): genuine evidence from a TEE this "
+                               "policy accepts, but not made for this handshake"));
+    /* one flipped bit anywhere: refused */
+    hook_on(H_CAPTURE_EE);
+    TM_CHECK_EQ(run(&SIMKEY, &ATTEST_KEY, &r), 0);
+    size_t total = H.len;
+    int tried = 0, refused = 0;
+    for (size_t at = 0; at < total; at += 7) {
+        H.mode = H_FLIP_EE;
+        H.flip_at = at;
+        TM_CHECK_EQ(run(&SIMKEY, &ATTEST_KEY, &r), 0);
+        if (!H.flipped)
+            continue;   /* this handshake's answer was shorter than the captured one */
+        tried++;
+        if (r.client_hs != 1 || r.verify != 0)
+            refused++;
+        else
+            fprintf(stderr, "  flip at %zu of %zu accepted!\n", at, total);
+    }
+    TM_CHECK(tried > 50);
+    TM_CHECK_EQ(refused, tried);
+    hook_off();
+    /* a genuine key of the broker (lifetime 3600 s) under a policy that
+     * allows 600 s at most */
+    char pol[400];
+    snprintf(pol, sizeof pol, "sim_trusted_key %s\nsim_measurement %s\nmax_key_lifetime 600\n",
+             g_spki_hex, MEAS);
+    client_spec strict = {.attest = true, .require = true, .formats = "sim+key", .policy_text = pol};
+    TM_CHECK_EQ(run(&SIMKEY, &strict, &r), 0);
+    TM_CHECK_EQ(r.verify, -1);
+    TM_CHECK(has(r.verify_err, "longer than the policy's max_key_lifetime (600 s)"));
+    /* ... and a broker whose keys live 300 s passes it */
+    server_spec short_keys = SIMKEY;
+    short_keys.key_lifetime = 300;
+    TM_CHECK_EQ(run(&short_keys, &strict, &r), 0);
+    TM_CHECK_EQ(r.verify, 0);
+    /* untrusted platform key inside: as for the direct format */
+    snprintf(pol, sizeof pol, "sim_trusted_key %s\nsim_measurement %s\n", g_spki2_hex, MEAS);
+    client_spec untrusted = {.attest = true, .require = true, .formats = "sim+key",
+                             .policy_text = pol};
+    TM_CHECK_EQ(run(&SIMKEY, &untrusted, &r), 0);
+    TM_CHECK(has(r.verify_err, "attestation refused (untrusted)"));
+    /* measurement not pinned: the refusal names the +key format */
+    snprintf(pol, sizeof pol, "sim_trusted_key %s\n", g_spki_hex);
+    client_spec nopin = {.attest = true, .require = true, .formats = "sim+key", .policy_text = pol};
+    TM_CHECK_EQ(run(&SIMKEY, &nopin, &r), 0);
+    TM_CHECK(has(r.verify_err, "no measurement pinned for sim+key evidence"));
+    /* a policy that accepts the direct format only refuses +key */
+    snprintf(pol, sizeof pol, "format sim\nsim_trusted_key %s\nsim_measurement %s\n", g_spki_hex,
+             MEAS);
+    client_spec directpol = {.attest = true, .require = true, .formats = "sim+key",
+                             .policy_text = pol};
+    TM_CHECK_EQ(run(&SIMKEY, &directpol, &r), 0);
+    TM_CHECK(has(r.verify_err, "evidence format sim+key is not accepted by policy"));
+}
+
+static void test_keyatt_mutual(void)
+{
+    char cpol[400], copts[600];
+    snprintf(cpol, sizeof cpol, "sim_trusted_key %s\nsim_measurement %s\n", g_spki2_hex, MEAS2);
+    snprintf(copts, sizeof copts, "key=%s,measurement=%s", g_simkey2, MEAS2);
+    server_spec ss = {.provider = "sim", .formats = "sim+key", .require_client = true,
+                      .client_policy_text = cpol};
+    client_spec cs = {.attest = true, .require = true, .formats = "sim+key", .provider = "sim",
+                      .provider_opts = copts, .own_formats = "sim+key,sim", .cert = true};
+    pair p;
+    result r;
+    hook_on(H_NONE);
+    TM_CHECK_EQ(pair_open(&p, &ss, &cs), 0);
+    pair_run(&p, &r, &cs);
+    TM_CHECK_EQ(r.server_hs, 1);
+    TM_CHECK_EQ(r.verify, 0);
+    TM_CHECK_EQ(r.claims.format, TM_FMT_SIM_KEY);
+    TM_CHECK_EQ(r.client_result, 1);
+    TM_CHECK_EQ(r.client_claims.format, TM_FMT_SIM_KEY);
+    TM_CHECK_EQ(r.client_claims.key_attested, 1);
+    TM_CHECK_EQ(r.client_claims.measurement[0], 0x22);
+    uint8_t ckey[32];
+    memcpy(ckey, r.client_claims.key_sha256, 32);
+    /* the client keeps its attestation key for its next handshake */
+    char err[200];
+    pair_renew(&p);
+    TM_CHECK_EQ(tm_atls_client_setup(p.cctx, p.c, p.cli, err, sizeof err), 0);
+    pair_run(&p, &r, &cs);
+    TM_CHECK_EQ(r.client_result, 1);
+    TM_CHECK_MEM(r.client_claims.key_sha256, ckey, 32);
+    pair_close(&p);
+    /* a client whose own formats are direct only answers sim */
+    client_spec direct = cs;
+    direct.own_formats = NULL;
+    TM_CHECK_EQ(run(&ss, &direct, &r), 0);
+    TM_CHECK_EQ(r.client_result, 1);
+    TM_CHECK_EQ(r.client_claims.format, TM_FMT_SIM);
+    /* the broker refuses an expired client key during the handshake */
+    hook_on(H_KEYATT_EE);
+    H.target = SSL_EXT_TLS1_3_CERTIFICATE;
+    H.key_client = true;
+    H.not_after = (uint64_t)time(NULL) - 1;
+    TM_CHECK_EQ(run(&ss, &cs, &r), 0);
+    TM_CHECK_EQ(r.server_hs, -1);
+    TM_CHECK_EQ(r.client_result, -1);
+    TM_CHECK(has(r.server_reason, "client attestation refused (key): sim+key: attestation key "
+                                  "expired"));
+    /* control: the same forgery with a valid key is accepted */
+    H.not_after = (uint64_t)time(NULL) + 600;
+    TM_CHECK_EQ(run(&ss, &cs, &r), 0);
+    TM_CHECK_EQ(r.client_result, 1);
+    hook_off();
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A key rotation makes its quote in a worker thread with the provider lent:
+ * meanwhile a handshake that needs a direct quote is paused in the
+ * client-hello callback (never a second quote on the loop, never a
+ * concurrent use of the provider), a +key handshake goes on with the current
+ * key, and the paused one completes once the new key is adopted. */
+static void test_keyatt_rotation_pauses_direct(void)
+{
+    char opts[600];
+    snprintf(opts, sizeof opts, "key=%s,measurement=%s,latency_ms=400", g_simkey, MEAS);
+    server_spec ss = {.provider = "sim", .opts = opts, .formats = "sim+key,sim",
+                      .key_worker = true};
+    client_spec direct = {.attest = true, .require = true, .formats = "sim"};
+    pair p, q;
+    result r;
+    TM_CHECK_EQ(pair_open(&p, &ss, &direct), 0);
+    tm_atls_server *srv = p.srv;
+    uint64_t first = 0;
+    {
+        /* the key in use now: from a +key handshake on the same server */
+        client_spec kc = ATTEST_KEY;
+        tm_atls_client *cli = NULL;
+        SSL_CTX *cctx = client_ctx(&kc, &cli);
+        SSL *c = SSL_new(cctx), *s = SSL_new(p.sctx);
+        wire(c, s);
+        SSL_set1_host(c, "localhost");
+        char err[200];
+        TM_CHECK_EQ(tm_atls_client_setup(cctx, c, cli, err, sizeof err), 0);
+        int cd = 0, sd = 0;
+        drive(c, &cd, s, &sd);
+        TM_CHECK_EQ(tm_atls_client_verify(c, cli, err, sizeof err), 0);
+        const tm_claims *cl = tm_atls_peer_claims(c);
+        first = cl ? cl->key_not_after : 0;
+        SSL_free(c);
+        SSL_free(s);
+        SSL_CTX_free(cctx);
+        tm_atls_client_free(cli);
+    }
+    TM_CHECK(first > 0);
+    /* three quarters of the lifetime later: the rotation starts in the worker */
+    char note[300];
+    time_t later = time(NULL) + 2800;
+    TM_CHECK_EQ(tm_atls_server_tick(srv, later, note, sizeof note), 2);
+    TM_CHECK(has(note, "rotating the sim attestation key"));
+    /* the direct handshake pauses at the server's ClientHello */
+    step(p.c, &p.cdone);
+    ERR_clear_error();
+    int sr = SSL_do_handshake(p.s);
+    TM_CHECK_EQ(SSL_get_error(p.s, sr), SSL_ERROR_WANT_CLIENT_HELLO_CB);
+    TM_CHECK_EQ(tm_atls_server_sent(p.s, NULL), 0);
+    /* (where the pause happens, the handshake secret does not exist yet: no key-log
+     * line, no binder; a quote could not be started here, only waited for) */
+    klrec *kr = kl_find(p.s);
+    TM_CHECK(!kr || kr->shts_len == 0);
+    TM_CHECK_EQ(tm_atls_binder_held(p.s), 0);
+    /* a +key handshake meanwhile is served with the current key */
+    client_spec kc = ATTEST_KEY;
+    TM_CHECK_EQ(pair_open(&q, &SIMKEY, &kc), 0);   /* (only its client side is used) */
+    SSL_free(q.s);
+    q.s = SSL_new(p.sctx);
+    SSL_free(q.c);
+    q.c = SSL_new(q.cctx);
+    wire(q.c, q.s);
+    SSL_set1_host(q.c, "localhost");
+    char err[200];
+    TM_CHECK_EQ(tm_atls_client_setup(q.cctx, q.c, q.cli, err, sizeof err), 0);
+    pair_run(&q, &r, &kc);
+    TM_CHECK_EQ(r.verify, 0);
+    TM_CHECK_EQ(r.claims.key_not_after, first);
+    pair_close(&q);
+    /* until the worker is done, the direct one stays paused */
+    int64_t deadline = mono_ms() + 10000;
+    int t = 0;
+    while ((t = tm_atls_server_tick(srv, later, note, sizeof note)) == 0 && mono_ms() < deadline) {
+        sr = SSL_do_handshake(p.s);
+        TM_CHECK_EQ(SSL_get_error(p.s, sr), SSL_ERROR_WANT_CLIENT_HELLO_CB);
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);   /* pacing only: progress is the worker's */
+    }
+    TM_CHECK_EQ(t, 1);
+    TM_CHECK(has(note, "new sim attestation key"));
+    /* the provider is back: the paused handshake completes with a direct quote */
+    pair_run(&p, &r, &direct);
+    TM_CHECK_EQ(r.server_hs, 1);
+    TM_CHECK_EQ(r.verify, 0);
+    TM_CHECK_EQ(r.claims.format, TM_FMT_SIM);
+    pair_close(&p);
+}
+
 static void test_claims_print(void)
 {
     result r;
@@ -1831,5 +2309,8 @@ TM_TEST_MAIN(TM_CASE(init), TM_CASE(test_codec), TM_CASE(test_expand_label_kat),
              TM_CASE(test_hook_misuse), TM_CASE(test_extension_in_wrong_message),
              TM_CASE(test_no_tickets_with_evidence), TM_CASE(test_no_resumption_offered),
              TM_CASE(test_psk), TM_CASE(test_keylog_chaining), TM_CASE(test_binder_lifetime),
-             TM_CASE(test_mutual), TM_CASE(test_mutual_malformed), TM_CASE(test_claims_print),
+             TM_CASE(test_mutual), TM_CASE(test_mutual_malformed), TM_CASE(test_keyatt_ok),
+             TM_CASE(test_keyatt_choice), TM_CASE(test_keyatt_rejections),
+             TM_CASE(test_keyatt_mutual), TM_CASE(test_keyatt_rotation_pauses_direct),
+             TM_CASE(test_claims_print),
              TM_CASE(test_all_done))
