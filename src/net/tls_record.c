@@ -480,24 +480,42 @@ static const char *hs_name(uint8_t t)
     }
 }
 
+/* Records sealed under one key before we move to the next on our own:
+ * RFC 8446 section 5.5 allows about 2^24.5 full-size records per AES-GCM key
+ * (ChaCha20-Poly1305 more); the peer may never ask. */
+#define REKEY_AFTER (1ull << 24)
+static uint64_t rekey_after = REKEY_AFTER;
+
+void tm_tlsrec_set_rekey_interval(uint64_t records)
+{
+    rekey_after = records ? records : REKEY_AFTER;
+}
+
+/* Our KeyUpdate (update_not_requested) queued under the current key, then
+ * the next sending key. */
+static int send_key_update(tm_tlsrec *r)
+{
+    static const uint8_t ku[5] = {HS_KEY_UPDATE, 0, 0, 1, 0};
+    if (queue(r, TM_TLS_CT_HANDSHAKE, ku, sizeof ku) < 0 || next_key(r, TX) < 0)
+        return -1;
+    r->flags |= F_KU_LAST;
+    return 0;
+}
+
 /* RFC 8446 section 4.6.3: the peer's sending key moves on; answer a request
  * with our own KeyUpdate (unless one of ours is still the last thing queued:
  * it precedes any application data we send next, as the request wants). */
 static long key_update(tm_tlsrec *r, uint8_t request, char *err, size_t errcap)
 {
-    static const uint8_t answer[5] = {HS_KEY_UPDATE, 0, 0, 1, 0};   /* update_not_requested */
     if (request > 1)
         return fail(r, TM_TLS_AD_ILLEGAL_PARAMETER, err, errcap,
                     "KeyUpdate with request_update %u (illegal_parameter)", request);
     if (next_key(r, RX) < 0)
         return fail(r, TM_TLS_AD_INTERNAL_ERROR, err, errcap,
                     "cannot derive the peer's next traffic key");
-    if (request == 1 && !(r->flags & F_KU_LAST)) {
-        if (queue(r, TM_TLS_CT_HANDSHAKE, answer, sizeof answer) < 0 || next_key(r, TX) < 0)
-            return fail(r, TM_TLS_AD_INTERNAL_ERROR, err, errcap,
-                        "cannot answer the peer's KeyUpdate");
-        r->flags |= F_KU_LAST;
-    }
+    if (request == 1 && !(r->flags & F_KU_LAST) && send_key_update(r) < 0)
+        return fail(r, TM_TLS_AD_INTERNAL_ERROR, err, errcap,
+                    "cannot answer the peer's KeyUpdate");
     return 0;
 }
 
@@ -764,6 +782,16 @@ long tm_tlsrec_write(tm_tlsrec *r, const tm_tlsrec_io *io, const void *vbuf, siz
         return fail(r, TM_TLS_AD_INTERNAL_ERROR, err, errcap, "out of memory");
     size_t sent = 0;
     while (sent < n) {
+        if (r->seq[TX] >= rekey_after) {
+            if (send_key_update(r) < 0)
+                return fail(r, TM_TLS_AD_INTERNAL_ERROR, err, errcap,
+                            "cannot move to the next sending key");
+            int fl = flush(r, io);
+            if (fl < 0)
+                return sent ? (long)sent : -1;
+            if (fl == 0)
+                break;   /* the KeyUpdate first; this record on the retry */
+        }
         size_t chunk = n - sent < TM_TLSREC_MAX_PLAIN ? n - sent : TM_TLSREC_MAX_PLAIN;
         long c = seal(r, TM_TLS_CT_APPLICATION_DATA, buf + sent, chunk, t->scratch);
         if (c < 0)

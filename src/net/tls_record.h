@@ -13,7 +13,8 @@
  * violation is a fatal error that queues the matching encrypted alert.
  * What it does not do: the handshake, TLS 1.2, 0-RTT, session tickets,
  * post-handshake client authentication, the client role, padding its own
- * records, KeyUpdates on its own initiative.
+ * records. Our sending key moves on by itself every 2^24 records (RFC 8446
+ * section 5.5's AES-GCM limit is about 2^24.5 full-size records).
  *
  * Per connection it keeps only the traffic secrets (for KeyUpdate), keys,
  * IVs, sequence numbers and a few flags. Two allocations exist only while
@@ -113,6 +114,10 @@ bool tm_tlsrec_closed(const tm_tlsrec *r);
 bool tm_tlsrec_failed(const tm_tlsrec *r);
 /* Bytes this connection holds beyond its fixed state (in + out buffers). */
 size_t tm_tlsrec_buffered(const tm_tlsrec *r);
+
+/* For tests: move our sending key on after this many records (0: the
+ * default, 2^24). Process-wide. */
+void tm_tlsrec_set_rekey_interval(uint64_t records);
 
 /* Frees this thread's cipher contexts (at thread or program end; they are
  * made again when needed). */

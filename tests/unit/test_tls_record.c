@@ -954,6 +954,33 @@ static void test_identity_kept_when_used(void)
     }
 }
 
+/* Our sending key moves on by itself (every 2^24 records; 3 here): the
+ * client sees our KeyUpdates and reads every byte. */
+static void test_own_key_updates(void)
+{
+    setup_once();
+    for (size_t si = 0; si < 3; si++) {
+        pair p;
+        TM_CHECK(open_suite(&p, si));
+        tm_tlsrec_set_rekey_interval(3);
+        enum { N = 10 * 16384 + 5 };
+        uint8_t *in = malloc(N + 5), *out = malloc(N + 5);
+        fill(in, N + 5, 9);
+        size_t got = 0;
+        TM_CHECK(s_write_all(&p, in, N, out, &got, N + 5));
+        for (int i = 0; i < 5; i++)
+            TM_CHECK(s_write_all(&p, in + N + i, 1, out, &got, N + 5));
+        TM_CHECK_EQ(got, N + 5);
+        TM_CHECK_MEM(out, in, N + 5);
+        TM_CHECK_EQ(p.key_updates, 5);   /* 16 records: after the 3rd, 6th, 9th, 12th, 15th */
+        TM_CHECK_EQ(p.key_update_requests, 0);
+        tm_tlsrec_set_rekey_interval(0);
+        free(in);
+        free(out);
+        pair_close(&p);
+    }
+}
+
 static void test_done(void)
 {
     tm_tlsrec_thread_cleanup();
@@ -965,4 +992,5 @@ TM_TEST_MAIN(TM_CASE(test_takeover_and_data_each_suite), TM_CASE(test_one_byte_a
              TM_CASE(test_crafted_records_accepted), TM_CASE(test_crafted_records_refused),
              TM_CASE(test_flipped_bit), TM_CASE(test_close),
              TM_CASE(test_partial_writes_and_retry), TM_CASE(test_stays_on_openssl),
-             TM_CASE(test_identity_kept_when_used), TM_CASE(test_done))
+             TM_CASE(test_identity_kept_when_used), TM_CASE(test_own_key_updates),
+             TM_CASE(test_done))
