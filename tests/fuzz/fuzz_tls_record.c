@@ -3,13 +3,21 @@
  * reader (src/net/tls_record.c): every byte after the handshake is the
  * peer's, so every byte here is the fuzzer's.
  *
- * Input: [0] suite (mod 3: AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305),
- * [1] how the bytes arrive (a seed for chunk sizes and "would block"
- * pauses), [2] the reader's buffer size, then the peer's traffic secret
- * (the suite's hash length), then the bytes the peer sends. The keys are
- * fixed by the input, so seeds recorded from a real OpenSSL client
- * (corpus/tls_record, make_tls_record_seeds.c) reach past authentication
- * and mutations of their records test what lies behind it.
+ * Input: [0] suite (mod 3: AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305;
+ * bit 7: items mode, below), [1] how the bytes arrive (a seed for chunk
+ * sizes and "would block" pauses), [2] the reader's buffer size, then the
+ * peer's traffic secret (the suite's hash length), then the bytes the peer
+ * sends. The keys are fixed by the input, so seeds recorded from a real
+ * OpenSSL client (corpus/tls_record, make_tls_record_seeds.c) reach past
+ * authentication.
+ *
+ * Mutated ciphertext fails authentication, so in items mode the harness
+ * seals what the fuzzer chooses: items [kind][length, 2 bytes][bytes], kind
+ * bit 0: the bytes are a TLSInnerPlaintext to seal as one record (with
+ * tls13_sealer.h, written independently of tls_record.c), else raw bytes on
+ * the wire (headers, garbage); bit 1: the sealer moves to the next key
+ * after this record (as after a KeyUpdate it carries). Content types,
+ * padding, alerts and post-handshake messages are then the fuzzer's.
  *
  * Properties checked, besides no crash or sanitizer report:
  *  - no read returns more than asked, and a failed or ended reader stays so;
@@ -31,6 +39,7 @@
 
 #include "net/loop.h"
 #include "net/tls_record.h"
+#include "tls13_sealer.h"
 
 #define REQUIRE(c)                                                                  \
     do {                                                                            \
@@ -173,17 +182,59 @@ static void check_echo(uint16_t suite, const uint8_t *peer_secret, size_t slen, 
     tm_tlsrec_free(r);
 }
 
+/* Items mode: the wire bytes the items make (malloc'd into *out). */
+static size_t make_items(uint16_t suite, const uint8_t *secret, const uint8_t *p, size_t n,
+                         uint8_t **out)
+{
+    tm_test_sealer sealer;
+    tm_test_sealer_init(&sealer, suite, secret);
+    size_t cap = 16, len = 0;
+    uint8_t *w = malloc(cap);
+    REQUIRE(w);
+    while (n >= 3) {
+        uint8_t kind = p[0];
+        size_t k = (size_t)p[1] << 8 | p[2];
+        p += 3;
+        n -= 3;
+        k = k < n ? k : n;
+        if (kind & 1)
+            k = k < TM_TLSREC_MAX_CIPHER - 16 ? k : TM_TLSREC_MAX_CIPHER - 16;
+        if (len + k + 21 > cap) {
+            cap = (len + k + 21) * 2;
+            w = realloc(w, cap);
+            REQUIRE(w);
+        }
+        if (kind & 1) {
+            len += tm_test_seal(&sealer, p, k, w + len);
+            if (kind & 2)
+                tm_test_sealer_next(&sealer);
+        } else {
+            memcpy(w + len, p, k);
+            len += k;
+        }
+        p += k;
+        n -= k;
+    }
+    *out = w;
+    return len;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
         return 0;
-    uint16_t suite = SUITES[data[0] % 3];
+    uint16_t suite = SUITES[(data[0] & 0x7f) % 3];
     size_t slen = tm_tlsrec_secret_len(suite);
     if (size < 3 + slen)
         return 0;
     const uint8_t *secret = data + 3, *peer = data + 3 + slen;
     size_t n = size - 3 - slen;
+    uint8_t *made = NULL;
+    if (data[0] & 0x80) {
+        n = make_items(suite, secret, peer, n, &made);
+        peer = made;
+    }
     static const size_t caps[] = {1, 5, 7, 64, 1000, 16384, 16385, 20000, 65536};
     size_t cap = caps[data[2] % (sizeof caps / sizeof caps[0])];
 
@@ -207,6 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(b.plain);
     free(chunked.out);
     free(whole.out);
+    free(made);
     return 0;
 }
 

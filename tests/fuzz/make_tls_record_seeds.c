@@ -3,7 +3,9 @@
  * what a real OpenSSL client sends after a TLS 1.3 handshake (application
  * data of several sizes, KeyUpdates, close_notify), one file per suite and
  * script, prefixed with the header fuzz_tls_record.c reads (suite, chunking,
- * buffer size, the client's traffic secret from its key log).
+ * buffer size, the client's traffic secret from its key log); and
+ * items-mode inputs (records the harness seals: padding, split KeyUpdates,
+ * alerts, stray types).
  *
  * Both ends are OpenSSL over memory BIOs; only the client's bytes after its
  * Finished are kept. Usage: make_tls_record_seeds DIR
@@ -147,6 +149,79 @@ static void close_notify(SSL *c)
 
 static void big(SSL *c) { write_n(c, 70000); }
 
+/* ---- items mode: records the harness seals --------------------------------------- */
+
+typedef struct items {
+    uint8_t b[512];
+    size_t n;
+} items;
+
+static void item(items *it, uint8_t kind, const void *p, size_t k)
+{
+    it->b[it->n++] = kind;
+    it->b[it->n++] = (uint8_t)(k >> 8);
+    it->b[it->n++] = (uint8_t)k;
+    memcpy(it->b + it->n, p, k);
+    it->n += k;
+}
+
+static int items_seed(const char *dir, const char *name, int si, const items *it)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    uint8_t head[3] = {(uint8_t)(0x80 | si), (uint8_t)(5 + si), (uint8_t)(1 + 3 * si)};
+    uint8_t secret[48];
+    memset(secret, 0x33, sizeof secret);
+    fwrite(head, 1, 3, f);
+    fwrite(secret, 1, si == 1 ? 48 : 32, f);
+    fwrite(it->b, 1, it->n, f);
+    fclose(f);
+    return 0;
+}
+
+/* Content, type and padding as TLSInnerPlaintext; kind 1 seals, 3 seals
+ * and moves to the next key, 0 is raw bytes on the wire. */
+static int items_seeds(const char *dir)
+{
+    static const uint8_t data1[] = {'h', 'e', 'l', 'l', 'o', 23};
+    static const uint8_t data2[] = {'w', 'o', 'r', 'l', 'd', 23, 0, 0, 0, 0};
+    static const uint8_t empty[] = {23};
+    static const uint8_t ku_a[] = {24, 0, 22}, ku_b[] = {0, 1, 1, 22};
+    static const uint8_t ku_whole[] = {24, 0, 0, 1, 0, 22, 0};
+    static const uint8_t cancel[] = {1, 90, 21}, close_n[] = {1, 0, 21}, fatal[] = {2, 40, 21};
+    static const uint8_t zeros[] = {0, 0, 0}, ccs[] = {1, 20}, nst[] = {4, 0, 0, 0, 22};
+    static const uint8_t big_header[] = {23, 3, 3, 0x41, 0x01};
+    items it[6];
+    memset(it, 0, sizeof it);
+    item(&it[0], 1, data1, sizeof data1);
+    item(&it[0], 1, data2, sizeof data2);
+    item(&it[0], 1, empty, sizeof empty);
+    item(&it[1], 1, ku_a, sizeof ku_a);
+    item(&it[1], 3, ku_b, sizeof ku_b);
+    item(&it[1], 3, ku_whole, sizeof ku_whole);
+    item(&it[1], 1, data1, sizeof data1);
+    item(&it[2], 1, cancel, sizeof cancel);
+    item(&it[2], 1, data1, sizeof data1);
+    item(&it[2], 1, close_n, sizeof close_n);
+    item(&it[3], 1, data1, sizeof data1);
+    item(&it[3], 1, fatal, sizeof fatal);
+    item(&it[4], 1, zeros, sizeof zeros);
+    item(&it[4], 1, ccs, sizeof ccs);
+    item(&it[4], 1, nst, sizeof nst);
+    item(&it[5], 1, data1, sizeof data1);
+    item(&it[5], 0, big_header, sizeof big_header);
+    static const char *const names[] = {"items-data", "items-keyupdate", "items-close",
+                                        "items-fatal-alert", "items-bad-content",
+                                        "items-raw-header"};
+    for (int i = 0; i < 6; i++)
+        if (items_seed(dir, names[i], i % 3, &it[i]) < 0)
+            return -1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -169,5 +244,5 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-    return 0;
+    return items_seeds(argv[1]) < 0;
 }

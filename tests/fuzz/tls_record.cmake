@@ -1,7 +1,8 @@
 # Fuzz target for the server's TLS 1.3 record reader (src/net/tls_record.c).
 # Seeds: corpus/tls_record, what a real OpenSSL client sends after the
-# handshake with its traffic secret in front (make_tls_record_seeds DIR
-# writes them again; not run by the build).
+# handshake with its traffic secret in front, and items-mode inputs whose
+# records the harness seals (make_tls_record_seeds DIR writes them again;
+# not run by the build).
 #  - TMQTT_FUZZ=ON (clang): libFuzzer `fuzz_tls_record` with tls_record.c
 #    instrumented; ctest `fuzz_tls_record_smoke` (20 s from the seeds).
 #  - otherwise: `fuzz_tls_record_replay` replays the seeds (ctest fuzz_tls_record_replay).
@@ -11,6 +12,7 @@ target_link_libraries(make_tls_record_seeds PRIVATE OpenSSL::SSL OpenSSL::Crypto
 if(TMQTT_FUZZ)
   add_executable(fuzz_tls_record ${CMAKE_CURRENT_LIST_DIR}/fuzz_tls_record.c
                  ${CMAKE_SOURCE_DIR}/src/net/tls_record.c)
+  target_include_directories(fuzz_tls_record PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit)
   target_link_libraries(fuzz_tls_record PRIVATE OpenSSL::SSL OpenSSL::Crypto)
   target_compile_options(fuzz_tls_record PRIVATE -fsanitize=fuzzer,address,undefined
                          -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
@@ -23,6 +25,7 @@ if(TMQTT_FUZZ)
 else()
   add_executable(fuzz_tls_record_replay ${CMAKE_CURRENT_LIST_DIR}/fuzz_tls_record.c)
   target_compile_definitions(fuzz_tls_record_replay PRIVATE TM_FUZZ_REPLAY)
+  target_include_directories(fuzz_tls_record_replay PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit)
   target_link_libraries(fuzz_tls_record_replay PRIVATE tmqtt_net)
   add_test(NAME fuzz_tls_record_replay COMMAND fuzz_tls_record_replay ${TM_TLSREC_CORPUS})
 endif()

@@ -33,6 +33,7 @@
 #include "net/tls_int.h"
 #include "net/tls_record.h"
 #include "test_pki.h"
+#include "tls13_sealer.h"
 #include "tm_test.h"
 
 /* ---- certificates ------------------------------------------------------------- */
@@ -376,91 +377,25 @@ static bool has(const char *hay, const char *needle)
     return false;
 }
 
-/* ---- a client's records sealed by the test (keys derived independently) ---------- */
+/* ---- a client's records sealed by the test (tls13_sealer.h) ----------------------- */
 
-typedef struct sealer {
-    const EVP_CIPHER *cipher;
-    const EVP_MD *md;
-    size_t key_len;
-    uint8_t secret[48], key[32], iv[12];
-    uint64_t seq;
-} sealer;
-
-/* HKDF-Expand-Label(secret, label, "", n): HkdfLabel built here. */
-static void expand_label(const EVP_MD *md, const uint8_t *secret, const char *label,
-                         uint8_t *out, size_t n)
-{
-    uint8_t info[64];
-    size_t ll = strlen(label), k = 0;
-    info[k++] = (uint8_t)(n >> 8);
-    info[k++] = (uint8_t)n;
-    info[k++] = (uint8_t)(6 + ll);
-    memcpy(info + k, "tls13 ", 6);
-    k += 6;
-    memcpy(info + k, label, ll);
-    k += ll;
-    info[k++] = 0;
-    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-    size_t outlen = n;
-    if (!c || EVP_PKEY_derive_init(c) <= 0 || EVP_PKEY_CTX_set_hkdf_md(c, md) <= 0 ||
-        EVP_PKEY_CTX_set_hkdf_mode(c, EVP_PKEY_HKDEF_MODE_EXPAND_ONLY) <= 0 ||
-        EVP_PKEY_CTX_set1_hkdf_key(c, secret, EVP_MD_get_size(md)) <= 0 ||
-        EVP_PKEY_CTX_add1_hkdf_info(c, info, (int)k) <= 0 || EVP_PKEY_derive(c, out, &outlen) <= 0)
-        abort();
-    EVP_PKEY_CTX_free(c);
-}
-
-static void sealer_keys(sealer *s)
-{
-    expand_label(s->md, s->secret, "key", s->key, s->key_len);
-    expand_label(s->md, s->secret, "iv", s->iv, 12);
-    s->seq = 0;
-}
+typedef tm_test_sealer sealer;
 
 /* The client's sender from its key log; the client SSL must not have sent
  * application data (its sequence number is then 0). */
 static void sealer_init(sealer *s, pair *p)
 {
-    const SSL_CIPHER *c = SSL_get_current_cipher(p->cli);
-    switch (SSL_CIPHER_get_protocol_id(c)) {
-    case 0x1302: s->cipher = EVP_aes_256_gcm(); s->md = EVP_sha384(); s->key_len = 32; break;
-    case 0x1303: s->cipher = EVP_chacha20_poly1305(); s->md = EVP_sha256(); s->key_len = 32; break;
-    default: s->cipher = EVP_aes_128_gcm(); s->md = EVP_sha256(); s->key_len = 16; break;
-    }
-    memcpy(s->secret, p->csecret, p->csecret_len);
-    sealer_keys(s);
+    tm_test_sealer_init(s, SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(p->cli)),
+                        p->csecret);
 }
 
-static void sealer_next(sealer *s)
-{
-    uint8_t next[48];
-    size_t hl = (size_t)EVP_MD_get_size(s->md);
-    expand_label(s->md, s->secret, "traffic upd", next, hl);
-    memcpy(s->secret, next, hl);
-    sealer_keys(s);
-}
+static void sealer_next(sealer *s) { tm_test_sealer_next(s); }
 
-/* A record whose TLSInnerPlaintext is inner[0..n) exactly (content, type,
- * padding: the caller's), appended to c2s. */
+/* A record whose TLSInnerPlaintext is inner[0..n) exactly, appended to c2s. */
 static void seal_inner(pair *p, sealer *s, const uint8_t *inner, size_t n)
 {
-    uint8_t *rec = malloc(n + 21), nonce[12];
-    size_t clen = n + 16;
-    rec[0] = 23, rec[1] = 3, rec[2] = 3, rec[3] = (uint8_t)(clen >> 8), rec[4] = (uint8_t)clen;
-    memcpy(nonce, s->iv, 12);
-    for (int i = 0; i < 8; i++)
-        nonce[11 - i] ^= (uint8_t)(s->seq >> (8 * i));
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    int l;
-    if (!EVP_EncryptInit_ex2(c, s->cipher, s->key, nonce, NULL) ||
-        !EVP_EncryptUpdate(c, NULL, &l, rec, 5) ||
-        !EVP_EncryptUpdate(c, rec + 5, &l, inner, (int)n) ||
-        !EVP_EncryptFinal_ex(c, rec + 5 + n, &l) ||
-        !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, 16, rec + 5 + n))
-        abort();
-    EVP_CIPHER_CTX_free(c);
-    s->seq++;
-    c2s_add(p, rec, n + 21);
+    uint8_t *rec = malloc(n + 21);
+    c2s_add(p, rec, tm_test_seal(s, inner, n, rec));
     free(rec);
 }
 
