@@ -17,7 +17,8 @@
  *    -2 or a count short of its input, held_plain is the plaintext length of
  *    the last application data record in it, reported written on the retry;
  *  - after F_FAILED nothing is read or sealed any more (only the queued
- *    alert may still leave), after F_SENT_CLOSE no application data;
+ *    alert may still leave), after F_SENT_CLOSE nothing more is sealed (TCP
+ *    may be half-closed: no KeyUpdate answer, no alert);
  *  - the thread's cipher context for (suite, direction) holds the key of
  *    the connection in `keyed`, or of none; freeing or re-keying a
  *    connection clears its entries (and wipes the key schedule).
@@ -368,8 +369,10 @@ static long fail(tm_tlsrec *r, int alert, char *err, size_t errcap, const char *
     vsnprintf(err, errcap, fmt, ap);
     va_end(ap);
     if (!(r->flags & F_FAILED)) {
-        if (alert >= 0)
-            queue_alert(r, (uint8_t)alert);   /* best effort: the error stands anyway */
+        /* best effort: the error stands anyway; nothing after our close_notify
+         * (TCP may be half-closed already) */
+        if (alert >= 0 && !(r->flags & F_SENT_CLOSE))
+            queue_alert(r, (uint8_t)alert);
         r->flags |= F_FAILED;
     }
     return -1;
@@ -513,7 +516,8 @@ static long key_update(tm_tlsrec *r, uint8_t request, char *err, size_t errcap)
     if (next_key(r, RX) < 0)
         return fail(r, TM_TLS_AD_INTERNAL_ERROR, err, errcap,
                     "cannot derive the peer's next traffic key");
-    if (request == 1 && !(r->flags & F_KU_LAST) && send_key_update(r) < 0)
+    /* after our close_notify nothing more is sent (TCP may be half-closed) */
+    if (request == 1 && !(r->flags & (F_KU_LAST | F_SENT_CLOSE)) && send_key_update(r) < 0)
         return fail(r, TM_TLS_AD_INTERNAL_ERROR, err, errcap,
                     "cannot answer the peer's KeyUpdate");
     return 0;

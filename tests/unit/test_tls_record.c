@@ -754,6 +754,21 @@ static void test_close(void)
     TM_CHECK(p.eof);
     TM_CHECK_EQ(tm_stream_write(p.st, "x", 1, &want), -1);   /* nothing after close_notify */
     pair_close(&p);
+    /* after our close_notify (and the half-close) the client may still send, even ask
+     * for a KeyUpdate: we read on, and send nothing more */
+    TM_CHECK(open_and_handshake(&p, &so, NULL));
+    TM_CHECK_EQ(tm_stream_shutdown(p.st, &want), 1);
+    TM_CHECK(SSL_key_update(p.cli, SSL_KEY_UPDATE_REQUESTED) == 1);
+    TM_CHECK_EQ(SSL_write(p.cli, "late", 4), 4);
+    c_take(&p);
+    TM_CHECK_EQ(s_read(&p, out, sizeof out, sizeof out), 4);
+    TM_CHECK_MEM(out, "late", 4);
+    TM_CHECK(!p.st->failed);
+    got = 0;
+    c_drain(&p, out, &got, sizeof out);
+    TM_CHECK_EQ(p.key_updates, 0);
+    TM_CHECK(SSL_get_shutdown(p.cli) & SSL_RECEIVED_SHUTDOWN);
+    pair_close(&p);
     /* a clean end of stream without close_notify: 0; in the middle of a record: an error */
     TM_CHECK(open_and_handshake(&p, &so, NULL));
     shutdown(p.cfd, SHUT_WR);
