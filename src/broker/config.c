@@ -160,6 +160,7 @@ void tm_config_free(tm_config *c)
     free(c->last_prefix);
     free(c->clientid_prefixes);
     free(c->psk_file);
+    free(c->tls_record_layer);
     memset(c, 0, sizeof *c);
 }
 
@@ -1160,6 +1161,7 @@ static const key_def keys[] = {
     {"require_certificate", K_BOOL, true, .off = L(require_certificate)},
     {"use_identity_as_username", K_BOOL, true, .off = L(use_identity_as_username)},
     {"use_subject_as_username", K_FN, .fn = k_use_subject_as_username},
+    {"tls_record_layer", K_CHOICE, .off = G(tls_record_layer), .choices = "openssl|tmqtt"},
     {"tls_keyform", K_ACCEPT, .choices = "pem", .why = WHY_ENGINE},
     {"tls_engine", K_REFUSE, .why = WHY_ENGINE},
     {"tls_engine_kpass_sha1", K_REFUSE, .why = WHY_ENGINE},

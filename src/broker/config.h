@@ -152,6 +152,7 @@ typedef struct tm_config {
     char *log_timestamp_format;  /* NULL: seconds since the epoch */
     bool connection_messages;
     uint32_t handshake_timeout_ms;
+    char *tls_record_layer;      /* "openssl" | "tmqtt" (NULL: tmqtt), docs/tls-record-layer.md */
     uint32_t attestation_refresh_s;  /* re-read client policies/collateral; 0: SIGHUP only */
     /* running as a service */
     char *pid_file;

@@ -113,9 +113,11 @@ static int make_tls_opts(const tm_listener_cfg *lc, tls_opts *t, char *err, size
     return 0;
 }
 
-/* The Mosquitto TLS keys tls.h has besides make_tls_opts' (CRL, DH). */
-static void tls_extra(const tm_listener_cfg *lc, tls_opts *t)
+/* The Mosquitto TLS keys tls.h has besides make_tls_opts' (CRL, DH), and
+ * the global tls_record_layer. */
+static void tls_extra(const tm_config *cfg, const tm_listener_cfg *lc, tls_opts *t)
 {
+    t->o.openssl_records = cfg->tls_record_layer && !strcmp(cfg->tls_record_layer, "openssl");
     t->o.crlfile = lc->crlfile;
     t->o.dhparamfile = lc->dhparamfile;
     t->o.identity_subject = lc->use_subject_as_username;
@@ -358,7 +360,7 @@ static void reload(service *s)
             continue;
         if (make_tls_opts(lc, &t, err, sizeof err) < 0)
             goto bad;
-        tls_extra(lc, &t);
+        tls_extra(s->cfg, lc, &t);
         if (tm_netsrv_reload_tls(s->net, (int)i, &t.o, err, sizeof err) < 0)
             goto bad;
         continue;
@@ -540,6 +542,10 @@ static int start(service *s, char *err, size_t errcap)
         snprintf(err, errcap, "out of memory");
         return -1;
     }
+    if (s->cfg->tls_record_layer && !strcmp(s->cfg->tls_record_layer, "openssl"))
+        tm_log(TM_LOG_NOTICE, "tls_record_layer openssl: TLS 1.3 connections stay on OpenSSL's "
+               "record layer after the handshake (more memory per connection; "
+               "docs/tls-record-layer.md)");
     for (uint32_t i = 0; i < s->cfg->n_listeners; i++) {
         tm_listener_cfg *lc = &s->cfg->listeners[i];
         tls_opts t;
@@ -566,7 +572,7 @@ static int start(service *s, char *err, size_t errcap)
         if (is_tls(lc)) {
             if (make_tls_opts(lc, &t, lerr, sizeof lerr) < 0)
                 goto bad;
-            tls_extra(lc, &t);
+            tls_extra(s->cfg, lc, &t);
             o.tls = &t.o;
         }
         if (tm_netsrv_listen(s->net, &o, lerr, sizeof lerr) < 0)

@@ -14,6 +14,17 @@
  *
  * Server role, after the handshake: the identity for use_identity_as_username
  * and, on attesting listeners, the appraised client claims (atls_peer.h).
+ *
+ * The takeover (server role, docs/tls-record-layer.md): when a handshake
+ * completes with TLS 1.3, an AES-GCM or ChaCha20-Poly1305 suite, both
+ * traffic secrets captured (tls.c) and nothing of the application traffic
+ * seen by OpenSSL (no buffered bytes, no ticket or KeyUpdate sent: both
+ * sequence numbers are still 0), the layer keeps what the upper layers will
+ * ask for (identity only when the listener uses it, the appraised claims,
+ * the attestation note), hands the records to tls_record.c and frees the
+ * SSL. From then on `ssl` is NULL and `rec` does the reading and writing
+ * through the TCP layer below. Otherwise the connection stays on OpenSSL,
+ * which releases its buffers while idle (SSL_MODE_RELEASE_BUFFERS).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,17 +40,28 @@
 #include "net/loop.h"
 #include "net/tls.h"
 #include "net/tls_int.h"
+#include "net/tls_record.h"
 
+/* Kept small: a server connection holds one for its whole life. */
 typedef struct tls_stream {
     tm_stream s;
-    SSL *ssl;
+    SSL *ssl;                    /* NULL after the takeover */
+    tm_tlsrec *rec;              /* our record layer after the takeover */
+    char *identity;              /* after the takeover, when the listener uses it */
+    tm_atls_peer *peer;          /* after the takeover: the client's appraised claims */
+    uint16_t sent_format;        /* server: the format of the evidence we sent */
+    bool sent_evidence;
     bool server;
     bool done;                   /* handshake completed */
-    tm_tls_client_hooks hooks;   /* client role */
-    char note[160];              /* what attestation happened, for logs */
 } tls_stream;
 
+typedef struct tls_client_stream {
+    tls_stream t;
+    tm_tls_client_hooks hooks;
+} tls_client_stream;
+
 static tls_stream *T(tm_stream *s) { return (tls_stream *)s; }
+static tls_client_stream *C(tls_stream *t) { return (tls_client_stream *)t; }
 
 /* Why the last call failed, in words; marks the layer failed. */
 static void fail_ssl(tls_stream *t, int ret, const char *what)
@@ -93,9 +115,7 @@ static int want_of(SSL *ssl, int r, unsigned *want)
 
 static void note_attestation(tls_stream *t)
 {
-    uint16_t fmt;
-    if (t->server && tm_atls_server_sent(t->ssl, &fmt))
-        snprintf(t->note, sizeof t->note, "sent %s attestation evidence", tm_format_name(fmt));
+    t->sent_evidence = tm_atls_server_sent(t->ssl, &t->sent_format) == 1;
 }
 
 /* Server: a listener that requires client attestation refuses a handshake
@@ -114,6 +134,88 @@ static int check_client_attestation(tls_stream *t)
     return 0;
 }
 
+/* The identity for use_identity_as_username / use_subject_as_username:
+ * the PSK identity, else the verified certificate's common name or its
+ * whole subject (malloc'd; NULL when there is none). */
+static char *identity_of(SSL *ssl)
+{
+    const char *psk = tm_tls_pskid_idx >= 0 ? SSL_get_ex_data(ssl, tm_tls_pskid_idx) : NULL;
+    if (psk)
+        return strdup(psk);
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if (!peer || SSL_get_verify_result(ssl) != X509_V_OK)
+        return NULL;
+    if (tm_tls_ctx_subject_identity(SSL_get_SSL_CTX(ssl))) {
+        /* Mosquitto's form: "CN=client,OU=Production,O=Server,C=GB" */
+        BIO *b = BIO_new(BIO_s_mem());
+        char *subject = NULL, *data;
+        if (b && X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+            long n = BIO_get_mem_data(b, &data);
+            subject = n > 0 ? strndup(data, (size_t)n) : NULL;
+        }
+        BIO_free(b);
+        return subject;
+    }
+    char cn[256];
+    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
+    return n > 0 ? strdup(cn) : NULL;
+}
+
+/* The client's appraised attestation, a new reference (NULL: none). *ok is
+ * false when there was one but no memory to keep it. */
+static tm_atls_peer *attestation_of(SSL *ssl, bool *ok)
+{
+    tm_claims claims;
+    *ok = true;
+    if (tm_atls_server_client_result(ssl, &claims) != 1)
+        return NULL;
+    /* the configuration this connection was created with (survives reloads) */
+    tm_atls_peer *p = tm_atls_peer_new(&claims, (tm_atls_server *)tm_atls_server_of(ssl));
+    *ok = p != NULL;
+    return p;
+}
+
+/* Server, handshake just completed: our record layer replaces OpenSSL's
+ * when that is safe (see the top of the file); otherwise nothing changes. */
+static void take_over(tls_stream *t)
+{
+    SSL *ssl = t->ssl;
+    uint8_t cs[TM_TLSREC_MAX_SECRET], ss[TM_TLSREC_MAX_SECRET];
+    size_t len = 0;
+    /* the secrets leave the SSL now, whatever happens next */
+    int have = tm_tls_take_secrets(ssl, cs, ss, &len);
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    uint16_t suite = c ? SSL_CIPHER_get_protocol_id(c) : 0;
+    char why[200];
+    tm_tlsrec *rec = NULL;
+    /* OpenSSL must not have read or written a record under the application
+     * keys: nothing buffered (read_ahead is off), no ticket sent, no
+     * KeyUpdate of its own pending */
+    if (have == 0 && tm_tls_ctx_own_records(SSL_get_SSL_CTX(ssl)) &&
+        SSL_version(ssl) == TLS1_3_VERSION && tm_tlsrec_suite_supported(suite) &&
+        !SSL_has_pending(ssl) && SSL_get_num_tickets(ssl) == 0 &&
+        SSL_get_key_update_type(ssl) == SSL_KEY_UPDATE_NONE)
+        rec = tm_tlsrec_new(suite, cs, ss, len, why, sizeof why);
+    OPENSSL_cleanse(cs, sizeof cs);
+    OPENSSL_cleanse(ss, sizeof ss);
+    if (!rec)
+        return;
+    bool ok;
+    char *identity = tm_tls_ctx_wants_identity(SSL_get_SSL_CTX(ssl)) ? identity_of(ssl) : NULL;
+    tm_atls_peer *peer = attestation_of(ssl, &ok);
+    if (!ok) {
+        free(identity);
+        tm_tlsrec_free(rec);
+        return;
+    }
+    t->rec = rec;
+    t->identity = identity;
+    t->peer = peer;
+    t->ssl = NULL;
+    SSL_free(ssl);
+    ERR_clear_error();
+}
+
 static int tls_handshake(tm_stream *s, unsigned *want)
 {
     tls_stream *t = T(s);
@@ -129,20 +231,63 @@ static int tls_handshake(tm_stream *s, unsigned *want)
         return -1;
     }
     t->done = true;
-    note_attestation(t);
-    if (t->server)
-        return check_client_attestation(t) < 0 ? -1 : 1;
+    if (t->server) {
+        note_attestation(t);
+        if (check_client_attestation(t) < 0)
+            return -1;
+        take_over(t);
+        return 1;
+    }
+    const tm_tls_client_hooks *hooks = &C(t)->hooks;
     char why[256] = "";
-    if (t->hooks.verify && t->hooks.verify(t->ssl, t->hooks.arg, why, sizeof why) != 0) {
+    if (hooks->verify && hooks->verify(t->ssl, hooks->arg, why, sizeof why) != 0) {
         tm_stream_fail(s, "TLS peer rejected: %s", why[0] ? why : "refused by hook");
         return -1;
     }
     return 1;
 }
 
+/* ---- after the takeover: tls_record.c over the TCP layer ---------------------- */
+
+static long below_read(void *arg, void *buf, size_t n)
+{
+    unsigned want = 0;
+    return tm_stream_read(arg, buf, n, &want);
+}
+
+static long below_write(void *arg, const void *buf, size_t n)
+{
+    unsigned want = 0;
+    return tm_stream_write(arg, buf, n, &want);
+}
+
+static tm_tlsrec_io below_io(tls_stream *t)
+{
+    return (tm_tlsrec_io){.read = below_read, .write = below_write, .arg = t->s.below};
+}
+
+/* r as tls_record.c returned it; a failure is recorded with its reason:
+ * the record layer's (why), or the TCP layer's below (why ""). */
+static long rec_result(tls_stream *t, const char *what, long r, const char *why)
+{
+    const char *below = tm_stream_error(t->s.below);
+    if (r == -1)
+        tm_stream_fail(&t->s, "%s: %s", what,
+                       why[0] ? why : below[0] ? below : "connection failed");
+    return r;
+}
+
+/* ---- the layer ---------------------------------------------------------------------- */
+
 static long tls_read(tm_stream *s, void *buf, size_t n, unsigned *want)
 {
     tls_stream *t = T(s);
+    if (t->rec) {
+        tm_tlsrec_io io = below_io(t);
+        char why[200];
+        return rec_result(t, "TLS read", tm_tlsrec_read(t->rec, &io, buf, n, want, why, sizeof why),
+                          why);
+    }
     size_t got = 0;
     /* drain whole records while they come, so that nothing decrypted waits
      * inside OpenSSL without the socket being readable */
@@ -175,6 +320,12 @@ static long tls_read(tm_stream *s, void *buf, size_t n, unsigned *want)
 static long tls_write(tm_stream *s, const void *buf, size_t n, unsigned *want)
 {
     tls_stream *t = T(s);
+    if (t->rec) {
+        tm_tlsrec_io io = below_io(t);
+        char why[200];
+        return rec_result(t, "TLS write",
+                          tm_tlsrec_write(t->rec, &io, buf, n, want, why, sizeof why), why);
+    }
     if (n == 0)
         return 0;
     ERR_clear_error();
@@ -191,6 +342,13 @@ static long tls_write(tm_stream *s, const void *buf, size_t n, unsigned *want)
 static int tls_shutdown(tm_stream *s, unsigned *want)
 {
     tls_stream *t = T(s);
+    if (t->rec) {
+        /* close_notify unless nothing may be sent, then half-close TCP */
+        tm_tlsrec_io io = below_io(t);
+        if (!s->failed && tm_tlsrec_shutdown(t->rec, &io, want) == 0)
+            return 0;
+        return s->below ? tm_stream_shutdown(s->below, want) : 1;
+    }
     if (s->failed || !t->done || SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN) {
         /* nothing may be sent: close quietly */
         SSL_set_quiet_shutdown(t->ssl, 1);
@@ -209,13 +367,20 @@ static int tls_shutdown(tm_stream *s, unsigned *want)
     return s->below ? tm_stream_shutdown(s->below, want) : 1;
 }
 
-static bool tls_pending(const tm_stream *s) { return SSL_pending(T((tm_stream *)s)->ssl) > 0; }
+static bool tls_pending(const tm_stream *s)
+{
+    const tls_stream *t = (const tls_stream *)s;
+    return t->rec ? tm_tlsrec_pending(t->rec) : SSL_pending(t->ssl) > 0;
+}
 
 static void tls_free(tm_stream *s)
 {
     tls_stream *t = T(s);
     SSL_free(t->ssl);
     ERR_clear_error();
+    tm_tlsrec_free(t->rec);
+    free(t->identity);
+    tm_atls_peer_unref(t->peer);
     free(t);
 }
 
@@ -232,7 +397,7 @@ static const tm_stream_ops tls_ops = {
 static tls_stream *tls_new(SSL_CTX *ctx, tm_stream *below, bool server, char *err,
                            size_t errcap)
 {
-    tls_stream *t = calloc(1, sizeof *t);
+    tls_stream *t = calloc(1, server ? sizeof(tls_stream) : sizeof(tls_client_stream));
     SSL *ssl = t ? SSL_new(ctx) : NULL;
 #ifdef __wasi__
     /* OpenSSL for wasm32-wasi is built no-sock (no BIO_s_socket): an fd BIO
@@ -294,14 +459,15 @@ tm_stream *tm_stream_tls_client(SSL_CTX *ctx, tm_stream *below, const char *sni,
     tls_stream *t = tls_new(ctx, below, false, err, errcap);
     if (!t)
         return NULL;
+    tm_tls_client_hooks *h = &C(t)->hooks;
     if (hooks)
-        t->hooks = *hooks;
+        *h = *hooks;
     if (sni)
         SSL_set_tlsext_host_name(t->ssl, sni);
     if (expect)
         expect_name(t->ssl, expect, sni);
     char why[256] = "";
-    if (t->hooks.setup && t->hooks.setup(ctx, t->ssl, t->hooks.arg, why, sizeof why) != 0) {
+    if (h->setup && h->setup(ctx, t->ssl, h->arg, why, sizeof why) != 0) {
         snprintf(err, errcap, "TLS setup failed: %s", why[0] ? why : "refused by hook");
         SSL_free(t->ssl);
         free(t);
@@ -310,49 +476,50 @@ tm_stream *tm_stream_tls_client(SSL_CTX *ctx, tm_stream *below, const char *sni,
     return &t->s;
 }
 
+static tls_stream *tls_of(tm_stream *s) { return s && s->ops == &tls_ops ? T(s) : NULL; }
+
 SSL *tm_stream_tls_ssl(tm_stream *s)
 {
-    return s && s->ops == &tls_ops ? T(s)->ssl : NULL;
+    tls_stream *t = tls_of(s);
+    return t ? t->ssl : NULL;
 }
 
 char *tm_stream_tls_identity(tm_stream *s)
 {
-    SSL *ssl = tm_stream_tls_ssl(s);
-    if (!ssl)
-        return NULL;
-    const char *psk = tm_tls_pskid_idx >= 0 ? SSL_get_ex_data(ssl, tm_tls_pskid_idx) : NULL;
-    if (psk)
-        return strdup(psk);
-    X509 *peer = SSL_get0_peer_certificate(ssl);
-    if (!peer || SSL_get_verify_result(ssl) != X509_V_OK)
-        return NULL;
-    if (tm_tls_ctx_subject_identity(SSL_get_SSL_CTX(ssl))) {
-        /* Mosquitto's form: "CN=client,OU=Production,O=Server,C=GB" */
-        BIO *b = BIO_new(BIO_s_mem());
-        char *subject = NULL, *data;
-        if (b && X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
-            long n = BIO_get_mem_data(b, &data);
-            subject = n > 0 ? strndup(data, (size_t)n) : NULL;
-        }
-        BIO_free(b);
-        return subject;
-    }
-    char cn[256];
-    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
-    return n > 0 ? strdup(cn) : NULL;
+    tls_stream *t = tls_of(s);
+    if (t && t->rec)
+        return t->identity ? strdup(t->identity) : NULL;
+    return t ? identity_of(t->ssl) : NULL;
 }
 
 tm_atls_peer *tm_stream_tls_attestation(tm_stream *s)
 {
-    SSL *ssl = tm_stream_tls_ssl(s);
-    tm_claims claims;
-    if (!ssl || tm_atls_server_client_result(ssl, &claims) != 1)
-        return NULL;
-    /* the configuration this connection was created with (survives reloads) */
-    return tm_atls_peer_new(&claims, (tm_atls_server *)tm_atls_server_of(ssl));
+    tls_stream *t = tls_of(s);
+    bool ok;
+    if (t && t->rec)
+        return tm_atls_peer_ref(t->peer);
+    return t ? attestation_of(t->ssl, &ok) : NULL;
 }
 
 const char *tm_stream_tls_attest_note(tm_stream *s)
 {
-    return s && s->ops == &tls_ops ? T(s)->note : "";
+    static char note[96];
+    tls_stream *t = tls_of(s);
+    if (!t || !t->sent_evidence)
+        return "";
+    const char *name = tm_format_name(t->sent_format);
+    snprintf(note, sizeof note, "sent %s attestation evidence", name ? name : "unknown");
+    return note;
+}
+
+const char *tm_stream_tls_record_layer(tm_stream *s)
+{
+    tls_stream *t = tls_of(s);
+    return !t ? NULL : t->rec ? "tmqtt" : "openssl";
+}
+
+size_t tm_stream_tls_buffered(tm_stream *s)
+{
+    tls_stream *t = tls_of(s);
+    return t && t->rec ? tm_tlsrec_buffered(t->rec) : 0;
 }

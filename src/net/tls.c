@@ -6,6 +6,17 @@
  * key-log stream, "insecure") hangs off the SSL_CTX as ex_data and is freed
  * with it, so a context outlives its builder and every connection made from
  * it keeps it alive. The TLS stream layer itself is in stream_tls.c.
+ *
+ * Server contexts whose connections move to our own record layer after the
+ * handshake (docs/tls-record-layer.md) issue no session tickets (OpenSSL
+ * would send them under the application keys, which the record layer
+ * must be the first to use) and capture the two application traffic
+ * secrets of generation 0 through the key-log callback. keylog_cb is the
+ * only key-log callback tls.c installs; it is installed before the attested
+ * TLS extension registers its own, which chains to it, so the binder, the
+ * capture and the key log file all see every line. The secrets live in the
+ * SSL's ex_data until stream_tls.c takes them at the end of the handshake
+ * (tm_tls_take_secrets), and are cleansed then or when the SSL is freed.
  */
 #include "net/tls.h"
 
@@ -22,7 +33,9 @@
 #include <openssl/x509v3.h>
 
 #include "attest/atls.h"
+#include "attest/hex.h"
 #include "net/tls_int.h"
+#include "net/tls_record.h"
 
 #define TM_PSK_MAX 64   /* bytes of key; mosquitto accepts up to 64 too */
 
@@ -39,10 +52,21 @@ typedef struct ctx_data {
     FILE *keylog;
     bool insecure;
     bool subject_identity;       /* server: use_subject_as_username */
+    bool want_identity;          /* server: the identity is used (tm_stream_tls_identity) */
+    bool own_records;            /* server: our record layer after TLS 1.3 handshakes */
 } ctx_data;
+
+/* Server, own record layer: the application traffic secrets of generation 0
+ * as the key log gave them, until the handshake's end. */
+typedef struct traffic_secrets {
+    uint8_t client[TM_TLSREC_MAX_SECRET], server[TM_TLSREC_MAX_SECRET];
+    uint8_t client_len, server_len;
+} traffic_secrets;
 
 static int ctxdata_idx = -1;     /* SSL_CTX ex_data: ctx_data */
 int tm_tls_pskid_idx = -1;       /* SSL ex_data: matched PSK identity (strdup) */
+static int secrets_idx = -1;     /* SSL ex_data: traffic_secrets */
+static unsigned long ssl_frees;  /* SSL objects freed (the ex_data free callback) */
 
 static void ctxdata_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
                          void *argp)
@@ -65,6 +89,18 @@ static void pskid_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
 {
     free(ptr);
 }
+
+/* Called for every SSL freed once the index exists (OpenSSL calls free
+ * callbacks whether or not the SSL holds data under the index). */
+static void secrets_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                         void *argp)
+{
+    ssl_frees++;
+    if (ptr)
+        OPENSSL_clear_free(ptr, sizeof(traffic_secrets));
+}
+
+unsigned long tm_tls_ssl_freed(void) { return ssl_frees; }
 
 static ctx_data *ctxdata(const SSL_CTX *ctx)
 {
@@ -103,7 +139,11 @@ static SSL_CTX *ctx_new(const SSL_METHOD *method, ctx_data **out)
         ctxdata_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ctxdata_free);
     if (tm_tls_pskid_idx < 0)
         tm_tls_pskid_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, pskid_free);
-    SSL_CTX *ctx = ctxdata_idx >= 0 && tm_tls_pskid_idx >= 0 ? SSL_CTX_new(method) : NULL;
+    if (secrets_idx < 0)
+        secrets_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, secrets_free);
+    SSL_CTX *ctx = ctxdata_idx >= 0 && tm_tls_pskid_idx >= 0 && secrets_idx >= 0
+                       ? SSL_CTX_new(method)
+                       : NULL;
     ctx_data *d = calloc(1, sizeof *d);
     if (!ctx || !d || !SSL_CTX_set_ex_data(ctx, ctxdata_idx, d)) {
         SSL_CTX_free(ctx);
@@ -374,13 +414,78 @@ static unsigned psk_client_cb(SSL *ssl, const char *hint, char *identity,
     return (unsigned)d->psk[0].len;
 }
 
+#define KL_CTS0 "CLIENT_TRAFFIC_SECRET_0 "
+#define KL_STS0 "SERVER_TRAFFIC_SECRET_0 "
+
+/* Keeps a "CLIENT_TRAFFIC_SECRET_0 <client random> <secret>" line's secret
+ * (or the server's) for the record layer. Lines of another handshake
+ * (client random differs) or of an unexpected shape are ignored: the
+ * takeover then does not happen. */
+static void capture_secret(SSL *ssl, const char *line)
+{
+    bool client = strncmp(line, KL_CTS0, sizeof KL_CTS0 - 1) == 0;
+    if (!client && strncmp(line, KL_STS0, sizeof KL_STS0 - 1) != 0)
+        return;
+    const char *p = line + sizeof KL_CTS0 - 1;   /* both labels are 24 bytes */
+    size_t pl = strlen(p);
+    uint8_t cr[32], want[32], secret[TM_TLSREC_MAX_SECRET];
+    long sl;
+    if (pl < 65 || p[64] != ' ' || tm_hex_decode(p, 64, cr, sizeof cr) != 32 ||
+        SSL_get_client_random(ssl, want, sizeof want) != sizeof want ||
+        CRYPTO_memcmp(cr, want, sizeof want) != 0 ||
+        (sl = tm_hex_decode(p + 65, pl - 65, secret, sizeof secret)) <= 0)
+        return;
+    traffic_secrets *ts = SSL_get_ex_data(ssl, secrets_idx);
+    if (!ts && (ts = OPENSSL_zalloc(sizeof *ts)) && !SSL_set_ex_data(ssl, secrets_idx, ts)) {
+        OPENSSL_free(ts);
+        ts = NULL;
+    }
+    if (ts) {
+        memcpy(client ? ts->client : ts->server, secret, (size_t)sl);
+        *(client ? &ts->client_len : &ts->server_len) = (uint8_t)sl;
+    }
+    OPENSSL_cleanse(secret, sizeof secret);
+}
+
+/* Every key log line of tls.c's contexts: the record layer's capture
+ * (server contexts with own_records), then the key log file. */
 static void keylog_cb(const SSL *ssl, const char *line)
 {
     ctx_data *d = ctxdata(SSL_get_SSL_CTX(ssl));
+    if (d && d->own_records && SSL_is_server(ssl))
+        capture_secret((SSL *)ssl, line);   /* only our ex_data on it is written */
     if (d && d->keylog) {
         fprintf(d->keylog, "%s\n", line);
         fflush(d->keylog);   /* tshark may read it while we run */
     }
+}
+
+int tm_tls_take_secrets(SSL *ssl, uint8_t *client, uint8_t *server, size_t *len)
+{
+    traffic_secrets *ts = secrets_idx < 0 ? NULL : SSL_get_ex_data(ssl, secrets_idx);
+    if (!ts)
+        return -1;
+    int rc = ts->client_len && ts->client_len == ts->server_len ? 0 : -1;
+    if (rc == 0) {
+        memcpy(client, ts->client, ts->client_len);
+        memcpy(server, ts->server, ts->server_len);
+        *len = ts->client_len;
+    }
+    SSL_set_ex_data(ssl, secrets_idx, NULL);
+    OPENSSL_clear_free(ts, sizeof *ts);
+    return rc;
+}
+
+bool tm_tls_ctx_own_records(const SSL_CTX *ctx)
+{
+    ctx_data *d = ctxdata(ctx);
+    return d && d->own_records;
+}
+
+bool tm_tls_ctx_wants_identity(const SSL_CTX *ctx)
+{
+    ctx_data *d = ctxdata(ctx);
+    return d && d->want_identity;
 }
 
 /* NSS key log to `file`, else $SSLKEYLOGFILE when set. */
@@ -484,10 +589,19 @@ tm_tls_server *tm_tls_server_new(const tm_tls_server_opts *o, char *err, size_t 
     }
     SSL_CTX *ctx = s->ctx;
     d->subject_identity = o->identity_subject;
+    d->want_identity = o->want_identity || o->identity_subject;
     /* MQTT has its own DISCONNECT: a TCP close without close_notify is an
      * ordinary end of connection, not an error worth logging */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
+    if (!o->openssl_records) {
+        /* our record layer after TLS 1.3 handshakes: no tickets (they would
+         * be OpenSSL's records under the application keys), the secrets
+         * from the key log (before the attestation extension chains to it) */
+        d->own_records = true;
+        SSL_CTX_set_num_tickets(ctx, 0);
+        SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+    }
     int minv, have_ca;
     if (tm_tls_parse_version(o->min_version, TLS1_2_VERSION, &minv) < 0) {
         snprintf(err, errcap, "tls_version '%s': use tlsv1.2 or tlsv1.3", o->min_version);

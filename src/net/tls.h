@@ -48,6 +48,12 @@ typedef struct tm_tls_server_opts {
     uint32_t attest_key_lifetime;    /* +key formats: seconds per attestation key (0: 3600) */
     bool require_client_attestation;
     const char *client_attestation_policy;
+    /* tls_record_layer openssl: connections stay on OpenSSL's record layer.
+     * By default a TLS 1.3 connection with an AES-GCM or ChaCha20-Poly1305
+     * suite moves to ours once its handshake is complete and its SSL is
+     * freed (docs/tls-record-layer.md); such contexts issue no session
+     * tickets. */
+    bool openssl_records;
 } tm_tls_server_opts;
 
 typedef struct tm_tls_server tm_tls_server;
@@ -76,8 +82,15 @@ tm_stream *tm_stream_tls_server(tm_tls_server *srv, tm_stream *below, char *err,
  * the client did not attest). */
 char *tm_stream_tls_identity(tm_stream *tls);
 struct tm_atls_peer *tm_stream_tls_attestation(tm_stream *tls);
-/* One line saying what attestation happened in the handshake, for logs ("" none). */
+/* One line saying what attestation happened in the handshake, for logs ("" none;
+ * valid until the next call). */
 const char *tm_stream_tls_attest_note(tm_stream *tls);
+/* Who protects the records now: "openssl", "tmqtt" (the server's own record
+ * layer took over after the handshake), NULL for a layer that is not TLS. */
+const char *tm_stream_tls_record_layer(tm_stream *tls);
+/* Bytes our record layer holds in buffers now (a partial record, decrypted
+ * bytes not yet read, ciphertext not yet sent): 0 while idle. 0 on OpenSSL. */
+size_t tm_stream_tls_buffered(tm_stream *tls);
 
 /* ---- client role ------------------------------------------------------------- */
 
@@ -122,7 +135,8 @@ tm_stream *tm_stream_tls_client(SSL_CTX *ctx, tm_stream *below, const char *sni,
                                 const char *expect, const tm_tls_client_hooks *hooks, char *err,
                                 size_t errcap);
 
-/* The SSL object of a TLS layer (NULL for other layers). */
+/* The SSL object of a TLS layer (NULL for other layers, and for a server
+ * connection after our record layer took over: it is freed then). */
 SSL *tm_stream_tls_ssl(tm_stream *tls);
 
 /* The stream's handshake wants neither readiness but a later retry: OpenSSL

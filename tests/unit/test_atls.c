@@ -40,6 +40,7 @@
 #include "attest/atls.h"
 #include "attest/evidence.h"
 #include "attest/verify.h"
+#include "test_pki.h"
 #include "tm_test.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
@@ -53,32 +54,6 @@ static EVP_PKEY *g_cakey, *g_srvkey, *g_srvkey2, *g_clikey;
 static X509 *g_ca, *g_srvcert, *g_srvcert2, *g_clicert;
 
 static EVP_PKEY *p256(void) { return EVP_EC_gen("P-256"); }
-
-static X509 *mkcert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, bool ca)
-{
-    X509 *x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(rand() & 0x7fffffff));
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, key);
-    X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-    X509V3_CTX v3;
-    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
-                                            ca ? "critical,CA:TRUE" : "CA:FALSE");
-    X509_add_ext(x, e, -1);
-    X509_EXTENSION_free(e);
-    if (!ca) {
-        e = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
-        X509_add_ext(x, e, -1);
-        X509_EXTENSION_free(e);
-    }
-    X509_sign(x, ikey ? ikey : key, EVP_sha256());
-    return x;
-}
 
 static void hex(const uint8_t *b, size_t n, char *out)
 {
@@ -113,13 +88,13 @@ static void setup_once(void)
         abort();
     hex(h, 32, g_spki2_hex);
     g_cakey = p256();
-    g_ca = mkcert("tmqtt test CA", g_cakey, NULL, NULL, true);
+    g_ca = tm_test_mkcert("tmqtt test CA", g_cakey, NULL, NULL, true);
     g_srvkey = p256();
-    g_srvcert = mkcert("localhost", g_srvkey, g_ca, g_cakey, false);
+    g_srvcert = tm_test_mkcert("localhost", g_srvkey, g_ca, g_cakey, false);
     g_srvkey2 = p256();
-    g_srvcert2 = mkcert("localhost", g_srvkey2, g_ca, g_cakey, false);
+    g_srvcert2 = tm_test_mkcert("localhost", g_srvkey2, g_ca, g_cakey, false);
     g_clikey = p256();
-    g_clicert = mkcert("client-1", g_clikey, g_ca, g_cakey, false);
+    g_clicert = tm_test_mkcert("client-1", g_clikey, g_ca, g_cakey, false);
 }
 
 static void cleanup(void)
