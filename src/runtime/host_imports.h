@@ -35,11 +35,14 @@ typedef double f64;
 
 struct Z_wasi_snapshot_preview1_instance_t;
 struct Z_tmqtt_ra_instance_t;
+struct Z_tmqtt_crypto_instance_t;
 
 #define TM_WASI(name) Z_wasi_snapshot_preview1Z_##name
 #define TM_WASI_CTX struct Z_wasi_snapshot_preview1_instance_t *ctx
 #define TM_RA(name) Z_tmqtt_raZ_##name
 #define TM_RA_CTX struct Z_tmqtt_ra_instance_t *ctx
+#define TM_CRYPTO(name) Z_tmqtt_cryptoZ_##name
+#define TM_CRYPTO_CTX struct Z_tmqtt_crypto_instance_t *ctx
 #define TM_HOST_OF(ctx) ((tm_host *)(void *)(ctx))
 
 /* module "wasi_snapshot_preview1": WASI preview 1 and WAMR's socket extension */
@@ -142,5 +145,13 @@ u32 TM_WASI(sock_set_ip_drop_membership)(TM_WASI_CTX, u32 fd, u32 imr_multiaddr,
 u32 TM_RA(formats)(TM_RA_CTX, u32 out, u32 out_cap, u32 out_len_out);
 u32 TM_RA(collect_evidence)(TM_RA_CTX, u32 format, u32 report_data, u32 out, u32 out_cap,
                             u32 out_len_out);
+
+/* module "tmqtt_crypto": AEAD by handle (crypto.c, docs/wasm-runtime.md) */
+u32 TM_CRYPTO(aead_new)(TM_CRYPTO_CTX, u32 alg, u32 key, u32 key_len, u32 handle_out);
+u32 TM_CRYPTO(aead_seal)(TM_CRYPTO_CTX, u64 handle, u32 nonce, u32 nonce_len, u32 aad, u32 aad_len, u32 in,
+                         u32 len, u32 out, u32 tag, u32 tag_len);
+u32 TM_CRYPTO(aead_open)(TM_CRYPTO_CTX, u64 handle, u32 nonce, u32 nonce_len, u32 aad, u32 aad_len, u32 in,
+                         u32 len, u32 tag, u32 tag_len, u32 out);
+u32 TM_CRYPTO(aead_free)(TM_CRYPTO_CTX, u64 handle);
 
 #endif
