@@ -153,7 +153,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
-            printf("tmqtt-wasm 0.1 (wasm2c ahead-of-time, WASI preview 1 + WAMR sockets + tmqtt_ra); module %s\n",
+            printf("tmqtt-wasm 0.1 (wasm2c ahead-of-time, WASI preview 1 + WAMR sockets + tmqtt_ra + tmqtt_crypto); module %s\n",
                    tm_module_name);
             return 0;
         } else if (strcmp(a, "--print-measurement") == 0) {
