@@ -12,7 +12,9 @@
  * files the module cannot and must not read).
  *
  * Invariants: formats are queried from the host once, at open (the host's provider
- * does not change while the module runs), and opening fails when there are none; report data is always exactly 64 bytes;
+ * does not change while the module runs), and opening fails when there are none or
+ * when the host announced that it has no tmqtt_ra (platform/wasi_host.h: then the
+ * import is never called); report data is always exactly 64 bytes;
  * ENOBUFS from the host is turned into TM_PROV_ESPACE with the size it needs.
  * Attestation keys (+key formats) are made and kept by the host too (key_new etc.):
  * the module's tm_prov_key holds the handle and copies of the public parts, and asks
@@ -26,6 +28,7 @@
 
 #include "attest/attest_int.h"
 #include "attest/provider_int.h"
+#include "platform/wasi_host.h"
 #include "platform/wasi_ra.h"
 
 #define TM_WASI_MAX_FORMATS 16
@@ -40,6 +43,13 @@ static int wasi_open(tm_provider *p, const tm_prov_opt *opts, int nopts, char *e
     wasi_state *s = calloc(1, sizeof *s);
     if (!s) {
         tm_reasonf(err, cap, "out of memory");
+        return -1;
+    }
+    /* The first call of tmqtt_ra: on a host without it (WAMR's iwasm) this is where
+     * the module would trap, so say which import before calling, or refuse cleanly
+     * when the host announced that it lacks it (platform/wasi_host.h). */
+    if (tm_host_import_require("tmqtt_ra", "formats", "attestation (attestation_provider)", err, cap) != 0) {
+        free(s);
         return -1;
     }
     uint8_t raw[TM_WASI_MAX_FORMATS * 2];

@@ -11,6 +11,7 @@
  * in a `keyfile` spec is the host's business and is not used here.
  */
 #include "broker/seal.h"
+#include "platform/wasi_host.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,9 @@ tm_seal *tm_seal_open(const char *spec, char *err, size_t errcap)
     char want[32] = "host", have[24] = "";
     if (spec)
         sscanf(spec, "%31s", want);
+    if (tm_host_import_require("tmqtt_seal", "mode", "the sealed store (persistence)", err,
+                               errcap) < 0)
+        return NULL;
     uint32_t n = 0;
     uint32_t rc = tm_seal_host_mode(have, sizeof have - 1, &n);
     if (rc != 0 || n == 0) {

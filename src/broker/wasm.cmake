@@ -14,8 +14,11 @@
 # (src/broker), net with the poll() backend (WASI has no epoll), tls_server.c,
 # attestation incl. atls.c, plus the guest-side platform layer (src/platform) and
 # OpenSSL 3 for wasm32-wasi (scripts/build-openssl-wasm via runtime.cmake, built once
-# into the build tree and reused). The module-only difference is provider_wasi.c:
-# evidence comes from the runtime's tmqtt_ra import.
+# into the build tree and reused). The module-only differences: provider_wasi.c
+# (evidence from the runtime's tmqtt_ra import), wasi_crypto_prov.c (TLS record
+# ciphers in the host, through tmqtt_crypto, when the host offers it) and wasi_mem.c
+# (memcpy/memmove/memset as memory.copy/memory.fill). Compiler and target flags
+# (clang-16, -mbulk-memory) come from runtime.cmake and are OpenSSL's too.
 #
 # Memory layout: 16 MiB stack placed first (--stack-first), so an overflow runs below
 # address 0 and traps instead of silently overwriting static data (wasm-ld's default is
@@ -41,18 +44,19 @@ set(_tw_src ${CMAKE_SOURCE_DIR}/src)
 # its portable files to the global property TM_WASM_SOURCES), so a file added
 # to a library is in the module too; only the guest platform layer is extra.
 get_property(TM_BROKER_WASM_SOURCES GLOBAL PROPERTY TM_WASM_SOURCES)
-list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/platform/wasi_socket.c ${_tw_src}/platform/wasi_glue.c)
+list(APPEND TM_BROKER_WASM_SOURCES ${_tw_src}/platform/wasi_socket.c ${_tw_src}/platform/wasi_glue.c
+     ${_tw_src}/platform/wasi_crypto_prov.c ${TM_WASM_MEM_SOURCES})
 
 # Same language level and warnings as the native build (top-level CMakeLists.txt).
 set(TM_BROKER_WASM_CFLAGS
-  --target=wasm32-wasi -O2 -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+  ${TM_WASM_TARGET_FLAGS} -O2 -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
   -D_GNU_SOURCE -fno-strict-aliasing
   -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_PROCESS_CLOCKS -D_WASI_EMULATED_MMAN
   -I${_tw_src} -I${TMQTT_OPENSSL_WASM_DIR}/include)
 # Linked without -O: clang would run wasm-opt, which drops the "name" section that
 # tmqtt-wasm uses to name functions in trap messages (runtime.cmake).
 set(TM_BROKER_WASM_LDFLAGS
-  --target=wasm32-wasi
+  ${TM_WASM_TARGET_FLAGS}
   -Wl,-z,stack-size=${TM_WASM_STACK_SIZE} -Wl,--stack-first
   ${TM_OPENSSL_WASM_LIBS}
   -lwasi-emulated-signal -lwasi-emulated-process-clocks -lwasi-emulated-mman
@@ -91,11 +95,27 @@ add_custom_target(tmqtt-broker-wasm ALL DEPENDS ${TM_BROKER_WASM})
 tm_wasm_runtime(TARGET tmqtt-wasm MODULE ${TM_BROKER_WASM} NAME tmqtt-broker.wasm
                 DEPENDS tmqtt-broker-wasm)
 
-# The integration suite against the Wasm broker (tests/integration, --broker=wasm).
+# The broker module on hosts with and without the extension imports, and its bulk-memory
+# mem* functions (tests/runtime/driver.py, cases broker-*).
 find_program(TMQTT_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
 if(NOT TMQTT_PYTHON3)
   find_program(TMQTT_PYTHON3 python3)
 endif()
+if(TMQTT_PYTHON3)
+  set(_tw_cases broker-without-ra broker-host-crypto)
+  if(TM_WASM_BULK_MEMORY)
+    list(APPEND _tw_cases broker-bulk-memory)
+  endif()
+  foreach(case ${_tw_cases})
+    add_test(NAME runtime.${case}
+             COMMAND ${TMQTT_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/runtime/driver.py
+                     --runtime $<TARGET_FILE:tmqtt-wasm> --broker $<TARGET_FILE:tmqtt-wasm>
+                     --broker-module ${TM_BROKER_WASM} ${case})
+    set_tests_properties(runtime.${case} PROPERTIES TIMEOUT 120 LABELS "runtime;wasm")
+  endforeach()
+endif()
+
+# The integration suite against the Wasm broker (tests/integration, --broker=wasm).
 if(TMQTT_PYTHON3 AND EXISTS ${CMAKE_SOURCE_DIR}/tests/integration/conftest.py)
   add_test(NAME integration_wasm
            COMMAND ${TMQTT_PYTHON3} -m pytest -q -p no:cacheprovider

@@ -28,6 +28,12 @@
 #include <wasm-rt.h>
 
 typedef struct tm_ra tm_ra;
+typedef struct tm_crypto tm_crypto;
+
+/* Host import modules beyond WASI, as bits of tm_host.omit (--omit-import). */
+#define TM_IMPORT_RA 1u     /* tmqtt_ra (ra.c) */
+#define TM_IMPORT_CRYPTO 2u /* tmqtt_crypto (crypto.c) */
+#define TM_IMPORT_SEAL 4u   /* tmqtt_seal (seal_host.c) */
 
 enum tm_fd_kind {
     TM_FD_FREE = 0,
@@ -88,6 +94,12 @@ typedef struct tm_host {
     struct tm_seal *seal;
 #define TM_SEAL_FILES 8
     struct tm_seal_file *seal_files[TM_SEAL_FILES];
+    /* AEAD contexts behind the tmqtt_crypto import (NULL only if omitted). */
+    tm_crypto *crypto;
+
+    /* Import modules this run leaves out, as a host without them would
+     * (--omit-import): not announced in TMQTT_HOST_IMPORTS, and a call traps. */
+    unsigned omit;
 
     /* proc_exit unwinds to here with the exit code. */
     sigjmp_buf *exit_jmp;
@@ -172,6 +184,9 @@ void tm_pool_fini(tm_host *h);
 /* -- traps (trap.c) ------------------------------------------------------------ */
 
 void tm_trap_install(tm_host *h);
+/* A call to an import module omitted with --omit-import: trap the way WAMR does for
+ * an import it could not link, naming the import in the report. */
+_Noreturn void tm_trap_unlinked(tm_host *h, const char *module, const char *field);
 /* After a trap has unwound to the caller: print the message naming the trap and,
  * when the executable's symbol table allows, the wasm function. */
 void tm_trap_report(int trap_code);

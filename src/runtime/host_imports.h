@@ -36,6 +36,7 @@ typedef double f64;
 struct Z_wasi_snapshot_preview1_instance_t;
 struct Z_tmqtt_ra_instance_t;
 struct Z_tmqtt_seal_instance_t;
+struct Z_tmqtt_crypto_instance_t;
 
 #define TM_WASI(name) Z_wasi_snapshot_preview1Z_##name
 #define TM_WASI_CTX struct Z_wasi_snapshot_preview1_instance_t *ctx
@@ -43,6 +44,8 @@ struct Z_tmqtt_seal_instance_t;
 #define TM_RA_CTX struct Z_tmqtt_ra_instance_t *ctx
 #define TM_SEAL(name) Z_tmqtt_sealZ_##name
 #define TM_SEAL_CTX struct Z_tmqtt_seal_instance_t *ctx
+#define TM_CRYPTO(name) Z_tmqtt_cryptoZ_##name
+#define TM_CRYPTO_CTX struct Z_tmqtt_crypto_instance_t *ctx
 #define TM_HOST_OF(ctx) ((tm_host *)(void *)(ctx))
 
 /* module "wasi_snapshot_preview1": WASI preview 1 and WAMR's socket extension */
@@ -150,5 +153,13 @@ u32 TM_RA(key_new)(TM_RA_CTX, u32 format, u64 not_after, u32 handle_out);
 u32 TM_RA(key_public)(TM_RA_CTX, u32 handle, u32 what, u32 out, u32 out_cap, u32 out_len_out);
 u32 TM_RA(key_sign)(TM_RA_CTX, u32 handle, u32 report_data, u32 sig, u32 sig_cap, u32 sig_len_out);
 u32 TM_RA(key_free)(TM_RA_CTX, u32 handle);
+
+/* module "tmqtt_crypto": AEAD by handle (crypto.c, docs/wasm-runtime.md) */
+u32 TM_CRYPTO(aead_new)(TM_CRYPTO_CTX, u32 alg, u32 key, u32 key_len, u32 handle_out);
+u32 TM_CRYPTO(aead_seal)(TM_CRYPTO_CTX, u64 handle, u32 nonce, u32 nonce_len, u32 aad, u32 aad_len, u32 in,
+                         u32 len, u32 out, u32 tag, u32 tag_len);
+u32 TM_CRYPTO(aead_open)(TM_CRYPTO_CTX, u64 handle, u32 nonce, u32 nonce_len, u32 aad, u32 aad_len, u32 in,
+                         u32 len, u32 tag, u32 tag_len, u32 out);
+u32 TM_CRYPTO(aead_free)(TM_CRYPTO_CTX, u64 handle);
 
 #endif

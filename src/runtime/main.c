@@ -12,6 +12,13 @@
  * "tmqtt-wasm: trap: <what> in function <name>" and exits TM_EXIT_TRAP (134, as a
  * native program that aborts); bad options or a failed set-up exit 2 / 1 with a
  * message before the module runs.
+ *
+ * Which extension imports the host serves is announced to the module in the
+ * environment variable TMQTT_HOST_IMPORTS (comma-separated import module names), the
+ * one channel WASI preview 1 offers before any import is called: a module cannot
+ * probe an import without trapping on a host that lacks it (WAMR traps on a call to
+ * an unlinked import). --omit-import makes this host behave like one without the
+ * import, so that path is tested here (docs/wasm-runtime.md, "What a host provides").
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +29,7 @@
 #include <unistd.h>
 
 #include "broker/seal.h"
+#include "runtime/crypto.h"
 #include "runtime/host.h"
 #include "runtime/ra.h"
 #include "wasm-rt-impl.h"
@@ -54,6 +62,11 @@ static void usage(FILE *f)
             "  --attest-opt KEY=VALUE  provider option; repeatable (see docs/wasm-runtime.md)\n"
             "  --seal SPEC             the key the module's store is sealed with (tmqtt_seal):\n"
             "                          'keyfile PATH', gramine-mrenclave, gramine-mrsigner, snp\n"
+            "  --omit-import NAME      behave like a host without import module NAME\n"
+            "                          (tmqtt_ra, tmqtt_crypto, tmqtt_seal; 'all' = every\n"
+            "                          one and no TMQTT_HOST_IMPORTS, like iwasm); repeatable\n"
+            "  --keep-sigpipe          leave SIGPIPE at its default action (as iwasm does);\n"
+            "                          sockets are written with MSG_NOSIGNAL either way\n"
             "  --trace                 log host calls of interest to stderr\n"
             "  --print-measurement     print the SHA-256 of the embedded module and exit\n"
             "  --version, --help\n",
@@ -95,6 +108,20 @@ static void hex(const uint8_t *b, size_t n, char *out)
 
 static int check_module_file(const char *path, char *err, size_t errlen);
 
+#define TM_HOST_IMPORTS_ENV "TMQTT_HOST_IMPORTS"
+
+/* "TMQTT_HOST_IMPORTS=tmqtt_ra,tmqtt_crypto" minus what --omit-import left out. */
+static int announce_imports(tm_host *h)
+{
+    char v[128] = TM_HOST_IMPORTS_ENV "=";
+    if (!(h->omit & TM_IMPORT_RA)) strcat(v, "tmqtt_ra,");
+    if (!(h->omit & TM_IMPORT_CRYPTO)) strcat(v, "tmqtt_crypto,");
+    if (!(h->omit & TM_IMPORT_SEAL)) strcat(v, "tmqtt_seal,");
+    size_t l = strlen(v);
+    if (v[l - 1] == ',') v[l - 1] = 0;
+    return push_str(&h->envp, &h->envc, v);
+}
+
 int main(int argc, char **argv)
 {
     static tm_host h; /* static: reachable from signal handlers, zero-initialised */
@@ -106,6 +133,7 @@ int main(int argc, char **argv)
     const char *seal_spec = NULL;
     size_t attest_opts_len = 0;
     const char *module_path = NULL;
+    bool announce = true, keep_sigpipe = false;
     struct { char *host, *guest; } dirs[64];
     size_t ndirs = 0;
     int i;
@@ -130,7 +158,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
-            printf("tmqtt-wasm 0.1 (wasm2c ahead-of-time, WASI preview 1 + WAMR sockets + tmqtt_ra); module %s\n",
+            printf("tmqtt-wasm 0.1 (wasm2c ahead-of-time, WASI preview 1 + WAMR sockets + tmqtt_ra + tmqtt_crypto); module %s\n",
                    tm_module_name);
             return 0;
         } else if (strcmp(a, "--print-measurement") == 0) {
@@ -159,6 +187,11 @@ int main(int argc, char **argv)
             NEED_VAL();
             if (!strchr(val, '=') || val[0] == '=') {
                 fprintf(stderr, "tmqtt-wasm: --env %s: want NAME=VALUE\n", val);
+                return 2;
+            }
+            if (strncmp(val, TM_HOST_IMPORTS_ENV "=", sizeof TM_HOST_IMPORTS_ENV) == 0) {
+                fprintf(stderr, "tmqtt-wasm: --env %s: set by the runtime itself (use --omit-import)\n",
+                        TM_HOST_IMPORTS_ENV);
                 return 2;
             }
             if (push_str(&h.envp, &h.envc, val) != 0) return 1;
@@ -199,6 +232,20 @@ int main(int argc, char **argv)
             if (attest_opts_len) attest_opts[attest_opts_len++] = ',';
             memcpy(attest_opts + attest_opts_len, val, l + 1);
             attest_opts_len += l;
+        } else if (strcmp(a, "--omit-import") == 0) {
+            NEED_VAL();
+            if (strcmp(val, "tmqtt_ra") == 0) h.omit |= TM_IMPORT_RA;
+            else if (strcmp(val, "tmqtt_crypto") == 0) h.omit |= TM_IMPORT_CRYPTO;
+            else if (strcmp(val, "tmqtt_seal") == 0) h.omit |= TM_IMPORT_SEAL;
+            else if (strcmp(val, "all") == 0)
+                h.omit |= TM_IMPORT_RA | TM_IMPORT_CRYPTO | TM_IMPORT_SEAL, announce = false;
+            else {
+                fprintf(stderr, "tmqtt-wasm: --omit-import %s: want tmqtt_ra, tmqtt_crypto, "
+                        "tmqtt_seal or all\n", val);
+                return 2;
+            }
+        } else if (strcmp(a, "--keep-sigpipe") == 0) {
+            keep_sigpipe = true;
         } else if (strcmp(a, "--trace") == 0) {
             h.trace = true;
         } else if (a[0] == '-' && a[1] == '-') {
@@ -217,7 +264,14 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    signal(SIGPIPE, SIG_IGN); /* a vanished peer is EPIPE for the module */
+    /* A vanished peer is EPIPE for the module: every socket write passes MSG_NOSIGNAL
+     * (wasi_sock.c, wasi_fd.c); ignoring SIGPIPE as well covers writes to pipes.
+     * --keep-sigpipe leaves the default, as WAMR's iwasm does, to test the former. */
+    if (!keep_sigpipe) signal(SIGPIPE, SIG_IGN);
+    if (announce && announce_imports(&h) != 0) {
+        fprintf(stderr, "tmqtt-wasm: out of memory\n");
+        return 1;
+    }
 
     if (tm_fd_init(&h, max_fds) != 0) {
         fprintf(stderr, "tmqtt-wasm: out of memory\n");
@@ -240,6 +294,14 @@ int main(int argc, char **argv)
     if (seal_spec && !(h.seal = tm_seal_open(seal_spec, err, sizeof err))) {
         fprintf(stderr, "tmqtt-wasm: --seal: %s\n", err);
         return 1;
+    }
+
+    if (!(h.omit & TM_IMPORT_CRYPTO)) {
+        h.crypto = tm_crypto_new(max_fds * TM_CRYPTO_PER_FD, err, sizeof err);
+        if (!h.crypto) {
+            fprintf(stderr, "tmqtt-wasm: tmqtt_crypto: %s\n", err);
+            return 1;
+        }
     }
 
     wasm_rt_init();
@@ -280,6 +342,11 @@ int main(int argc, char **argv)
 done:
     fflush(NULL);
     if (instantiated && status != TM_EXIT_TRAP) tm_module_free();
+    if (h.trace && h.crypto) {
+        tm_crypto_stats(h.crypto, err, sizeof err);
+        tm_trace_printf("tmqtt_crypto: %s", err);
+    }
+    tm_crypto_free(h.crypto);
     tm_ra_close(h.ra);
     for (int k = 0; k < TM_SEAL_FILES; k++)
         tm_seal_file_free(h.seal_files[k]);

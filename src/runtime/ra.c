@@ -26,6 +26,8 @@
  *       ECDSA P-256/SHA-256 (DER) over the 64 bytes; ENOBUFS (72 bytes always do).
  *   key_free(handle) -> errno
  *       wipes the key. The module frees a key when it adopts the next one.
+ * With --omit-import tmqtt_ra every one of them traps, as WAMR does for an import it
+ * could not link.
  *
  * Why the sim measurement is the SHA-256 of the .wasm computed at build time and
  * embedded (runtime.cmake): the code this executable runs *is* the translation of
@@ -122,6 +124,7 @@ static size_t ra_formats(const tm_ra *ra, uint16_t *out, size_t cap)
 u32 TM_RA(formats)(TM_RA_CTX, u32 out, u32 out_cap, u32 out_len_out)
 {
     tm_host *h = TM_HOST_OF(ctx);
+    if (h->omit & TM_IMPORT_RA) tm_trap_unlinked(h, "tmqtt_ra", "formats");
     if (!tm_mem_ok(h, out_len_out, 4)) return TM_EFAULT;
     uint16_t f[32];
     size_t n = ra_formats(h->ra, f, 32);
@@ -141,6 +144,7 @@ u32 TM_RA(collect_evidence)(TM_RA_CTX, u32 format, u32 report_data, u32 out, u32
                             u32 out_len_out)
 {
     tm_host *h = TM_HOST_OF(ctx);
+    if (h->omit & TM_IMPORT_RA) tm_trap_unlinked(h, "tmqtt_ra", "collect_evidence");
     if (!tm_mem_ok(h, report_data, 64) || !tm_mem_ok(h, out_len_out, 4) || !tm_mem_ok(h, out, out_cap))
         return TM_EFAULT;
     if (format > 0xffff) return TM_EINVAL;

@@ -19,7 +19,34 @@ include_guard(GLOBAL)
 # processed after the one that included this file first.
 set(TM_RUNTIME_DIR ${CMAKE_CURRENT_LIST_DIR} CACHE INTERNAL "src/runtime")
 find_program(TM_WASM2C wasm2c REQUIRED)
-find_program(TM_WASM_CLANG NAMES clang clang-14 REQUIRED)
+# The module compiler: clang 16 (Debian 12's clang-16 + lld-16 + libclang-rt-16-dev-wasm32)
+# for bulk memory (memory.copy/memory.fill, see src/platform/wasi_mem.c); clang 14 aborts
+# with -mbulk-memory on wasi-libc's `errno` ("only -ftls-model=local-exec is supported").
+# Every part of a module (its C, OpenSSL, the platform layer) is compiled by this one
+# compiler with the same target flags; wasi-libc comes prebuilt from Debian (objects of
+# either version link together: same object format, same C ABI). A cache variable of its
+# own name so that trees configured before (TM_WASM_CLANG = clang 14) switch too.
+find_program(TMQTT_WASM_CC NAMES clang-16 clang-15 clang clang-14 REQUIRED
+             DOC "C compiler for wasm32-wasi modules (clang >= 15 for bulk memory)")
+set(TM_WASM_CLANG ${TMQTT_WASM_CC} CACHE INTERNAL "")
+execute_process(COMMAND ${TM_WASM_CLANG} --version OUTPUT_VARIABLE _tm_cc_ver ERROR_QUIET)
+string(REGEX MATCH "clang version ([0-9]+)" _tm_cc_match "${_tm_cc_ver}")
+set(TM_WASM_CLANG_MAJOR "${CMAKE_MATCH_1}" CACHE INTERNAL "")
+if(TM_WASM_CLANG_MAJOR AND TM_WASM_CLANG_MAJOR GREATER_EQUAL 15)
+  set(TM_WASM_BULK_MEMORY ON CACHE INTERNAL "")
+  set(TM_WASM_TARGET_FLAGS --target=wasm32-wasi -mbulk-memory CACHE INTERNAL "")
+else()
+  message(WARNING "tmqtt-wasm: ${TM_WASM_CLANG} is clang ${TM_WASM_CLANG_MAJOR}: modules built without "
+          "bulk memory (slow memcpy); install clang-16 lld-16 libclang-rt-16-dev-wasm32 (scripts/setup)")
+  set(TM_WASM_BULK_MEMORY OFF CACHE INTERNAL "")
+  set(TM_WASM_TARGET_FLAGS --target=wasm32-wasi CACHE INTERNAL "")
+endif()
+# Platform sources every module that links wasi-libc should take first.
+if(TM_WASM_BULK_MEMORY)
+  set(TM_WASM_MEM_SOURCES ${CMAKE_SOURCE_DIR}/src/platform/wasi_mem.c CACHE INTERNAL "")
+else()
+  set(TM_WASM_MEM_SOURCES "" CACHE INTERNAL "")
+endif()
 set(TM_WASM_RT_DIR /usr/share/wabt/wasm2c CACHE PATH "wabt's wasm2c runtime sources (wasm-rt-impl.c)")
 if(TMQTT_SANITIZE)
   set(_tm_bounds_default explicit)
@@ -48,6 +75,7 @@ add_library(tm_wasm_host STATIC
   ${TM_RUNTIME_DIR}/ra.c
   ${TM_RUNTIME_DIR}/seal_host.c
   ${CMAKE_SOURCE_DIR}/src/broker/seal.c
+  ${TM_RUNTIME_DIR}/crypto.c
   ${TM_RUNTIME_DIR}/trap.c
   ${TM_WASM_RT_DIR}/wasm-rt-impl.c)
 target_include_directories(tm_wasm_host PUBLIC ${CMAKE_SOURCE_DIR}/src ${TM_WASM_RT_DIR})
@@ -105,7 +133,7 @@ function(tm_wasm_module)
     add_custom_command(
       OUTPUT ${obj}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/${outname}.wasm-obj
-      COMMAND ${TM_WASM_CLANG} --target=wasm32-wasi -O2 -Wall -Wextra -Werror
+      COMMAND ${TM_WASM_CLANG} ${TM_WASM_TARGET_FLAGS} -O2 -Wall -Wextra -Werror
               -I${CMAKE_SOURCE_DIR}/src ${A_CFLAGS} -c ${src} -o ${obj}
       DEPENDS ${src} ${A_DEPENDS}
       COMMENT "clang --target=wasm32-wasi ${base}.c"
@@ -114,34 +142,45 @@ function(tm_wasm_module)
   endforeach()
   add_custom_command(
     OUTPUT ${A_OUTPUT}
-    COMMAND ${TM_WASM_CLANG} --target=wasm32-wasi ${objs} -o ${A_OUTPUT} ${A_LDFLAGS}
+    COMMAND ${TM_WASM_CLANG} ${TM_WASM_TARGET_FLAGS} ${objs} -o ${A_OUTPUT} ${A_LDFLAGS}
     DEPENDS ${objs} ${A_DEPENDS}
     COMMENT "wasm-ld -> ${A_OUTPUT}"
     VERBATIM)
 endfunction()
 
 # OpenSSL for wasm32-wasi, built once per build tree from Debian's source package
-# (scripts/build-openssl-wasm) and cached there. Point TMQTT_OPENSSL_WASM_DIR at an
-# existing build to share one between build trees.
+# (scripts/build-openssl-wasm) and cached there, with the module compiler and target
+# flags. The stamp file names them (.stamp-clang16-bulk-memory): a tree whose OpenSSL
+# was built otherwise (clang 14, no bulk memory) rebuilds it once. Point
+# TMQTT_OPENSSL_WASM_DIR at an existing build to share one between build trees.
 set(TMQTT_OPENSSL_WASM_DIR ${CMAKE_BINARY_DIR}/openssl-wasm CACHE PATH
     "OpenSSL for wasm32-wasi ({include,lib/libssl.a,lib/libcrypto.a})")
 set(TM_OPENSSL_WASM_LIBS ${TMQTT_OPENSSL_WASM_DIR}/lib/libssl.a ${TMQTT_OPENSSL_WASM_DIR}/lib/libcrypto.a
     CACHE INTERNAL "OpenSSL for wasm32-wasi: static libraries")
+if(TM_WASM_BULK_MEMORY)
+  set(_tm_ossl_id clang${TM_WASM_CLANG_MAJOR}-bulk-memory)
+else()
+  set(_tm_ossl_id clang${TM_WASM_CLANG_MAJOR})
+endif()
+set(TM_OPENSSL_WASM_STAMP ${TMQTT_OPENSSL_WASM_DIR}/.stamp-${_tm_ossl_id} CACHE INTERNAL "")
 if(NOT TARGET openssl_wasm)
-  if(EXISTS ${TMQTT_OPENSSL_WASM_DIR}/lib/libssl.a)
+  if(EXISTS ${TM_OPENSSL_WASM_STAMP} AND EXISTS ${TMQTT_OPENSSL_WASM_DIR}/lib/libssl.a)
     add_custom_target(openssl_wasm)
   else()
     get_filename_component(_tm_ossl_parent ${TMQTT_OPENSSL_WASM_DIR} DIRECTORY)
     get_filename_component(_tm_ossl_name ${TMQTT_OPENSSL_WASM_DIR} NAME)
     if(NOT _tm_ossl_name STREQUAL "openssl-wasm")
-      message(FATAL_ERROR "TMQTT_OPENSSL_WASM_DIR=${TMQTT_OPENSSL_WASM_DIR} does not exist; "
-              "scripts/build-openssl-wasm can only create a directory named openssl-wasm")
+      message(FATAL_ERROR "TMQTT_OPENSSL_WASM_DIR=${TMQTT_OPENSSL_WASM_DIR} has no ${_tm_ossl_id} build "
+              "(${TM_OPENSSL_WASM_STAMP}); scripts/build-openssl-wasm can only create a directory named openssl-wasm")
     endif()
+    string(REPLACE ";" " " _tm_ossl_flags "${TM_WASM_TARGET_FLAGS}")
     add_custom_command(
-      OUTPUT ${TM_OPENSSL_WASM_LIBS}
-      COMMAND ${CMAKE_SOURCE_DIR}/scripts/build-openssl-wasm ${_tm_ossl_parent}
-      COMMENT "building OpenSSL for wasm32-wasi (once, ~3 minutes)"
+      OUTPUT ${TM_OPENSSL_WASM_STAMP} ${TM_OPENSSL_WASM_LIBS}
+      COMMAND ${CMAKE_COMMAND} -E env TM_WASM_CC=${TM_WASM_CLANG} "TM_WASM_CFLAGS=${_tm_ossl_flags}"
+              TM_WASM_BUILD_ID=${_tm_ossl_id}
+              ${CMAKE_SOURCE_DIR}/scripts/build-openssl-wasm ${_tm_ossl_parent}
+      COMMENT "building OpenSSL for wasm32-wasi with ${_tm_ossl_id} (once, ~3 minutes)"
       VERBATIM)
-    add_custom_target(openssl_wasm DEPENDS ${TM_OPENSSL_WASM_LIBS})
+    add_custom_target(openssl_wasm DEPENDS ${TM_OPENSSL_WASM_STAMP})
   endif()
 endif()

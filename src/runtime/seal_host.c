@@ -26,9 +26,15 @@
 #include "runtime/wasi_abi.h"
 
 
+/* --omit-import tmqtt_seal: every function traps, as an unlinked import does */
+#define OMITTED(field)                                                                  \
+    if (h->omit & TM_IMPORT_SEAL)                                                       \
+    tm_trap_unlinked(h, "tmqtt_seal", field)
+
 u32 TM_SEAL(mode)(TM_SEAL_CTX, u32 out, u32 out_cap, u32 out_len_out)
 {
     tm_host *h = TM_HOST_OF(ctx);
+    OMITTED("mode");
     if (!h->seal)
         return TM_ENOTSUP;
     const char *m = tm_seal_mode(h->seal);
@@ -43,6 +49,7 @@ u32 TM_SEAL(mode)(TM_SEAL_CTX, u32 out, u32 out_cap, u32 out_len_out)
 u32 TM_SEAL(file_key)(TM_SEAL_CTX, u32 store_id, u32 file_id, u32 handle_out)
 {
     tm_host *h = TM_HOST_OF(ctx);
+    OMITTED("file_key");
     if (!h->seal)
         return TM_ENOTSUP;
     if (!tm_mem_ok(h, store_id, 16) || !tm_mem_ok(h, file_id, 16) || !tm_mem_ok(h, handle_out, 4))
@@ -73,6 +80,7 @@ static tm_seal_file *file_of(tm_host *h, u32 handle)
 u32 TM_SEAL(release)(TM_SEAL_CTX, u32 handle)
 {
     tm_host *h = TM_HOST_OF(ctx);
+    OMITTED("release");
     tm_seal_file *f = file_of(h, handle);
     if (!f)
         return TM_EINVAL;
@@ -85,6 +93,7 @@ u32 TM_SEAL(crypt)(TM_SEAL_CTX, u32 handle, u32 encrypt, u64 seq, u32 aad, u32 a
                    u32 len, u32 tag)
 {
     tm_host *h = TM_HOST_OF(ctx);
+    OMITTED("crypt");
     tm_seal_file *f = file_of(h, handle);
     if (!f)
         return TM_EINVAL;

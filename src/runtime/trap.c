@@ -39,6 +39,7 @@ static int g_nframes;
 static bool g_frames_from_signal;
 static tm_host *g_host;
 static uintptr_t g_stack_lo, g_stack_hi;
+static char g_unlinked[96]; /* "module.field" of an omitted import that was called */
 
 #define TM_MEM_RESERVATION 0x200000000ULL /* wasm-rt-impl.c reserves 8 GiB per memory */
 
@@ -46,6 +47,13 @@ WASM_RT_NO_RETURN void tm_trap_hook(wasm_rt_trap_t code)
 {
     if (!g_frames_from_signal) g_nframes = backtrace(g_frames, TM_TRAP_FRAMES);
     WASM_RT_LONGJMP(wasm_rt_jmp_buf, code);
+}
+
+_Noreturn void tm_trap_unlinked(tm_host *h, const char *module, const char *field)
+{
+    (void)h;
+    snprintf(g_unlinked, sizeof g_unlinked, "%s.%s", module, field);
+    wasm_rt_trap(WASM_RT_TRAP_UNREACHABLE);
 }
 
 #if WASM_RT_MEMCHECK_SIGNAL_HANDLER
@@ -175,7 +183,13 @@ void tm_trap_report(int trap_code)
 #endif
     default: what = "unknown trap"; break;
     }
-    char fn[256];
+    char fn[256], unl[200];
+    if (g_unlinked[0]) {
+        /* WAMR's words for the same event: "failed to call unlinked import function". */
+        snprintf(unl, sizeof unl, "call to unlinked import %s (left out by --omit-import)", g_unlinked);
+        what = unl;
+        g_unlinked[0] = 0;
+    }
     if (module_function(fn, sizeof fn))
         fprintf(stderr, "tmqtt-wasm: trap: %s in function %s\n", what, fn);
     else

@@ -321,6 +321,18 @@ u32 TM_WASI(fd_filestat_set_times)(TM_WASI_CTX, u32 fd, u64 atim, u64 mtim, u32 
     return futimens(f->host, ts) == 0 ? TM_ESUCCESS : tm_errno_from_host(errno);
 }
 
+/* fd_write on a socket (OpenSSL's fd BIO writes TLS records this way): like writev,
+ * but a peer that reset the connection is EPIPE, never SIGPIPE, whatever the
+ * process's SIGPIPE disposition (tmqtt-wasm --keep-sigpipe, or a host like iwasm). */
+static ssize_t send_nosignal(int fd, struct iovec *iov, int niov)
+{
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = iov;
+    m.msg_iovlen = (size_t)niov;
+    return sendmsg(fd, &m, MSG_NOSIGNAL);
+}
+
 static u32 do_rw(tm_host *h, u32 fd, u32 iovs, u32 n, u32 out, bool write, bool positional,
                  u64 offset)
 {
@@ -335,6 +347,8 @@ static u32 do_rw(tm_host *h, u32 fd, u32 iovs, u32 n, u32 out, bool write, bool 
     ssize_t r;
     if (positional)
         r = write ? pwritev(f->host, iov, niov, (off_t)offset) : preadv(f->host, iov, niov, (off_t)offset);
+    else if (write && (f->filetype == TM_FT_SOCK_STREAM || f->filetype == TM_FT_SOCK_DGRAM))
+        r = send_nosignal(f->host, iov, niov);
     else
         r = write ? writev(f->host, iov, niov) : readv(f->host, iov, niov);
     int saved = errno;

@@ -9,6 +9,7 @@ Only loopback is used, with ports chosen by the kernel.
 import argparse
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,10 @@ class Ctx:
         self.hello = args.hello
         self.module = args.module
         self.testdata = args.testdata
+        self.host_rt = args.host_rt
+        self.host_module = args.host_module
+        self.broker = args.broker
+        self.broker_module = args.broker_module
         self.tmp = tmp
         self.passed = 0
         self.failed = 0
@@ -77,9 +82,16 @@ def case_env(c):
     os.environ["TM_LEAK_CHECK"] = "host-only"
     p = c.run(["--env", "TM_TEST=42", "--env", "B=x=y"], ["env"])
     c.check("TM_TEST=42" in p.stdout and "env B=x=y" in p.stdout, "--env variables visible", p.stdout)
-    c.check("envc=2" in p.stdout and "TM_LEAK_CHECK" not in p.stdout, "host environment not leaked", p.stdout)
+    c.check("envc=3" in p.stdout and "TM_LEAK_CHECK" not in p.stdout,
+            "host environment not leaked (the two --env and the runtime's announcement)", p.stdout)
     p = c.run([], ["env"])
-    c.check("envc=0" in p.stdout, "empty environment by default", p.stdout)
+    c.check("envc=1" in p.stdout and "env TMQTT_HOST_IMPORTS=tmqtt_ra,tmqtt_crypto,tmqtt_seal\n" in p.stdout,
+            "by default only TMQTT_HOST_IMPORTS, naming the three extension imports", p.stdout)
+    p = c.run(["--omit-import", "all"], ["env"])
+    c.check("envc=0" in p.stdout, "--omit-import all: empty environment", p.stdout)
+    p = c.run(["--env", "TMQTT_HOST_IMPORTS=tmqtt_crypto"], ["env"])
+    c.check(p.returncode == 2 and "set by the runtime" in p.stderr, "the announcement cannot be forged with --env",
+            p.stderr)
 
 
 def case_clock(c):
@@ -355,34 +367,308 @@ def case_startup(c):
     c.check(dt < 0.5, "start-up under 500 ms", f"{dt}")
 
 
+HOST_ALG = {"TLS_CHACHA20_POLY1305_SHA256": "ChaCha20-Poly1305", "TLS_AES_128_GCM_SHA256": "AES-128-GCM",
+            "TLS_AES_256_GCM_SHA384": "AES-256-GCM", "ECDHE-ECDSA-AES128-GCM-SHA256": "AES-128-GCM",
+            "ECDHE-ECDSA-AES256-GCM-SHA384": "AES-256-GCM", "ECDHE-ECDSA-CHACHA20-POLY1305": "ChaCha20-Poly1305"}
+SELFTEST_CONTEXTS = 3  # host contexts per algorithm made by the provider's start-up self-test
+
+
 def case_tls13(c):
+    """TLS from inside the module against a native s_server, with the record ciphers in the
+    host (tmqtt_crypto) and, with --omit-import, the module's own: TLS 1.3 suites and the
+    TLS 1.2 AEAD record formats (GCM explicit nonce, ChaCha20-Poly1305 RFC 7905 nonce)."""
     certs = os.path.join(c.tmp, "certs")
     os.makedirs(certs)
     key, cert = os.path.join(certs, "key.pem"), os.path.join(certs, "cert.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                     "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    for suite in ("TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"):
+    runs = [(suite, []) for suite in HOST_ALG] + [
+        ("TLS_AES_128_GCM_SHA256", ["--omit-import", "tmqtt_crypto"]),
+        ("ECDHE-ECDSA-CHACHA20-POLY1305", ["--omit-import", "tmqtt_crypto"]),
+        ("TLS_CHACHA20_POLY1305_SHA256", ["--omit-import", "all"])]
+    for suite, extra in runs:
+        tls12 = not suite.startswith("TLS_")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
         srv = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", cert, "-key", key,
-                                "-tls1_3", "-rev", "-naccept", "1", "-quiet"],
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        time.sleep(0.5)
+                                "-tls1_2" if tls12 else "-tls1_3", "-rev", "-quiet"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:  # until s_server listens (it survives the probe and keeps accepting)
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.02)
         t0 = time.perf_counter()
-        p = c.run(["--dir", f"{certs}::/certs", "--addr-pool", "127.0.0.1/32"],
+        p = c.run(["--trace", "--dir", f"{certs}::/certs", "--addr-pool", "127.0.0.1/32"] + extra,
                   ["127.0.0.1", str(port), "/certs/cert.pem", suite], timeout=60)
         dt = time.perf_counter() - t0
         srv.kill()
         srv.wait()
+        label = f"{suite}{' ' + ' '.join(extra) if extra else ''}"
+        version = "TLSv1.2" if tls12 else "TLSv1.3"
         c.check("ok sha256" in p.stdout and "ok ecdsa p-256" in p.stdout, "SHA-256 and ECDSA P-256 in wasm",
                 p.stdout + p.stderr)
-        c.check(f"ok handshake TLSv1.3 {suite} verify=0" in p.stdout,
-                f"TLS 1.3 handshake ({suite}) with certificate verification", p.stdout + p.stderr)
-        c.check("reply ylbmessabew morf olleh" in p.stdout, "data through the TLS channel", p.stdout)
-        print(f"tls: {suite}: run incl. keygen+handshake {dt * 1000:.0f} ms")
+        c.check(f"ok handshake {version} {suite} verify=0" in p.stdout,
+                f"{label}: handshake with certificate verification", p.stdout + p.stderr)
+        c.check(p.stdout.count("reply ylbmessabew morf olleh") == 2, f"{label}: data through the channel", p.stdout)
+        news = p.stderr.count(f"aead_new({HOST_ALG[suite]})")
+        if not extra:
+            c.check("record crypto: tmqtt-host\n" in p.stdout and news > SELFTEST_CONTEXTS,
+                    f"{label}: records protected by the host's {HOST_ALG[suite]}",
+                    f"{news} contexts; {p.stdout} {p.stderr[-2000:]}")
+        else:
+            why = "host did not announce" if "all" in extra else "host does not provide tmqtt_crypto"
+            c.check(f"record crypto: default: the {why}" in p.stdout and "tmqtt_crypto" not in p.stderr,
+                    f"{label}: the module's built-in ciphers, the import never called", p.stdout + p.stderr)
+        print(f"tls: {label}: run incl. keygen+handshake {dt * 1000:.0f} ms")
+
+
+# -- the host's extension imports (t_host.c) ------------------------------------------------
+
+def host(c, opts, margs, **kw):
+    return c.run(opts, margs, binary=c.host_rt, **kw)
+
+
+def case_imports(c):
+    for opts, want in (([], "tmqtt_ra=present tmqtt_crypto=present"),
+                       (["--omit-import", "tmqtt_crypto"], "tmqtt_ra=present tmqtt_crypto=absent"),
+                       (["--omit-import", "tmqtt_ra"], "tmqtt_ra=absent tmqtt_crypto=present"),
+                       (["--omit-import", "all"], "tmqtt_ra=unknown tmqtt_crypto=unknown")):
+        p = host(c, opts, ["imports"])
+        c.check(want in p.stdout, f"{' '.join(opts) or 'default'}: module reads {want}", p.stdout + p.stderr)
+    p = c.run(["--omit-import", "tmqtt_nope"], ["args"])
+    c.check(p.returncode == 2 and "want tmqtt_ra, tmqtt_crypto, tmqtt_seal or all" in p.stderr, "unknown import name refused",
+            p.stderr)
+
+
+def case_omit_import_traps(c):
+    """An omitted import that is called anyway traps like WAMR's unlinked import."""
+    p = host(c, ["--omit-import", "tmqtt_crypto"], ["crypto-call"])
+    c.check(p.returncode == TRAP_EXIT and "trap: call to unlinked import tmqtt_crypto.aead_new" in p.stderr,
+            "tmqtt_crypto.aead_new omitted: trap naming it", f"rc={p.returncode} {p.stderr}")
+    p = host(c, ["--omit-import", "all"], ["crypto-call"])
+    c.check(p.returncode == TRAP_EXIT and "unlinked import tmqtt_crypto.aead_new" in p.stderr,
+            "--omit-import all: same", f"rc={p.returncode} {p.stderr}")
+    p = c.run(["--omit-import", "tmqtt_ra"], ["ra"])
+    c.check(p.returncode == TRAP_EXIT and "trap: call to unlinked import tmqtt_ra.formats" in p.stderr
+            and "in function cmd_ra" in p.stderr,
+            "tmqtt_ra.formats omitted: trap naming it and the calling function", f"rc={p.returncode} {p.stderr}")
+    p = host(c, [], ["crypto-call"])
+    c.check(p.returncode == 0 and "aead_new errno=0" in p.stdout, "provided: the same call works", p.stdout + p.stderr)
+
+
+def said_before_trap(p, imp):
+    """The module named import `imp` on stderr, then the runtime trapped calling it."""
+    lines = p.stderr.splitlines()
+    notice = next((i for i, l in enumerate(lines) if f"calling host import {imp}" in l), None)
+    trap = next((i for i, l in enumerate(lines) if f"trap: call to unlinked import {imp}" in l), None)
+    return p.returncode == TRAP_EXIT and notice is not None and trap is not None and notice < trap
+
+
+def case_ra_require(c):
+    """The start-up path of the wasi attestation provider on three kinds of host."""
+    p = host(c, [], ["ra-require"])
+    c.check(p.returncode == 0 and "formats errno=0" in p.stdout and p.stderr == "",
+            "announced: called without a word", p.stdout + p.stderr)
+    p = host(c, ["--omit-import", "tmqtt_ra"], ["ra-require"])
+    c.check(p.returncode == 3 and "needs the host import tmqtt_ra" in p.stdout and "trap" not in p.stderr,
+            "announced absent: clean refusal naming tmqtt_ra, never called", f"rc={p.returncode} {p.stdout} {p.stderr}")
+    p = host(c, ["--omit-import", "all"], ["ra-require"])
+    c.check(said_before_trap(p, "tmqtt_ra.formats"),
+            "not announced (like iwasm): names tmqtt_ra.formats on stderr before the call traps",
+            f"rc={p.returncode} {p.stderr}")
+
+
+def case_crypto_hostile(c):
+    all_ok(c, host(c, [], ["crypto"]), "tmqtt_crypto: bounds, overlap, lengths, forged/stale/freed handles")
+
+
+def case_crypto_limit(c):
+    p = host(c, ["--max-fds", "16"], ["crypto-limit"])
+    all_ok(c, p, "tmqtt_crypto: contexts capped at 4 per descriptor")
+    c.check("created 64, then errno 41" in p.stdout, "--max-fds 16 -> 64 contexts, then ENFILE", p.stdout)
+
+
+def reset_server():
+    """A listener that reads one byte from its first client, then resets the connection."""
+    import struct
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        conn.recv(1)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        srv.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv.getsockname()[1], t
+
+
+def sigpipe_case(how):
+    def run(c):
+        port, t = reset_server()
+        p = host(c, ["--keep-sigpipe", "--addr-pool", "127.0.0.1/32"], ["write-reset", "127.0.0.1", str(port), how])
+        t.join(10)
+        c.check(p.returncode == 0 and "PASSED" in p.stdout,
+                f"{how}() to a reset connection with SIGPIPE at its default: EPIPE, no signal",
+                f"rc={p.returncode} {p.stdout} {p.stderr}")
+    return run
+
+
+def case_keep_sigpipe(c):
+    """--keep-sigpipe really leaves SIGPIPE at SIG_DFL (SigIgn bit 13 of the running runtime)."""
+    for opts, ignored in (([], True), (["--keep-sigpipe"], False)):
+        proc = subprocess.Popen([c.host_rt] + opts + ["--", "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        ready = proc.stdout.readline()  # printed by the module, so after the runtime's set-up
+        with open(f"/proc/{proc.pid}/status") as f:
+            mask = int(next(l for l in f if l.startswith("SigIgn:")).split()[1], 16)
+        proc.stdin.close()
+        proc.wait(timeout=20)
+        c.check(ready == "ready\n" and bool(mask & (1 << (signal.SIGPIPE - 1))) == ignored,
+                f"{' '.join(opts) or 'default'}: SIGPIPE {'ignored' if ignored else 'at its default'}",
+                f"ready={ready!r} SigIgn={mask:#x}")
+
+
+def case_memops(c):
+    all_ok(c, host(c, [], ["memops"]), "memcpy/memmove/memset semantics")
+
+
+def bulk_functions(c, module, what):
+    p = subprocess.run(["wasm-objdump", "-d", module], capture_output=True, text=True)
+    c.check(p.returncode == 0, f"wasm-objdump -d {what}", p.stderr)
+    bodies, cur = {}, None
+    for line in p.stdout.splitlines():
+        if " func[" in line and line.rstrip().endswith(">:"):
+            cur = line.split("<")[-1].rstrip(">:")
+            bodies[cur] = []
+        elif cur:
+            bodies[cur].append(line)
+    for fn, insn in (("memcpy", "memory.copy"), ("memmove", "memory.copy"), ("memset", "memory.fill")):
+        body = " ".join(bodies.get(fn, []))
+        c.check(insn in body and " loop" not in body, f"{what}: {fn} is one {insn}, no loop", body[:300])
+
+
+def case_bulk_memory(c):
+    bulk_functions(c, c.host_module, "t_host.wasm")
+
+
+# -- the broker module on hosts with and without the extension imports ------------------------
+
+def broker_setup(c, attest):
+    """A TLS listener on a free port in c.tmp; returns (conf, port, base options)."""
+    d = os.path.join(c.tmp, "b")
+    os.makedirs(d, exist_ok=True)
+    key, cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conf = os.path.join(d, "broker.conf")
+    with open(conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\ncertfile {cert}\nkeyfile {key}\n"
+                + ("attestation_provider sim\n" if attest else ""))
+    opts = ["--dir", d, "--addr-pool", "127.0.0.1/32"]
+    if attest:
+        opts += ["--attest", "sim", "--attest-opt", f"key={os.path.join(d, 'sim.pem')}"]
+    return conf, port, opts
+
+
+def wait_listening(port, proc, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def case_broker_without_ra(c):
+    """A listener with attestation_provider on a host that lacks tmqtt_ra."""
+    conf, port, opts = broker_setup(c, attest=True)
+    proc = subprocess.Popen([c.broker] + opts + ["--", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    up = wait_listening(port, proc)
+    proc.terminate()
+    err = proc.communicate(timeout=20)[1]
+    c.check(up, "control: with tmqtt_ra the attested listener starts", err)
+    p = c.run(opts + ["--omit-import", "tmqtt_ra"], ["-c", conf], binary=c.broker, timeout=30)
+    c.check(p.returncode not in (0, TRAP_EXIT) and "needs the host import tmqtt_ra" in p.stderr
+            and "trap" not in p.stderr,
+            "announced without tmqtt_ra: the broker refuses to start and names the import (no trap)",
+            f"rc={p.returncode} {p.stderr}")
+    p = c.run(opts + ["--omit-import", "all"], ["-c", conf], binary=c.broker, timeout=30)
+    c.check(said_before_trap(p, "tmqtt_ra.formats"),
+            "a host like iwasm: the broker names tmqtt_ra.formats before the call that traps",
+            f"rc={p.returncode} {p.stderr}")
+
+
+def mqtt_over_tls(port, tls12_cipher=None):
+    """CONNECT over TLS (1.3, or 1.2 with one cipher); returns (negotiated cipher, CONNACK ok)."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if tls12_cipher:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(tls12_cipher)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as t:
+            t.sendall(b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02cx")
+            got = b""
+            while len(got) < 4:
+                d = t.recv(4 - len(got))
+                if not d:
+                    break
+                got += d
+            return t.cipher()[0], got == b"\x20\x02\x00\x00"
+
+
+def case_broker_host_crypto(c):
+    """The broker's TLS records go through tmqtt_crypto when the host has it, and work without."""
+    conf, port, opts = broker_setup(c, attest=False)
+    for extra in ([], ["--omit-import", "tmqtt_crypto"]):
+        log = os.path.join(c.tmp, "broker-trace.log")
+        with open(log, "w") as lf:
+            proc = subprocess.Popen([c.broker, "--trace"] + opts + extra + ["--", "-c", conf],
+                                    stdout=subprocess.DEVNULL, stderr=lf)
+        up = wait_listening(port, proc)
+        c.check(up, f"broker {' '.join(extra) or 'with tmqtt_crypto'} listening")
+        used = []
+        for cipher in (None, "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"):
+            try:
+                name, ok = mqtt_over_tls(port, cipher)
+            except OSError as e:
+                name, ok = repr(e), False
+            used.append(name)
+            c.check(ok, f"{' '.join(extra) or 'host crypto'}: MQTT CONNACK over {name}")
+        proc.terminate()
+        proc.wait(timeout=20)
+        trace = open(log).read()
+        if not extra:
+            for name in used:
+                alg = HOST_ALG.get(name, "?")
+                c.check(trace.count(f"aead_new({alg})") > SELFTEST_CONTEXTS,
+                        f"{name}: records by the host's {alg}", trace[-1500:])
+        else:
+            c.check("tmqtt_crypto" not in trace, "omitted: the module never calls tmqtt_crypto", trace[-1500:])
+
+
+def case_broker_bulk_memory(c):
+    bulk_functions(c, c.broker_module, "tmqtt-broker.wasm")
 
 
 CASES = {
@@ -403,6 +689,12 @@ CASES = {
     "sock-pool-refuses-bind": case_sock_pool_refuses_bind, "sock-no-pool-refuses": case_sock_no_pool_refuses,
     "sock-connect": case_sock_connect, "sock-connect-refused": case_sock_connect_refused,
     "resolve": case_resolve, "hello": case_hello, "startup": case_startup, "tls13": case_tls13,
+    "imports": case_imports, "omit-import-traps": case_omit_import_traps, "ra-require": case_ra_require,
+    "crypto-hostile": case_crypto_hostile, "crypto-limit": case_crypto_limit,
+    "sigpipe-write": sigpipe_case("write"), "sigpipe-send": sigpipe_case("send"),
+    "keep-sigpipe": case_keep_sigpipe, "memops": case_memops, "bulk-memory": case_bulk_memory,
+    "broker-without-ra": case_broker_without_ra, "broker-host-crypto": case_broker_host_crypto,
+    "broker-bulk-memory": case_broker_bulk_memory,
 }
 
 
@@ -412,6 +704,10 @@ def main():
     ap.add_argument("--hello")
     ap.add_argument("--module")
     ap.add_argument("--testdata", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "testdata"))
+    ap.add_argument("--host-rt", help="tmqtt-wasm-thost (t_host.wasm translated)")
+    ap.add_argument("--host-module", help="t_host.wasm")
+    ap.add_argument("--broker", help="tmqtt-wasm with tmqtt-broker.wasm")
+    ap.add_argument("--broker-module", help="tmqtt-broker.wasm")
     ap.add_argument("cases", nargs="+")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="tmqtt-wasm-test-")

@@ -2,9 +2,11 @@
  * t_tls.c — OpenSSL 3 built for wasm32-wasi, running under tmqtt-wasm: SHA-256 and
  * ECDSA P-256 sign/verify, then a TLS 1.3 handshake over the runtime's sockets with a
  * native `openssl s_server -rev` on loopback, verifying the server certificate from a
- * preopened directory, and one line echoed back reversed.
+ * preopened directory, and two lines echoed back reversed (several records each way,
+ * so record sequence numbers other than 0 are used). Prints which provider protects
+ * the records ("record crypto: tmqtt-host" when the host's tmqtt_crypto is in use).
  *
- *   t_tls HOST PORT CAFILE [CIPHERSUITE]
+ *   t_tls HOST PORT CAFILE [TLS_1.3_SUITE | TLS_1.2_CIPHER_LIST]
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include "platform/wasi_crypto.h"
 #include "platform/wasi_socket.h"
 
 static int fail(const char *what)
@@ -61,6 +64,9 @@ int main(int argc, char **argv)
         printf("usage: t_tls HOST PORT CAFILE [CIPHERSUITE]\n");
         return 2;
     }
+    const char *why;
+    const char *prov = tm_wasi_crypto_provider(&why);
+    printf("record crypto: %s%s%s\n", prov, *why ? ": " : "", why);
     if (crypto_selftest()) return 1;
 
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
@@ -74,8 +80,16 @@ int main(int argc, char **argv)
 
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) return fail("SSL_CTX_new");
-    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-    if (argc > 4 && !SSL_CTX_set_ciphersuites(ctx, argv[4])) return fail("ciphersuites");
+    /* "TLS_..." names a TLS 1.3 suite; anything else is a TLS 1.2 cipher list. */
+    const char *suite = argc > 4 ? argv[4] : NULL;
+    int tls12 = suite && strncmp(suite, "TLS_", 4) != 0;
+    SSL_CTX_set_min_proto_version(ctx, tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    if (tls12) {
+        SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+        if (!SSL_CTX_set_cipher_list(ctx, suite)) return fail("cipher list");
+    } else if (suite && !SSL_CTX_set_ciphersuites(ctx, suite)) {
+        return fail("ciphersuites");
+    }
     if (!SSL_CTX_load_verify_locations(ctx, argv[3], NULL)) return fail("load CA from preopened dir");
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     SSL *ssl = SSL_new(ctx);
@@ -87,11 +101,14 @@ int main(int argc, char **argv)
     printf("ok handshake %s %s verify=%ld\n", SSL_get_version(ssl), SSL_get_cipher_name(ssl),
            SSL_get_verify_result(ssl));
     const char *line = "hello from webassembly\n";
-    if (SSL_write(ssl, line, (int)strlen(line)) <= 0) return fail("SSL_write");
-    char buf[128] = {0};
-    int n = 0, r;
-    while (n < (int)strlen(line) && (r = SSL_read(ssl, buf + n, (int)sizeof buf - 1 - n)) > 0) n += r;
-    printf("reply %s", buf);
+    char buf[128];
+    for (int rep = 0; rep < 2; rep++) {
+        int n = 0, r;
+        memset(buf, 0, sizeof buf);
+        if (SSL_write(ssl, line, (int)strlen(line)) <= 0) return fail("SSL_write");
+        while (n < (int)strlen(line) && (r = SSL_read(ssl, buf + n, (int)sizeof buf - 1 - n)) > 0) n += r;
+        printf("reply %s", buf);
+    }
     SSL_shutdown(ssl);
     SSL_free(ssl);
     SSL_CTX_free(ctx);

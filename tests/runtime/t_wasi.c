@@ -21,25 +21,7 @@
 
 #include "platform/wasi_ra.h"
 #include "platform/wasi_socket.h"
-
-static int failures;
-
-#define OK(what) printf("ok %s\n", what)
-#define CHECK(cond, what)                                                                     \
-    do {                                                                                      \
-        if (cond) OK(what);                                                                   \
-        else {                                                                                \
-            printf("FAIL %s: %s (errno %d %s) at line %d\n", what, #cond, errno, strerror(errno), \
-                   __LINE__);                                                                 \
-            failures++;                                                                       \
-        }                                                                                     \
-    } while (0)
-
-static int done(void)
-{
-    printf("%s\n", failures ? "FAILED" : "PASSED");
-    return failures ? 1 : 0;
-}
+#include "t_check.h"
 
 /* -- args, env, clocks, random ------------------------------------------------------ */
 
