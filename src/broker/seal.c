@@ -167,7 +167,7 @@ tm_seal *tm_seal_open(const char *spec, char *err, size_t errcap)
         tm_seal_close(s);
         return NULL;
     }
-    snprintf(s->mode, sizeof s->mode, "%s", kind);
+    snprintf(s->mode, sizeof s->mode, "%.23s", kind);
     return s;
 }
 

@@ -404,7 +404,7 @@ static int recover(tm_store *st, int fd, uint64_t fsize, tm_store_apply_fn apply
                   "elsewhere)";
             break;
         }
-        char awhy[300] = "";
+        char awhy[200] = "";
         if (apply(ud, buf, len, awhy, sizeof awhy) < 0) {
             OPENSSL_cleanse(buf, len);
             free(buf);

@@ -8,7 +8,7 @@ set(TM_BROKER_CORPUS ${CMAKE_CURRENT_LIST_DIR}/corpus/broker)
 if(TMQTT_FUZZ)
   file(GLOB TM_BROKER_FUZZ_SRCS ${CMAKE_SOURCE_DIR}/src/broker/*.c ${CMAKE_SOURCE_DIR}/src/mqtt/*.c
                                 ${CMAKE_SOURCE_DIR}/src/attest/*.c)
-  list(FILTER TM_BROKER_FUZZ_SRCS EXCLUDE REGEX "/(main|service|passwd_main)\\.c$")
+  list(FILTER TM_BROKER_FUZZ_SRCS EXCLUDE REGEX "/(main|service|passwd_main|db_main|bridge_link)\\.c$|_wasi\\.c$")
   add_executable(fuzz_broker ${CMAKE_CURRENT_LIST_DIR}/fuzz_broker.c ${TM_BROKER_FUZZ_SRCS})
   target_link_libraries(fuzz_broker PRIVATE OpenSSL::SSL OpenSSL::Crypto)
   target_compile_options(fuzz_broker PRIVATE -fsanitize=fuzzer,address,undefined

@@ -8,6 +8,7 @@ if(TMQTT_FUZZ)
   add_executable(fuzz_config ${CMAKE_CURRENT_LIST_DIR}/fuzz_config.c
                  ${CMAKE_SOURCE_DIR}/src/broker/config.c ${CMAKE_SOURCE_DIR}/src/broker/log.c
                  ${TM_CONFIG_FUZZ_SRCS})
+  target_link_libraries(fuzz_config PRIVATE OpenSSL::Crypto)
   target_compile_options(fuzz_config PRIVATE -fsanitize=fuzzer,address,undefined
                          -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(fuzz_config PRIVATE -fsanitize=fuzzer,address,undefined)
