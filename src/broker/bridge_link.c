@@ -86,6 +86,10 @@ static int make_tls(link *k, char *err, size_t errcap)
         .insecure = bc->insecure,
     };
     char why[400];
+    if (bc->insecure)
+        tm_log(TM_LOG_WARN, "bridge %s: bridge_insecure: the remote broker's name is not "
+               "checked against its certificate (a certificate of the same CA for any name "
+               "is accepted)", bc->name);
     if (!(k->tls = tm_tls_ctx_new(&o, why, sizeof why))) {
         snprintf(err, errcap, "bridge %s: %s", bc->name, why);
         return -1;

@@ -548,6 +548,11 @@ static brun *run_new(const bench_net *net, const bench_spec *sp, bench_result *o
                          .on_publish_done = cb_publish_done, .on_subscribe = cb_subscribe,
                          .on_disconnect = cb_disconnect};
     char err[256], id[96];
+    bench_net subnet = *net;   /* where the subscribers connect */
+    if (net->sub_port)
+        subnet.port = net->sub_port;
+    if (net->sub_host)
+        subnet.host = net->sub_host;
     for (uint32_t k = 0; k < sp->n_subs + sp->n_pubs && !r->failed; k++) {
         bool pub = k >= sp->n_subs;
         uint32_t i = pub ? k - sp->n_subs : k;
@@ -557,7 +562,7 @@ static brun *run_new(const bench_net *net, const bench_spec *sp, bench_result *o
         b->is_pub = pub;
         b->group = sp->shared ? 0 : i;
         snprintf(id, sizeof id, "bench-%d-%s-%c%u", (int)getpid(), sp->label, pub ? 'p' : 's', i);
-        b->c = bench_make_client(r->loop, net, id, b, &cbs,
+        b->c = bench_make_client(r->loop, pub ? net : &subnet, id, b, &cbs,
                                  pub ? (uint16_t)(sp->inflight ? sp->inflight : 100) : 0, err,
                                  sizeof err);
         if (!b->c)

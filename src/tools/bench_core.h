@@ -58,6 +58,10 @@ int bench_transport_parse(const char *s, bench_transport *out);   /* 0 or -1 */
 typedef struct bench_net {
     const char *host;
     uint16_t port;
+    /* subscribers elsewhere (e.g. the far end of a chain of bridged brokers);
+     * 0 / NULL: the same broker */
+    const char *sub_host;
+    uint16_t sub_port;
     uint8_t version;             /* TM_V311 or TM_V5 */
     bench_transport transport;
     SSL_CTX *ssl_ctx;            /* NULL: plain TCP */

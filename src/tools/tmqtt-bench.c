@@ -468,6 +468,7 @@ static void usage(FILE *f)
 "               clients (16) after --warmup s of baseline (docs/benchmarks.md)\n"
 "Common options:\n"
 "  -h HOST -p PORT        broker (127.0.0.1:1883)\n"
+"  --sub-host H --sub-port P   subscribers on another broker (a chain of bridges)\n"
 "  -V 5|311               MQTT version (5; shared subscriptions need 5)\n"
 "  --broker NAME          label in the table and CSV (tmqtt)\n"
 "  --csv FILE             append rows broker,scenario,variant,qos,payload,publishers,\n"
@@ -629,6 +630,8 @@ static const tm_optdef bench_opts[] = {
     TM_OPTDEF_FNARG("attest-format", 0, 1, o_attest),
     B_STR("host", 'h', net.host),
     B_UINT("port", 'p', net.port, 1, 65535),
+    B_STR("sub-host", 0, net.sub_host),
+    B_UINT("sub-port", 0, net.sub_port, 1, 65535),
     TM_OPTDEF_FNARG("protocol-version", 'V', 1, o_version),
     B_STR("broker", 0, broker),
     B_STR("csv", 0, csv),

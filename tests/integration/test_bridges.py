@@ -244,6 +244,25 @@ def test_attestation_refused_by_the_cloud(broker, att):
     assert "measurement" in cloud.log(), cloud.log_tail()
 
 
+def test_bridge_insecure_is_explicit_and_logged(broker, tmp_path):
+    """A remote certificate for another name: refused by default, accepted with
+    bridge_insecure true, which says in the log what it gives up."""
+    pki = A.Pki(tmp_path)
+    cert, key = pki.issue("other", "other.example", "subjectAltName=DNS:other.example\n")
+    cloud = broker(["certfile " + cert, "keyfile " + key])
+    tls = ["bridge_cafile " + pki.ca, "remote_clientid insecure-edge"]
+    strict = broker(bridge_lines("cloud", cloud.port, ["x/# out 1"], tls))
+    wait_for(lambda: strict.log().count("next attempt in") >= 2, timeout=20,
+             what="two refused attempts")
+    assert not CONNECTED.search(strict.log())
+    assert "bridge_insecure" not in strict.log()
+    loose = broker(bridge_lines("cloud", cloud.port, ["x/# out 1"],
+                                tls + ["bridge_insecure true"]))
+    wait_connected(loose)
+    assert "bridge cloud: bridge_insecure: the remote broker's name is not checked" in \
+        loose.log(), loose.log_tail()
+
+
 # ---- the remote broker killed under load ----------------------------------------------
 
 def test_remote_killed_under_qos1_and_qos2_load(broker, tmp_path):
