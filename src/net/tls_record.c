@@ -306,19 +306,28 @@ static long seal(tm_tlsrec *r, uint8_t type, const void *in, size_t n, uint8_t *
     out[2] = 3;
     out[3] = (uint8_t)(clen >> 8);
     out[4] = (uint8_t)clen;
-    /* The content and its type are encrypted in place by one update: the
-     * WebAssembly build's host cipher provider (platform/wasi_crypto_prov.c)
-     * takes one data update per nonce. */
+    int l1 = 0, l2 = 1, l3 = 0, l;
+#ifdef __wasi__
+    /* The content and its type in place, in one update: the WebAssembly build's
+     * host cipher provider (platform/wasi_crypto_prov.c) takes one data update
+     * per nonce. Natively the content is encrypted straight from `in` (no copy). */
     if (n)
         memmove(out + HDR, in, n);
     out[HDR + n] = type;
-    int l1 = 0, l3 = 0, l;
     int ok = EVP_CipherInit_ex2(c, NULL, NULL, nonce, 1, NULL) &&
              EVP_CipherUpdate(c, NULL, &l, out, HDR) &&
              EVP_CipherUpdate(c, out + HDR, &l1, out + HDR, (int)n + 1) &&
-             EVP_CipherFinal_ex(c, out + HDR + n + 1, &l3) &&
-             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, TAG, out + HDR + n + 1) > 0 &&
-             (size_t)l1 == n + 1 && l3 == 0;
+             EVP_CipherFinal_ex(c, out + HDR + n + 1, &l3);
+    l1--;
+#else
+    int ok = EVP_CipherInit_ex2(c, NULL, NULL, nonce, 1, NULL) &&
+             EVP_CipherUpdate(c, NULL, &l, out, HDR) &&
+             (n == 0 || EVP_CipherUpdate(c, out + HDR, &l1, in, (int)n)) &&
+             EVP_CipherUpdate(c, out + HDR + n, &l2, &type, 1) &&
+             EVP_CipherFinal_ex(c, out + HDR + n + 1, &l3);
+#endif
+    ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, TAG, out + HDR + n + 1) > 0 &&
+         (size_t)l1 == n && l2 == 1 && l3 == 0;
     if (!ok) {
         ERR_clear_error();
         return -1;
