@@ -84,6 +84,7 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "tmqtt-db: %s\n", err);
         tm_broker_free(b);
+        tm_config_free(&cfg);
         tm_seal_close(seal);
         return 2;
     }
@@ -95,7 +96,8 @@ int main(int argc, char **argv)
         tm_buf out;
         tm_buf_init(&out);
         tm_broker_dump(b, &out);
-        fwrite(out.data, 1, out.len, stdout);
+        if (out.len)
+            fwrite(out.data, 1, out.len, stdout);
         tm_buf_free(&out);
     }
     tm_broker_free(b);

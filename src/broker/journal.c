@@ -692,7 +692,8 @@ static void add_line(lines *l, const char *fmt, ...)
 
 static void emit_lines(lines *l, tm_buf *out)
 {
-    qsort(l->v, l->n, sizeof *l->v, cmp_str);
+    if (l->n)
+        qsort(l->v, l->n, sizeof *l->v, cmp_str);
     for (size_t i = 0; i < l->n; i++) {
         tm_buf_put(out, l->v[i], strlen(l->v[i]));
         tm_buf_u8(out, '\n');
