@@ -10,6 +10,7 @@ loopback is used.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -115,34 +116,53 @@ def stop_process(proc, sig):
 
 
 class Capture:
-    """tshark on loopback for one TCP port, written to a pcap file."""
+    """tshark on loopback for one TCP port, written to a pcap file.
+
+    To know what the file holds, the capture also takes UDP datagrams to a socket of
+    its own: mark() sends one and waits until it is in the file. Packets on loopback
+    are captured in order, so whatever was on the wire before the mark is in the file
+    too. Test code filters on TCP, so the marks do not show up in its results."""
 
     def __init__(self, path, port):
         self.path = str(path)
         self.log = self.path + ".log"
         self.logf = open(self.log, "wb")
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.marks = 0
+        mark_port = self.udp.getsockname()[1]
         # -a duration: never outlive the test, even if it dies before stop()
-        self.proc = subprocess.Popen(["tshark", "-i", "lo", "-f", "tcp port %d" % port,
-                                      "-a", "duration:60", "-w", self.path], stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with open(self.log, "rb") as f:
-                data = f.read()
-            if b"Capture started" in data or b"Capturing on" in data:
-                break
+        self.proc = subprocess.Popen(["tshark", "-i", "lo", "-f", "tcp port %d or udp port %d"
+                                      % (port, mark_port), "-a", "duration:60", "-w",
+                                      self.path], stdout=self.logf, stderr=subprocess.STDOUT)
+        self.mark()   # the capture is running
+
+    def mark(self, timeout=15.0):
+        """Sends a marker datagram until one is in the pcap file."""
+        self.marks += 1
+        tag = b"tmqtt-capture-mark-%d-%d" % (os.getpid(), self.marks)
+        deadline = time.monotonic() + timeout
+        while True:
             if self.proc.poll() is not None:
                 raise AssertionError("tshark exited: " + open(self.log).read())
+            self.udp.sendto(tag, self.udp.getsockname())
+            try:
+                with open(self.path, "rb") as f:
+                    if tag in f.read():
+                        return
+            except FileNotFoundError:
+                pass   # tshark has not created it yet
+            if time.monotonic() > deadline:
+                raise AssertionError("tshark did not capture a marker within %.0f s: %s"
+                                     % (timeout, open(self.log).read()))
             time.sleep(0.05)
-        time.sleep(0.3)
 
     def stop(self):
-        if self.proc.poll() is not None:
-            with open(self.path, "rb") as f:
-                return f.read()
-        time.sleep(0.5)
-        stop_process(self.proc, signal.SIGINT)
+        if self.proc.poll() is None:
+            self.mark()   # everything sent so far is in the file
+            stop_process(self.proc, signal.SIGINT)
         self.logf.close()
+        self.udp.close()
         with open(self.path, "rb") as f:
             return f.read()
 

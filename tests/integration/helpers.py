@@ -6,9 +6,17 @@ reason code, subscribe and get the SUBACK codes, publish and know the flow compl
 collect N messages or fail after a timeout. Every wait here has a timeout, and
 automatic reconnection is disabled so a broker that drops a client is observed, not
 papered over.
+
+It also owns the suite's ways of waiting for a condition instead of sleeping:
+wait_for (poll a predicate under a deadline), wait_logged (an event in the broker's
+log) and TracedPopen (a command-line client whose packet trace is read while it runs,
+e.g. until its SUBACK).
 """
 
+import os
 import queue
+import selectors
+import subprocess
 import threading
 import time
 import uuid
@@ -36,6 +44,9 @@ def versions(v311_xfail=None, v5_xfail=None):
 TRANSPORT = {"kind": "tcp"}
 
 TIMEOUT = 5.0
+# Deadline for waiting on a condition the broker must reach on its own: generous, the
+# test machines are shared and loaded; every wait returns as soon as it holds.
+WAIT = 10.0
 ALL_CLIENTS = []  # every paho Client made by a test; conftest stops them at teardown
 
 PROP_NAMES = ("PayloadFormatIndicator", "MessageExpiryInterval", "ContentType",
@@ -289,3 +300,77 @@ def wait_for(pred, timeout=TIMEOUT, interval=0.05, what="condition"):
             return True
         time.sleep(interval)
     raise AssertionError("%s not met within %.1fs" % (what, timeout))
+
+
+def wait_logged(b, tmqtt, mosquitto, timeout=WAIT):
+    """Waits until broker `b` (conftest.Broker) has logged an event: the text `tmqtt`
+    for our broker (native or Wasm), `mosquitto` for Mosquitto's wording (its
+    `log_type all`). Fails at the deadline with the end of the log."""
+    text = mosquitto if b.kind == "mosquitto" else tmqtt
+    deadline = time.monotonic() + timeout
+    while text not in b.log():
+        if time.monotonic() > deadline:
+            raise AssertionError("the broker did not log %r within %.0f s\n%s"
+                                 % (text, timeout, b.log_tail()))
+        time.sleep(0.02)
+
+
+class TracedPopen(subprocess.Popen):
+    """A child process (a command-line client) whose stdout and stderr are pipes read
+    while it runs: read_until() reads one of them until a marker shows, such as the
+    SUBACK line of a subscriber's packet trace, or until the child closes it (exits).
+    What was read stays in self.early; finish() puts it in front of the rest."""
+
+    def __init__(self, cmd, **kw):
+        super().__init__(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+        self.early = {"stdout": b"", "stderr": b""}
+
+    def read_until(self, marker, stream="stdout", timeout=WAIT):
+        """True once `marker` (bytes) has been read from `stream` ("stdout" or
+        "stderr"), False if the pipe closed first (the child exited); fails at the
+        deadline."""
+        pipe = getattr(self, stream)
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(pipe, selectors.EVENT_READ)
+            while marker not in self.early[stream]:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    raise AssertionError("%s: no %r on its %s within %.0f s: %r" % (
+                        self.args[0], marker, stream, timeout, self.early[stream]))
+                chunk = os.read(pipe.fileno(), 4096)
+                if not chunk:
+                    return False
+                self.early[stream] += chunk
+        return True
+
+    def finish(self, timeout=15):
+        """Waits for the exit; returns (exit status, all stdout, all stderr) as bytes."""
+        out, err = self.communicate(timeout=timeout)
+        return self.returncode, self.early["stdout"] + out, self.early["stderr"] + err
+
+
+# mosquitto_sub -d prints its packet trace on stdout among the messages: these lines
+# are the trace, everything else is output.
+MOSQUITTO_TRACE = ("Client ", "Subscribed (mid")
+
+
+def mosquitto_sub(port, args, **kw):
+    """mosquitto_sub -d on 127.0.0.1:port, line-buffered (stdbuf) so that each trace
+    line can be read as soon as it is printed."""
+    return TracedPopen(["stdbuf", "-oL", "mosquitto_sub", "-d", "-h", "127.0.0.1", "-p",
+                        str(port)] + list(args), **kw)
+
+
+def wait_mosquitto_subscribed(p, timeout=WAIT):
+    """Reads mosquitto_sub's trace until its SUBACK: from then on the broker holds the
+    subscription. Fails at the deadline or if the subscriber exits first."""
+    if not p.read_until(b"received SUBACK", "stdout", timeout):
+        raise AssertionError("mosquitto_sub exited before its SUBACK: %r %r"
+                             % (p.early["stdout"], p.stderr.read()))
+
+
+def without_mosquitto_trace(out):
+    """mosquitto_sub -d's stdout (bytes) without the trace: the messages, one a line."""
+    lines = out.decode().splitlines()
+    return "\n".join(l for l in lines if not l.startswith(MOSQUITTO_TRACE))

@@ -13,12 +13,13 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
 import atls_support as A
 from conftest import free_port
+from helpers import (TracedPopen, mosquitto_sub, wait_mosquitto_subscribed,
+                     without_mosquitto_trace)
 
 pytestmark = [pytest.mark.tmqtt_only,
               pytest.mark.skipif(not shutil.which("openssl"), reason="openssl CLI missing")]
@@ -52,20 +53,23 @@ def tpub(e, port, topic, msg, extra=(), env=None):
 
 
 def tsub_start(e, port, topic, extra=(), env=None, count=1):
-    cmd = [e.tools.sub, "-h", "127.0.0.1", "-p", str(port), "--cafile", e.pki.ca,
+    """tmqtt-sub with its packet trace (-d, on stderr), returned once the broker has
+    answered its SUBSCRIBE (the SUBACK line) or once it has exited: some callers
+    expect it to be refused."""
+    cmd = [e.tools.sub, "-d", "-h", "127.0.0.1", "-p", str(port), "--cafile", e.pki.ca,
            "-t", topic, "-C", str(count), "-W", "8"] + list(extra)
     full = dict(os.environ)
     for k in ("SSLKEYLOGFILE", "TMQTT_ATTEST_PROVIDER", "TMQTT_ATTEST_PROVIDER_OPTS"):
         full.pop(k, None)
     full.update(env or {})
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full)
-    time.sleep(0.6)
+    p = TracedPopen(cmd, env=full)
+    p.read_until(b"tmqtt <- SUBACK", "stderr")
     return p
 
 
 def finish(p):
-    out, err = p.communicate(timeout=15)
-    return p.returncode, out.decode(), err.decode()
+    rc, out, err = p.finish(timeout=15)
+    return rc, out.decode(), err.decode()
 
 
 # ---- server attestation ------------------------------------------------------------
@@ -98,18 +102,17 @@ def test_claims_as_json(env, broker):
 def test_plain_clients_unaffected(env, broker):
     plain = free_port()
     b = broker(A.sim_listener(env.pki, env.key) + ["listener %d 127.0.0.1" % plain])
-    s = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(plain), "-t", "p/#",
-                          "-C", "2", "-W", "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.5)
+    s = mosquitto_sub(plain, ["-t", "p/#", "-C", "2", "-W", "8"])
+    wait_mosquitto_subscribed(s)
     # a TLS client without the extension: connects unchanged, receives no evidence
     r = A.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "--cafile", env.pki.ca,
                "-t", "p/tls", "-m", "one"])
     assert r[0] == 0, r[2]
     r = A.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(plain), "-t", "p/tcp", "-m", "two"])
     assert r[0] == 0, r[2]
-    out, err = s.communicate(timeout=12)
-    assert s.returncode == 0, err
-    assert out.decode().split() == ["one", "two"]
+    rc, out, err = s.finish(timeout=12)
+    assert rc == 0, err
+    assert without_mosquitto_trace(out).split() == ["one", "two"]
     assert "attestation evidence" not in b.log()
     # the tmqtt tools without --attest: no request either
     assert tpub(env, b.port, "p/x", "y")[0] == 0
@@ -293,7 +296,8 @@ def test_sighup_reloads_psk(env, broker):
     assert A.run(cmd("new", "8899aabbccddeeff"))[0] != 0
     A.write(env.d / "psk", "new:8899aabbccddeeff\n")
     b.signal(signal.SIGHUP)
-    time.sleep(0.5)
+    # the reload's last line: the listeners' PSKs are re-read before it
+    A.wait_for(lambda: "reloaded password file and ACLs" in b.log(), what="the reload")
     assert A.run(cmd("new", "8899aabbccddeeff"))[0] == 0
     assert A.run(cmd("old", "0011223344556677"))[0] != 0
 
@@ -340,10 +344,11 @@ def test_mutual_attestation_and_acl(env, broker):
                           env.pki.ca, "--cert", env.pki.ccert, "--key", env.pki.ckey,
                           "-t", "sensors/t", "-m", "x"])
     assert rc != 0
-    time.sleep(0.3)
-    log = b.log()
-    assert "client sent no attestation evidence" in log
-    assert "client attestation refused (policy)" in log
+    # the clients have their answers; the broker's log lines may trail them
+    A.wait_for(lambda: "client sent no attestation evidence" in b.log(),
+               what="the missing evidence logged")
+    A.wait_for(lambda: "client attestation refused (policy)" in b.log(),
+               what="the refused measurement logged")
 
 
 def test_will_checked_with_the_attested_claims(env, broker):

@@ -10,13 +10,12 @@ client connections are logged with their client id), unknown option -> non-zero 
 
 import os
 import subprocess
-import time
 
 import pytest
 
 import rawmqtt as R
 from conftest import broker_command, free_port, port_open
-from helpers import V311, Client, uid
+from helpers import V311, Client, uid, wait_logged
 
 
 def run_to_exit(b, timeout=10):
@@ -84,10 +83,7 @@ def test_dash_v_logs_connections(broker):
     with R.RawClient(b.port, V311) as c:
         c.connect(cid)
         c.ping()
-    deadline = time.monotonic() + 3
-    while cid not in b.log() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert cid in b.log(), b.log_tail()
+    wait_logged(b, cid, cid)   # -v: both brokers log the client id
 
 
 def test_unknown_option_fails(broker_kind, build_dir):

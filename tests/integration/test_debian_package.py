@@ -35,7 +35,7 @@ def dpkg(*args):
         out = p.stdout.decode("utf-8", "replace")
         if p.returncode == 0 or "lock" not in out or time.monotonic() > deadline:
             return p.returncode, out
-        time.sleep(2)
+        time.sleep(0.5)   # another dpkg holds the lock: retry until it is free (deadline above)
 
 
 def installed(pkg):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import rawmqtt as R
-from helpers import V5, Client, both_versions, uid
+from helpers import V5, Client, both_versions, uid, wait_logged
 
 
 @both_versions
@@ -154,10 +154,13 @@ def test_will_sent_on_protocol_violation(srv, v, violation):
 @both_versions
 def test_will_retain(srv, v):
     t = uid("will")
+    watcher = Client.connected(srv.port, version=v)
+    watcher.subscribe(t, 1)
     c = R.RawClient(srv.port, v)
     c.connect(uid(), will=will(t, b"retained will", retain=True))
     c.close()
-    time.sleep(0.3)
+    # the will is published (and so retained) before it reaches the watcher
+    assert watcher.get().payload == b"retained will"
     late = Client.connected(srv.port, version=v)
     late.subscribe(t, 1)
     m = late.get()
@@ -188,7 +191,8 @@ def test_v5_will_delay_reconnect_suppresses(srv):
     c.connect(cid, clean=False, props={"session_expiry_interval": 30},
               will=will(t, props={"will_delay_interval": 2}))
     c.close()
-    time.sleep(0.5)
+    # the broker has seen the connection go (the will delay runs): reconnect now
+    wait_logged(srv, "client '%s' (" % cid, "Client %s closed its connection." % cid)
     with R.RawClient(srv.port, V5) as c2:
         assert c2.connect(cid, clean=False,
                           props={"session_expiry_interval": 30}).session_present

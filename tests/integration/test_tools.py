@@ -2,15 +2,13 @@
 2.0.11) speaking MQTT 3.1.1 and 5.0: the broker must work with clients it was not
 written alongside."""
 
-import os
-import selectors
 import shutil
 import subprocess
-import time
 
 import pytest
 
-from helpers import V5, Client, uid
+from helpers import (V5, Client, mosquitto_sub, uid, wait_mosquitto_subscribed,
+                     without_mosquitto_trace)
 
 pytestmark = pytest.mark.skipif(not (shutil.which("mosquitto_sub") and
                                      shutil.which("mosquitto_pub") and shutil.which("stdbuf")),
@@ -18,19 +16,11 @@ pytestmark = pytest.mark.skipif(not (shutil.which("mosquitto_sub") and
 
 PROTOS = pytest.mark.parametrize("proto", ["mqttv311", "mqttv5"])
 
-# mosquitto_sub -d prints its packet trace on stdout, among the messages; these
-# lines are the trace, everything else is output.
-TRACE_PREFIXES = ("Client ", "Subscribed (mid")
-
 
 def sub_proc(port, proto, topic, count=1, extra=()):
-    """mosquitto_sub with its packet trace on, line-buffered so that the SUBACK line
-    is readable as soon as it is printed."""
-    cmd = ["stdbuf", "-oL", "mosquitto_sub", "-d", "-h", "127.0.0.1", "-p", str(port),
-           "-V", proto, "-t", topic, "-C", str(count), "-W", "8"] + list(extra)
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.early = b""
-    return p
+    """mosquitto_sub with its packet trace on (helpers.mosquitto_sub)."""
+    return mosquitto_sub(port, ["-V", proto, "-t", topic, "-C", str(count), "-W", "8"] +
+                         list(extra))
 
 
 def pub(port, proto, topic, msg, extra=()):
@@ -40,29 +30,10 @@ def pub(port, proto, topic, msg, extra=()):
     assert p.returncode == 0, p.stderr
 
 
-def wait_subscribed(p, timeout=10.0):
-    """Read the subscriber's trace until it shows the SUBACK: from then on the broker
-    holds the subscription. Fails at the deadline or if the subscriber exits first."""
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as sel:
-        sel.register(p.stdout, selectors.EVENT_READ)
-        while b"received SUBACK" not in p.early:
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                raise AssertionError("no SUBACK from mosquitto_sub within %.0f s: %r"
-                                     % (timeout, p.early))
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                raise AssertionError("mosquitto_sub exited before its SUBACK: %r %r"
-                                     % (p.early, p.stderr.read()))
-            p.early += chunk
-
-
 def finish(p):
-    out, err = p.communicate(timeout=12)
-    assert p.returncode == 0, (p.returncode, err)
-    lines = (p.early + out).decode().splitlines()
-    return "\n".join(l for l in lines if not l.startswith(TRACE_PREFIXES))
+    rc, out, err = p.finish(timeout=12)
+    assert rc == 0, (rc, err)
+    return without_mosquitto_trace(out)
 
 
 @PROTOS
@@ -70,7 +41,7 @@ def finish(p):
 def test_mosquitto_pub_sub(srv, proto, qos):
     t = uid("t")
     s = sub_proc(srv.port, proto, t, extra=["-q", qos, "-v"])
-    wait_subscribed(s)
+    wait_mosquitto_subscribed(s)
     pub(srv.port, proto, t, "hello from mosquitto_pub", ["-q", qos])
     assert finish(s).strip() == "%s hello from mosquitto_pub" % t
 
@@ -99,7 +70,7 @@ def test_mosquitto_v5_user_property(srv):
 def test_mosquitto_sub_wildcards_and_count(srv):
     r = uid("r")
     s = sub_proc(srv.port, "mqttv5", r + "/#", count=3, extra=["-v", "-q", "1"])
-    wait_subscribed(s)
+    wait_mosquitto_subscribed(s)
     for i in range(3):
         pub(srv.port, "mqttv311", "%s/%d" % (r, i), "m%d" % i, ["-q", "1"])
     lines = finish(s).strip().splitlines()

@@ -177,6 +177,9 @@ def test_message_expiry_in_offline_queue(srv):
     pub.publish(t, b"short", qos=1, props={"MessageExpiryInterval": 1})
     pub.publish(t, b"long", qos=1, props={"MessageExpiryInterval": 60})
     pub.publish(t, b"forever", qos=1)
+    # wall-clock time under test: "short" (1 s) must be over when the subscriber comes
+    # back, with whole-second rounding, and "long" must have aged by 2 s or more. The
+    # broker checks expiry when it delivers, so there is no later outcome to wait for.
     time.sleep(2.5)
     with R.RawClient(srv.port, V5) as c:
         assert c.connect(cid, clean=False, props={"session_expiry_interval": 60}).session_present
@@ -201,6 +204,8 @@ def test_retained_message_expires(srv):
     t = uid("t")
     pub = Client.connected(srv.port, version=V5)
     pub.publish(t, b"x", qos=1, retain=True, props={"MessageExpiryInterval": 1})
+    # wall-clock time under test: the 1 s expiry (whole seconds) must be over; the
+    # broker checks it when the subscriber arrives, no later outcome to wait for
     time.sleep(2.2)
     sub = Client.connected(srv.port, version=V5)
     sub.subscribe(t, 1)

@@ -8,6 +8,7 @@ Only loopback is used, with ports chosen by the kernel.
 """
 import argparse
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -138,16 +139,53 @@ def case_confine(c):
     c.check(open(os.path.join(c.tmp, "outside", "secret.txt")).read() == "secret\n", "outside file untouched")
 
 
+def read_until(proc, out, marker, timeout=20):
+    """Reads proc's stdout (bytes) onto `out` until `marker` is in it, the pipe closes
+    or the deadline passes; returns what was read."""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while marker not in out:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                break
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def wait_blocked(proc, timeout=20):
+    """Until the process sleeps in the kernel (state S in /proc/PID/stat), e.g. in
+    poll(), or has exited; the deadline passes quietly: the checks then fail."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{proc.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "S":
+                    return
+        except OSError:
+            return
+        time.sleep(0.005)
+
+
 def case_poll(c):
     proc = subprocess.Popen([c.rt, "--", "poll"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)
-    proc.stdin.write("wake\n")
+                            stderr=subprocess.PIPE)
+    # the module flushes a line, then blocks in poll() on stdin: wake it only then, so
+    # that the poll is woken by the data, not handed data already there
+    out = read_until(proc, b"", b"poll waited 50 ms")
+    wait_blocked(proc)
+    proc.stdin.write(b"wake\n")
     proc.stdin.flush()
-    time.sleep(0.2)
+    # likewise the hangup: once it has read "wake" and blocks in poll() again
+    out = read_until(proc, out, b"read what woke us")
+    wait_blocked(proc)
     proc.stdin.close()
     proc.wait(timeout=20)
-    out, err = proc.stdout.read(), proc.stderr.read()
+    out = (out + proc.stdout.read()).decode(errors="replace")
+    err = proc.stderr.read().decode(errors="replace")
     fails = [l for l in out.splitlines() if l.startswith("FAIL")]
     c.check(proc.returncode == 0 and "PASSED" in out, "poll_oneoff clocks, fd read/write, hangup",
             f"rc={proc.returncode} {fails} {err}")

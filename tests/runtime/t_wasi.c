@@ -227,12 +227,15 @@ static int cmd_poll(void)
     CHECK(poll(NULL, 0, 50) == 0, "poll timeout only");
     uint64_t b = now_ns(CLOCK_MONOTONIC);
     CHECK(b - a >= 49000000ull, "poll waited 50 ms");
-    /* stdin is a pipe from the driver, written after ~200 ms. */
+    /* stdin is a pipe from the driver: it writes once it has read the line above and
+     * sees this process blocked (in the poll below), so flush that line. */
+    fflush(stdout);
     struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = 1, .events = POLLOUT}};
     int r = poll(p, 1, 5000);
     CHECK(r == 1 && (p[0].revents & POLLIN), "poll stdin readable");
     char buf[16] = {0};
     CHECK(read(0, buf, sizeof buf - 1) > 0 && strncmp(buf, "wake", 4) == 0, "read what woke us");
+    fflush(stdout);   /* the driver closes stdin once it has this line and we block */
     r = poll(p, 2, 0);
     CHECK(r >= 1 && (p[1].revents & POLLOUT), "stdout writable, poll with 0 timeout");
     /* EOF on stdin: readable (hangup). */
