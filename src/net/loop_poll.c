@@ -6,6 +6,10 @@
  * deletion moves the last entry into the hole. Dispatch walks a snapshot of
  * the ready fds, re-checking each registration, so callbacks may change the
  * table freely.
+ *
+ * A registration that wants no events (a handshake parked in netsrv's queue)
+ * keeps its slot with the fd stored as ~fd: poll() ignores negative fds, and
+ * wasi-libc's poll() fails with ENOSYS on an entry with no events at all.
  */
 #include <poll.h>
 
@@ -28,6 +32,15 @@ static short to_poll(unsigned events)
         e |= POLLOUT;
     return e;
 }
+
+/* The pollfd entry of fd wanting `events`; slot_fd() reads the fd back. */
+static struct pollfd pfd_of(int fd, unsigned events)
+{
+    short e = to_poll(events);
+    return (struct pollfd){.fd = e ? fd : ~fd, .events = e};
+}
+
+static int slot_fd(const struct pollfd *p) { return p->fd < 0 ? ~p->fd : p->fd; }
 
 tm_loop *tm_loop_new(void) { return calloc(1, sizeof(tm_loop)); }
 
@@ -66,7 +79,7 @@ int tm_loop_add(tm_loop *l, int fd, unsigned events, tm_loop_cb cb, void *ud)
         l->revents = rv;
         l->cap = ncap;
     }
-    l->pfd[l->n] = (struct pollfd){.fd = fd, .events = to_poll(events)};
+    l->pfd[l->n] = pfd_of(fd, events);
     l->t.regs[fd] = (tm_loop_reg){.cb = cb, .ud = ud, .events = events, .slot = (unsigned)l->n};
     l->n++;
     return 0;
@@ -78,7 +91,7 @@ int tm_loop_mod(tm_loop *l, int fd, unsigned events)
     if (!r)
         return errno = ENOENT, -1;
     r->events = events;
-    l->pfd[r->slot].events = to_poll(events);
+    l->pfd[r->slot] = pfd_of(fd, events);
     return 0;
 }
 
@@ -91,7 +104,7 @@ void tm_loop_del(tm_loop *l, int fd)
     l->n--;
     if ((int)slot != l->n) {
         l->pfd[slot] = l->pfd[l->n];
-        l->t.regs[l->pfd[slot].fd].slot = slot;
+        l->t.regs[slot_fd(&l->pfd[slot])].slot = slot;
     }
     memset(r, 0, sizeof *r);
 }
