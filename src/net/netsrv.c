@@ -52,6 +52,7 @@
 #define TM_DRAIN_MAX (64u << 20)
 #define TM_HS_BUDGET_NS 5000000LL    /* handshake work per loop iteration (see top) */
 #define TM_ATTEST_TICK_MS 1000       /* attestation key rotation checks */
+#define TM_PEER_MAX 48               /* "[v6 address]:port" and its NUL */
 
 enum { NC_CONNECTING, NC_HANDSHAKE, NC_OPEN, NC_CLOSING, NC_DRAINING, NC_DEAD };
 
@@ -77,24 +78,27 @@ typedef struct outgoing {
     bool opened;                 /* open() was called: no failed() then */
 } outgoing;
 
+/* Kept small: a broker for devices holds one per idle connection. The TCP
+ * layer of the stack lives inside it and the peer's name is sized to fit, so
+ * an accepted connection is one allocation. */
 struct tm_nconn {
-    tm_netsrv *srv;
-    nlistener *lst;
-    tm_stream *st;               /* NULL once dead */
+    nlistener *lst;              /* its listener (lst->srv: the server) */
+    tm_stream *st;               /* the top of the stack; NULL once dead */
     void *up;                    /* the upper layer's connection while it owns it */
-    tm_nconn *next, *prev;       /* live connections */
-    tm_nconn *reap_next;
+    tm_nconn *next, *prev;       /* live connections; once dead, next links the
+                                  * connections to reap */
     uint8_t *pend;               /* output the socket did not take yet */
     size_t pend_len, pend_pos;
     int64_t deadline;            /* handshake or drain */
-    uint32_t drained;
     tm_nconn *hs_next, *hs_prev; /* handshake FIFO (queued) */
+    uint32_t drained;
+    uint8_t state;
     bool queued;
     bool retry;                  /* last step paused by the TLS layer */
-    uint8_t state;
     char *why;                   /* how it ended, for closed() (a copy: the reason
                                   * often lives in the stream, freed at the end) */
-    char peer[48];
+    tm_stream tcp;               /* the bottom layer (tm_stream_tcp_init) */
+    char peer[];                 /* "addr:port", at most TM_PEER_MAX with its NUL */
 };
 
 struct tm_netsrv {
@@ -134,7 +138,7 @@ static void log_policy_warnings(tm_netsrv *s, struct nlistener *l);
 
 static void hs_unlink(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     if (!c->queued)
         return;
     if (c->hs_prev)
@@ -153,7 +157,7 @@ static void set_events(tm_nconn *c, unsigned ev);
 
 static void hs_enqueue(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     if (c->queued)
         return;
     set_events(c, 0);            /* no readiness while it waits its turn */
@@ -175,7 +179,7 @@ static void conn_end(tm_nconn *c, const char *why)
 {
     if (c->state == NC_DEAD)
         return;
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     if ((c->state == NC_HANDSHAKE || c->state == NC_CONNECTING) && why && s->h.log &&
         !c->lst->out)
         s->h.log(s->h.ud, TM_NET_NOTICE, c->peer, why);
@@ -192,7 +196,8 @@ static void conn_end(tm_nconn *c, const char *why)
         s->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    c->reap_next = s->reap;
+    c->prev = NULL;
+    c->next = s->reap;
     s->reap = c;
 }
 
@@ -215,7 +220,7 @@ void tm_netsrv_reap(tm_netsrv *s)
 {
     while (s->reap) {
         tm_nconn *c = s->reap;
-        s->reap = c->reap_next;
+        s->reap = c->next;
         if (c->up && s->h.closed)
             s->h.closed(s->h.ud, c->up, c->why ? c->why : "connection closed");
         else if (c->lst->out && !c->lst->out->opened && s->h.failed && !s->freeing)
@@ -228,8 +233,8 @@ void tm_netsrv_reap(tm_netsrv *s)
 
 static void set_events(tm_nconn *c, unsigned ev)
 {
-    if (tm_loop_events(c->srv->loop, c->st->fd) != ev)
-        tm_loop_mod(c->srv->loop, c->st->fd, ev);
+    if (tm_loop_events(c->lst->srv->loop, c->st->fd) != ev)
+        tm_loop_mod(c->lst->srv->loop, c->st->fd, ev);
 }
 
 static void drain_start(tm_nconn *c);
@@ -242,7 +247,7 @@ static int flush_pending(tm_nconn *c)
         long n = tm_stream_write(c->st, c->pend + c->pend_pos, c->pend_len - c->pend_pos, &want);
         if (n > 0) {
             c->pend_pos += (size_t)n;
-            c->srv->st.bytes_sent += (uint64_t)n;
+            c->lst->srv->st.bytes_sent += (uint64_t)n;
             continue;
         }
         if (n == -2) {
@@ -293,7 +298,7 @@ int tm_nconn_send(tm_nconn *c, const void *data, size_t n)
         if (w > 0) {
             p += w;
             n -= (size_t)w;
-            c->srv->st.bytes_sent += (uint64_t)w;
+            c->lst->srv->st.bytes_sent += (uint64_t)w;
             continue;
         }
         if (w == -2) {
@@ -348,7 +353,7 @@ static void drain(tm_nconn *c)
 {
     for (;;) {
         unsigned want = 0;
-        long n = tm_stream_read(c->st, c->srv->rbuf, sizeof c->srv->rbuf, &want);
+        long n = tm_stream_read(c->st, c->lst->srv->rbuf, sizeof c->lst->srv->rbuf, &want);
         if (n == -2) {
             set_events(c, want);
             return;
@@ -364,7 +369,7 @@ static void drain(tm_nconn *c)
 
 static void conn_read(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     for (int round = 0; round < TM_READ_ROUNDS && c->state == NC_OPEN; round++) {
         unsigned want = 0;
         long n = tm_stream_read(c->st, s->rbuf, sizeof s->rbuf, &want);
@@ -389,7 +394,7 @@ static void conn_read(tm_nconn *c)
 
 static void opened(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     const char *note = tm_stream_tls_attest_note(tm_stream_find(c->st, "tls"));
     if (note[0] && s->h.log)
         s->h.log(s->h.ud, TM_NET_INFO, c->peer, note);
@@ -409,7 +414,7 @@ static void handshake(tm_nconn *c)
     unsigned want = 0;
     int64_t t0 = now_ns();
     int r = tm_stream_handshake(c->st, &want);
-    c->srv->hs_used_ns += now_ns() - t0;
+    c->lst->srv->hs_used_ns += now_ns() - t0;
     c->retry = false;
     if (r < 0) {
         conn_end(c, tm_stream_error(c->st));
@@ -433,7 +438,7 @@ static void handshake(tm_nconn *c)
  * some wait or this iteration's budget is spent. */
 static void handshake_ready(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     if (c->queued)
         return;
     if (s->hs_head || s->hs_used_ns >= TM_HS_BUDGET_NS) {
@@ -496,13 +501,11 @@ static void conn_io(tm_loop *loop, int fd, unsigned events, void *ud)
 
 /* ---- accepting ----------------------------------------------------------------------- */
 
-static tm_stream *make_stack(nlistener *l, int fd, char *err, size_t errcap)
+/* The stack over c's own TCP layer; NULL (the socket closed) on failure. */
+static tm_stream *make_stack(nlistener *l, tm_nconn *c, int fd, char *err, size_t errcap)
 {
-    tm_stream *tcp = tm_stream_tcp(fd);
-    if (!tcp) {
-        snprintf(err, errcap, "out of memory");
-        return NULL;
-    }
+    tm_stream *tcp = &c->tcp;
+    tm_stream_tcp_init(tcp, fd);
     tm_stream *top = tcp;
     if (l->tls && !(top = tm_stream_tls_server(l->tls, tcp, err, errcap))) {
         tm_stream_free(tcp);
@@ -520,7 +523,7 @@ static tm_stream *make_stack(nlistener *l, int fd, char *err, size_t errcap)
 static void accept_one(nlistener *l, int cfd)
 {
     tm_netsrv *s = l->srv;
-    char peer[sizeof ((tm_nconn *)0)->peer], err[256] = "";
+    char peer[TM_PEER_MAX], err[256] = "";
     tm_sock_peer_name(cfd, peer, sizeof peer);
     if (l->max_connections >= 0 && l->n_conns >= (uint32_t)l->max_connections) {
         if (s->h.log) {
@@ -533,8 +536,9 @@ static void accept_one(nlistener *l, int cfd)
     }
     tm_sock_nonblock(cfd);
     tm_sock_nodelay(cfd);
-    tm_nconn *c = calloc(1, sizeof *c);
-    tm_stream *st = c ? make_stack(l, cfd, err, sizeof err) : NULL;
+    size_t peer_len = strlen(peer) + 1;
+    tm_nconn *c = calloc(1, sizeof *c + peer_len);
+    tm_stream *st = c ? make_stack(l, c, cfd, err, sizeof err) : NULL;
     if (!st) {
         if (!c)
             close(cfd);
@@ -543,10 +547,9 @@ static void accept_one(nlistener *l, int cfd)
         free(c);
         return;
     }
-    c->srv = s;
     c->lst = l;
     c->st = st;
-    memcpy(c->peer, peer, sizeof c->peer);
+    memcpy(c->peer, peer, peer_len);
     c->state = NC_HANDSHAKE;
     c->deadline = tm_net_now_ms() + s->handshake_ms;
     if (tm_loop_add(s->loop, cfd, TM_EV_READ, conn_io, c) < 0) {
@@ -610,9 +613,13 @@ int tm_netsrv_connect(tm_netsrv *s, const tm_nconnect_opts *o, char *err, size_t
     char addr[64];
     if (tm_sock_resolve(o->host, addr, sizeof addr, err, errcap) < 0)
         return -1;
+    char peer[TM_PEER_MAX];
+    snprintf(peer, sizeof peer, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
+             (unsigned)o->port);
+    size_t peer_len = strlen(peer) + 1;
     nlistener *l = calloc(1, sizeof *l);
     outgoing *og = calloc(1, sizeof *og);
-    tm_nconn *c = calloc(1, sizeof *c);
+    tm_nconn *c = calloc(1, sizeof *c + peer_len);
     if (!l || !og || !c || (o->sni && !(og->sni = strdup(o->sni))) ||
         (o->expect && !(og->expect = strdup(o->expect)))) {
         if (og) {
@@ -634,23 +641,20 @@ int tm_netsrv_connect(tm_netsrv *s, const tm_nconnect_opts *o, char *err, size_t
         og->tls = o->tls;
     if (o->hooks)
         og->hooks = *o->hooks;
+    c->lst = l;
     int fd = tm_sock_connect(addr, o->port, 1, err, errcap);
-    tm_stream *tcp = fd >= 0 ? tm_stream_tcp(fd) : NULL;
-    if (!tcp || tm_loop_add(s->loop, fd, TM_EV_WRITE, conn_io, c) < 0) {
-        if (fd >= 0 && !tcp)
-            snprintf(err, errcap, "out of memory");
-        else if (tcp)
+    if (fd >= 0)
+        tm_stream_tcp_init(&c->tcp, fd);
+    if (fd < 0 || tm_loop_add(s->loop, fd, TM_EV_WRITE, conn_io, c) < 0) {
+        if (fd >= 0) {
             snprintf(err, errcap, "event loop: %s", strerror(errno));
-        tm_stream_free(tcp);
-        c->lst = l;
+            tm_stream_free(&c->tcp);
+        }
         conn_free(c);
         return -1;
     }
-    c->srv = s;
-    c->lst = l;
-    c->st = tcp;
-    snprintf(c->peer, sizeof c->peer, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
-             (unsigned)o->port);
+    c->st = &c->tcp;
+    memcpy(c->peer, peer, peer_len);
     c->state = NC_CONNECTING;
     c->deadline = tm_net_now_ms() + s->handshake_ms;
     l->n_conns = 1;
