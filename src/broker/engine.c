@@ -73,10 +73,25 @@ const uint8_t *tm_conn_output_early(tm_conn *c, size_t *len)
     return c->out_early.data;
 }
 
+/* A buffer that never grew held a few small packets (a CONNACK, a SUBACK, a
+ * PINGRESP): it goes back to the allocator at once, before the next
+ * connection's allocations, instead of staying until the next tick and
+ * leaving, once freed, a hole between long-lived connection records that
+ * nothing else fits (about 80 bytes per idle connection). Buffers that grew
+ * belong to busy connections and stay until a tick without output. */
+static void release_small(tm_buf *b)
+{
+    if (b->len == 0 && b->cap == TM_BUF_MIN) {
+        tm_buf_free(b);
+        tm_buf_init(b);
+    }
+}
+
 void tm_conn_output_early_done(tm_conn *c)
 {
     c->b->io.bytes_sent += c->out_early.len;
     c->out_early.len = 0;
+    release_small(&c->out_early);
 }
 
 const uint8_t *tm_conn_output(tm_conn *c, size_t *len)
@@ -95,6 +110,8 @@ void tm_conn_output_done(tm_conn *c, size_t transport_backlog)
         tm_buf_free(&c->out);
         tm_buf_init(&c->out);
     }
+    release_small(&c->out);
+    release_small(&c->out_early);
 }
 
 bool tm_conn_closing(const tm_conn *c) { return c->state == TM_CS_CLOSING; }

@@ -13,6 +13,7 @@
 #include "attest/atls.h"
 #include "attest/evidence.h"
 
+#include "broker/broker_int.h"   /* test_idle_connection_holds_no_buffers */
 #include "broker_harness.h"
 
 /* ---- tests ------------------------------------------------------------------------- */
@@ -320,6 +321,42 @@ static void test_delayed_will_keeps_attested_claims(void)
     stop();
 }
 
+/* What an idle connection holds: after its CONNACK (and after a few small
+ * packets) no output or input buffer at all; a connection that received a
+ * burst keeps its grown buffer until a tick passes without output. */
+static void test_idle_connection_holds_no_buffers(void)
+{
+    start();
+    tc *idle = connected(TM_V5, "idle", NULL);
+    TM_CHECK(idle->c && idle->c->out.cap == 0 && idle->c->out_early.cap == 0);
+    TM_CHECK(idle->c && idle->c->in.cap == 0);
+    tc *sub = connected(TM_V311, "sub", NULL);
+    subscribe(sub, "t", 0);
+    TM_CHECK(sub->c && sub->c->out.cap == 0);   /* the SUBACK is gone too */
+    tc *pub = connected(TM_V311, "pub", NULL);
+    char payload[200];
+    memset(payload, 'p', sizeof payload - 1);
+    payload[sizeof payload - 1] = 0;
+    tm_publish pb;
+    memset(&pb, 0, sizeof pb);
+    pb.topic = S("t");
+    pb.payload = S(payload);
+    tm_buf burst;
+    tm_buf_init(&burst);
+    for (int i = 0; i < 8; i++)
+        tm_encode_publish(&burst, TM_V311, &pb);
+    send_bytes(pub, &burst);     /* one iteration: 8 deliveries to sub */
+    tm_buf_free(&burst);
+    TM_CHECK(sub->c && sub->c->out.cap > TM_BUF_MIN);   /* busy: kept for now */
+    advance(600);                /* ticks without output */
+    TM_CHECK(sub->c && sub->c->out.cap == 0);
+    int got = 0;
+    while (expect_publish(sub, payload))
+        got++;
+    TM_CHECK_EQ(got, 8);
+    stop();
+}
+
 static void test_all_done(void)
 {
     tm_config_free(&cfg);
@@ -347,4 +384,5 @@ TM_TEST_MAIN(TM_CASE(init), TM_CASE(test_connect_and_resume), TM_CASE(test_qos_f
              TM_CASE(test_keep_alive_and_connect_deadline),
              TM_CASE(test_protocol_error_disconnects),
              TM_CASE(test_acl_publish_and_reload),
-             TM_CASE(test_delayed_will_keeps_attested_claims), TM_CASE(test_all_done))
+             TM_CASE(test_delayed_will_keeps_attested_claims),
+             TM_CASE(test_idle_connection_holds_no_buffers), TM_CASE(test_all_done))
