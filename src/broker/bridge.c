@@ -175,7 +175,7 @@ static int start_one(tm_broker *b, tm_bridge *br, char *err, size_t errcap)
         }
     }
     tm_log(TM_LOG_INFO, "bridge %s: local session '%s' %s (%u queued)", bc->name,
-           bc->local_clientid, fresh ? "created" : "resumed", s->q.count - s->q.sent);
+           bc->local_clientid, fresh ? "created" : "resumed", tm_sess_queued(s));
     return 0;
 oom:
     snprintf(err, errcap, "bridge %s: out of memory", bc->name);

@@ -106,6 +106,7 @@ typedef struct tm_outq {
     uint32_t head, count, cap;
     uint32_t sent;        /* entries at the front that were transmitted */
     uint32_t inflight;    /* sent entries not yet DONE */
+    uint32_t next_qseq;   /* the next entry's qseq */
     uint64_t inflight_bytes; /* their payload bytes (max_inflight_bytes) */
 } tm_outq;
 
@@ -135,8 +136,8 @@ typedef struct tm_sess_sub {
 /* ---- sessions ------------------------------------------------------------ */
 
 typedef struct tm_qos2_in {      /* incoming QoS 2 ids awaiting PUBREL */
-    uint16_t *ids;
     uint16_t n, cap;
+    uint16_t ids[];
 } tm_qos2_in;
 
 /* A Will the session holds after its connection ended, until its delay
@@ -150,8 +151,10 @@ typedef struct tm_dwill {
 } tm_dwill;
 
 /* Kept small: a broker for devices holds one per idle connection (and per
- * offline persistent client). What only some sessions need (a delayed Will)
- * is allocated when needed. */
+ * offline persistent client). What only some sessions need (the delivery
+ * queue, incoming QoS 2 ids, a delayed Will) is allocated when first needed,
+ * and the client id is sized to fit (allocated to offsetof(client_id) + its
+ * length + 1). */
 struct tm_session {
     uint64_t id;                 /* unique, for no-local */
     tm_conn *conn;               /* NULL when offline */
@@ -160,22 +163,22 @@ struct tm_session {
     int64_t expire_at_ms;
     tm_sess_sub *subs;
     uint32_t n_subs, cap_subs;
-    tm_outq q;
-    tm_qos2_in qos2;
+    tm_outq *q;                  /* NULL until the first queued delivery */
+    tm_qos2_in *qos2;            /* NULL until the first incoming QoS 2 message */
     char *username;              /* for ACL checks of queued deliveries */
     /* the attested claims of the connection that opened the session: ACL
      * checks of queued deliveries and of a delayed Will use them after the
      * connection is gone (a reference; NULL when not attested) */
     struct tm_atls_peer *attest;
     tm_dwill *will;              /* pending delayed Will, or NULL */
-    /* fan-out scratch: which publish last touched this session, at which slot */
-    uint64_t match_stamp;
+    /* fan-out scratch: which publish last touched this session, at which slot
+     * (b->match_stamp; when that wraps, every session's is reset) */
+    uint32_t match_stamp;
     uint32_t match_idx;
     uint32_t expiry;             /* session expiry interval; UINT32_MAX = never */
-    uint32_t next_qseq;
-    uint32_t dropped;            /* messages dropped by queue limits (wraps) */
     uint16_t next_pid;
     uint8_t version;
+    bool drop_noted : 1;         /* a message was dropped by a queue limit (logged once) */
     bool journaled : 1;          /* durable: its state is in the journal */
     bool bridge : 1;             /* a bridge's local session: no client may take it */
     bool no_journal : 1;         /* never durable (a bridge's local_cleansession) */
@@ -302,7 +305,7 @@ struct tm_broker {
     int64_t next_tick_ms;
     int64_t next_sys_ms;
     tm_sys_stats st;
-    uint64_t match_stamp;
+    uint32_t match_stamp;        /* one per tm_trie_match (see tm_session) */
     /* fan-out scratch */
     struct tm_match *matches;
     uint32_t n_matches, cap_matches;
@@ -386,6 +389,10 @@ char *tm_sess_sub_key(const tm_conn *c, tm_str full, tm_str *key);
 /* TM_RC_SUCCESS, or TM_RC_NO_SUBSCRIPTION_EXISTED. */
 tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full);
 bool tm_sess_qos2_has(tm_session *s, uint16_t pid);
+static inline uint32_t tm_sess_qos2_count(const tm_session *s)
+{
+    return s->qos2 ? s->qos2->n : 0;
+}
 bool tm_sess_qos2_add(tm_session *s, uint16_t pid);
 void tm_sess_qos2_del(tm_session *s, uint16_t pid);
 
@@ -401,7 +408,13 @@ void tm_outq_pump(tm_broker *b, tm_session *s);
 void tm_outq_resend(tm_broker *b, tm_session *s);
 /* Ack handling: returns false when pid is not in flight in that state. */
 bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_t reason);
+/* Frees the queue (its entries' messages released) and q itself; NULL is a no-op. */
 void tm_outq_free(tm_outq *q);
+/* Messages queued for the session and not sent yet. */
+static inline uint32_t tm_sess_queued(const tm_session *s)
+{
+    return s->q ? s->q->count - s->q->sent : 0;
+}
 /* Drop queued, unsent messages the session's ACL no longer allows (reload);
  * returns how many. */
 uint32_t tm_outq_acl_sweep(tm_broker *b, tm_session *s);

@@ -153,7 +153,7 @@ static tm_rc publish_checked(tm_conn *c, tm_publish *pp)
 
     if (p.qos == 2) {
         uint16_t recv_max = b->cfg->max_inflight;
-        if (c->version == TM_V5 && s->qos2.n >= recv_max)
+        if (c->version == TM_V5 && tm_sess_qos2_count(s) >= recv_max)
             return TM_RC_RECEIVE_MAX_EXCEEDED;
         if (!tm_sess_qos2_add(s, p.packet_id))
             return TM_RC_UNSPECIFIED;

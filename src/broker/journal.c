@@ -257,8 +257,8 @@ static void snapshot_session(tm_broker *b, tm_session *s)
     tm_jr_sess(b, s);
     for (uint32_t i = 0; i < s->n_subs; i++)
         tm_jr_sub(b, s, &s->subs[i]);
-    tm_outq *q = &s->q;
-    for (uint32_t i = 0; i < q->count; i++) {
+    tm_outq *q = s->q;
+    for (uint32_t i = 0; q && i < q->count; i++) {
         tm_out *o = &q->e[(q->head + i) % q->cap];
         if (o->state == TM_OUT_DONE || o->qos == 0)
             continue;
@@ -285,8 +285,8 @@ static void snapshot_session(tm_broker *b, tm_session *s)
             q_rec(b, s, o, R_QSENT);
         spill(b, false);
     }
-    for (uint32_t i = 0; i < s->qos2.n; i++)
-        tm_jr_q2(b, s, s->qos2.ids[i], true);
+    for (uint32_t i = 0; i < tm_sess_qos2_count(s); i++)
+        tm_jr_q2(b, s, s->qos2->ids[i], true);
     if (s->will)
         tm_jr_will(b, s);
 }
@@ -468,7 +468,9 @@ static int restore_sess(tm_broker *b, rd *r, char *why, size_t cap)
 
 static tm_out *entry_by_qseq(tm_session *s, uint32_t qseq)
 {
-    tm_outq *q = &s->q;
+    tm_outq *q = s->q;
+    if (!q)
+        return NULL;
     /* the usual case: the first entry not sent yet, or one near the head */
     if (q->sent < q->count && q->e[(q->head + q->sent) % q->cap].qseq == qseq)
         return &q->e[(q->head + q->sent) % q->cap];
@@ -503,8 +505,8 @@ static int restore_queue(tm_broker *b, uint8_t type, rd *r, char *why, size_t ca
         if (tm_outq_restore(s, m, qseq, qos, retain != 0, subids,
                             n > TM_OUT_SUBIDS ? TM_OUT_SUBIDS : n) < 0)
             FAIL("out of memory");
-        if (qseq >= s->next_qseq)
-            s->next_qseq = qseq + 1;
+        if (qseq >= s->q->next_qseq)   /* made by tm_outq_restore */
+            s->q->next_qseq = qseq + 1;
         return 0;
     }
     tm_out *o = entry_by_qseq(s, qseq);
@@ -748,8 +750,8 @@ void tm_broker_dump(tm_broker *b, tm_buf *out)
                      ss->opts.qos, ss->opts.no_local, ss->opts.retain_as_published,
                      ss->opts.retain_handling, ss->subid);
         }
-        tm_outq *q = &s->q;
-        for (uint32_t k = 0, shown = 0; k < q->count; k++) {
+        tm_outq *q = s->q;
+        for (uint32_t k = 0, shown = 0; q && k < q->count; k++) {
             tm_out *o = &q->e[(q->head + k) % q->cap];
             if (o->state == TM_OUT_DONE || o->qos == 0)
                 continue;
@@ -761,8 +763,8 @@ void tm_broker_dump(tm_broker *b, tm_buf *out)
                      o->qos, o->retain, o->msg ? (int)o->msg->topic.len : 1,
                      o->msg ? (const char *)o->msg->topic.p : "-", p);
         }
-        for (uint32_t k = 0; k < s->qos2.n; k++)
-            add_line(&l, "%s qos2-in pid=%u", head, s->qos2.ids[k]);
+        for (uint32_t k = 0; k < tm_sess_qos2_count(s); k++)
+            add_line(&l, "%s qos2-in pid=%u", head, s->qos2->ids[k]);
         if (s->will)
             add_line(&l, "%s will %.*s delay=%u", head, (int)s->will->msg->topic.len,
                      (const char *)s->will->msg->topic.p, s->will->delay);

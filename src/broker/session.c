@@ -20,7 +20,7 @@ tm_session *tm_sess_find(tm_broker *b, tm_str client_id)
 
 tm_session *tm_sess_new(tm_broker *b, tm_str client_id)
 {
-    tm_session *s = calloc(1, sizeof *s + client_id.len + 1);
+    tm_session *s = calloc(1, offsetof(tm_session, client_id) + client_id.len + 1);
     if (!s)
         return NULL;
     memcpy(s->client_id, client_id.p, client_id.len);
@@ -59,8 +59,8 @@ void tm_sess_free(tm_broker *b, tm_session *s)
     tm_jr_sess_end(b, s);
     sess_unsubscribe_all(b, s);
     tm_map_del(&b->sessions, s->client_id, (uint32_t)strlen(s->client_id));
-    tm_outq_free(&s->q);
-    free(s->qos2.ids);
+    tm_outq_free(s->q);
+    free(s->qos2);
     free(s->username);
     tm_atls_peer_unref(s->attest);
     free(s);
@@ -216,8 +216,9 @@ uint16_t tm_sess_next_pid(tm_session *s)
             continue;
         /* skip ids still in flight (only possible with very large windows) */
         bool used = false;
-        for (uint32_t i = 0; i < s->q.sent; i++) {
-            tm_out *o = &s->q.e[(s->q.head + i) % s->q.cap];
+        const tm_outq *q = s->q;
+        for (uint32_t i = 0; q && i < q->sent; i++) {
+            tm_out *o = &q->e[(q->head + i) % q->cap];
             if (o->state != TM_OUT_DONE && o->pid == pid) {
                 used = true;
                 break;
@@ -230,36 +231,40 @@ uint16_t tm_sess_next_pid(tm_session *s)
 
 bool tm_sess_qos2_has(tm_session *s, uint16_t pid)
 {
-    for (uint32_t i = 0; i < s->qos2.n; i++)
-        if (s->qos2.ids[i] == pid)
+    for (uint32_t i = 0; i < tm_sess_qos2_count(s); i++)
+        if (s->qos2->ids[i] == pid)
             return true;
     return false;
 }
 
+/* The set is one allocation (counts and ids), made on first use: an idle
+ * session holds none. */
 bool tm_sess_qos2_add(tm_session *s, uint16_t pid)
 {
-    if (s->qos2.n == s->qos2.cap) {
+    uint32_t n = tm_sess_qos2_count(s), cap = s->qos2 ? s->qos2->cap : 0;
+    if (n == cap) {
         /* at most 65535 distinct packet ids */
-        uint32_t nc = s->qos2.cap ? s->qos2.cap * 2u : 8u;
+        uint32_t nc = cap ? cap * 2u : 8u;
         if (nc > UINT16_MAX)
             nc = UINT16_MAX;
-        if (nc == s->qos2.n)
+        if (nc == n)
             return false;
-        uint16_t *ni = realloc(s->qos2.ids, nc * sizeof *ni);
-        if (!ni)
+        tm_qos2_in *g = realloc(s->qos2, sizeof *g + nc * sizeof g->ids[0]);
+        if (!g)
             return false;
-        s->qos2.ids = ni;
-        s->qos2.cap = (uint16_t)nc;
+        g->n = (uint16_t)n;
+        g->cap = (uint16_t)nc;
+        s->qos2 = g;
     }
-    s->qos2.ids[s->qos2.n++] = pid;
+    s->qos2->ids[s->qos2->n++] = pid;
     return true;
 }
 
 void tm_sess_qos2_del(tm_session *s, uint16_t pid)
 {
-    for (uint32_t i = 0; i < s->qos2.n; i++) {
-        if (s->qos2.ids[i] == pid) {
-            s->qos2.ids[i] = s->qos2.ids[--s->qos2.n];
+    for (uint32_t i = 0; i < tm_sess_qos2_count(s); i++) {
+        if (s->qos2->ids[i] == pid) {
+            s->qos2->ids[i] = s->qos2->ids[--s->qos2->n];
             return;
         }
     }

@@ -357,6 +357,22 @@ static void test_idle_connection_holds_no_buffers(void)
     stop();
 }
 
+/* The fan-out's per-publish stamp wraps: a session that was never matched
+ * (stamp 0) must still receive the publish whose stamp wrapped to 0. */
+static void test_match_stamp_wraps(void)
+{
+    start();
+    tc *sub = connected(TM_V311, "sub", NULL);
+    subscribe(sub, "t", 0);
+    tc *pub = connected(TM_V311, "pub", NULL);
+    B->match_stamp = UINT32_MAX;
+    publish(pub, "t", "after the wrap", 0, 0);
+    TM_CHECK(expect_publish(sub, "after the wrap"));
+    publish(pub, "t", "and the next", 0, 0);
+    TM_CHECK(expect_publish(sub, "and the next"));
+    stop();
+}
+
 static void test_all_done(void)
 {
     tm_config_free(&cfg);
@@ -385,4 +401,5 @@ TM_TEST_MAIN(TM_CASE(init), TM_CASE(test_connect_and_resume), TM_CASE(test_qos_f
              TM_CASE(test_protocol_error_disconnects),
              TM_CASE(test_acl_publish_and_reload),
              TM_CASE(test_delayed_will_keeps_attested_claims),
-             TM_CASE(test_idle_connection_holds_no_buffers), TM_CASE(test_all_done))
+             TM_CASE(test_idle_connection_holds_no_buffers), TM_CASE(test_match_stamp_wraps),
+             TM_CASE(test_all_done))
