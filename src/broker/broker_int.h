@@ -193,17 +193,33 @@ enum tm_conn_state {
     TM_CS_CLOSING         /* the engine is done with it: output, then close */
 };
 
-/* Topic aliases of a connection that uses them (MQTT 5), allocated on first use. */
+/* Topic aliases of a connection that uses them (MQTT 5). */
 typedef struct tm_conn_alias {
     tm_str *in;                  /* client->broker aliases [1..max], or NULL */
     tm_map out;                  /* topic -> alias number (broker->client) */
     uint16_t out_next;
 } tm_conn_alias;
 
+/* What only some connections need, in one block allocated on first use
+ * (tm_conn_ext_get): a packet cut by a read boundary, persistence's early
+ * output, the transport's identity (until CONNECT), attested claims, a Will,
+ * topic aliases. An idle plain connection without a Will has none. */
+typedef struct tm_conn_ext {
+    tm_buf in;                   /* received, not yet parsed */
+    tm_buf out_early;            /* persistence: deliveries that may leave before
+                                  * the journal commit */
+    char *identity;              /* the transport's, for use_identity_as_username
+                                  * (freed once CONNECT is handled) */
+    struct tm_atls_peer *attest; /* appraised client claims (a reference), or NULL */
+    tm_msg *will;                /* will message, NULL if none */
+    uint32_t will_delay;
+    tm_conn_alias alias;
+} tm_conn_ext;
+
 /* Kept small (a broker for devices holds one per idle connection): what a
  * connected client has in its session is not copied here (client id, user
  * name: tm_conn_client_id / tm_conn_username), and what only some
- * connections use is allocated on first use. */
+ * connections use is in `ext`, allocated on first use. */
 struct tm_conn {
     uint8_t state;
     uint8_t version;             /* from CONNECT; 0 before */
@@ -221,25 +237,29 @@ struct tm_conn {
     uint16_t alias_max_out;      /* client's topic alias maximum */
     uint32_t max_out_packet;     /* client's maximum packet size (0 = protocol max) */
     uint32_t io_backlog;         /* bytes the transport still holds (saturated) */
-    uint32_t will_delay;
     /* the last complete packet received; before CONNECT: when it opened */
     int64_t last_rx_ms;
     tm_broker *b;
     const tm_listener_cfg *lcfg;
     const char *peer;            /* "addr:port", owned by the transport */
     tm_session *sess;
-    tm_buf in;                   /* received, not yet parsed */
     tm_buf out;                  /* to send this iteration, after the journal commit */
-    tm_buf out_early;            /* persistence: deliveries that may leave before it */
     tm_conn *dirty_next;
     tm_conn *next, *prev;        /* all connections; graveyard once gone */
-    char *identity;              /* the transport's, for use_identity_as_username
-                                  * (freed once CONNECT is handled) */
-    struct tm_atls_peer *attest; /* appraised client claims (a reference), or NULL */
     void *io;                    /* the driver's handle for the transport */
-    tm_msg *will;                /* will message, NULL if none */
-    tm_conn_alias *alias;        /* NULL until an alias is used */
+    tm_conn_ext *ext;            /* NULL until needed */
 };
+
+/* c's rare state, allocated now if it was not (NULL: out of memory). */
+tm_conn_ext *tm_conn_ext_get(tm_conn *c);
+static inline struct tm_atls_peer *tm_conn_attest(const tm_conn *c)
+{
+    return c->ext ? c->ext->attest : NULL;
+}
+static inline tm_msg *tm_conn_will(const tm_conn *c)
+{
+    return c->ext ? c->ext->will : NULL;
+}
 
 tm_conn_alias *tm_conn_alias_get(tm_conn *c);   /* NULL: out of memory */
 

@@ -122,7 +122,9 @@ static bool send_as(tm_broker *b, tm_conn *c, tm_msg *m, tm_str full, uint8_t qo
     /* With persistence, a QoS 0/1 delivery acknowledges nothing and may be
      * repeated after a crash, so it need not wait for the journal commit —
      * as long as nothing that must wait precedes it on this connection. */
-    tm_buf *out = b->jr.on && qos < 2 && c->out.len == 0 ? &c->out_early : &c->out;
+    tm_buf *out = &c->out;
+    if (b->jr.on && qos < 2 && c->out.len == 0 && tm_conn_ext_get(c))
+        out = &c->ext->out_early;   /* (without memory for it: after the commit) */
     size_t before = out->len;
     bool uncached = dup || n_subids || alias || mp || c->is_bridge ||
                     (c->version == TM_V5 && (m->props.present & TM_PBIT(TM_P_MESSAGE_EXPIRY))) ||

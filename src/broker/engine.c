@@ -31,8 +31,21 @@
 
 size_t tm_conn_backlog(const tm_conn *c)
 {
-    return c->out.len + c->out_early.len + c->io_backlog;
+    return c->out.len + (c->ext ? c->ext->out_early.len : 0) + c->io_backlog;
 }
+
+tm_conn_ext *tm_conn_ext_get(tm_conn *c)
+{
+    if (!c->ext && (c->ext = calloc(1, sizeof *c->ext))) {
+        tm_buf_init(&c->ext->in);
+        tm_buf_init(&c->ext->out_early);
+    }
+    return c->ext;
+}
+
+static const tm_buf no_buf;   /* a connection without ext has no early output */
+
+static const tm_buf *out_early(const tm_conn *c) { return c->ext ? &c->ext->out_early : &no_buf; }
 
 void tm_conn_mark_dirty(tm_conn *c)
 {
@@ -59,9 +72,9 @@ tm_conn *tm_broker_next_output(tm_broker *b)
         c->dirty_next = NULL;
         if (c->gone)
             continue;
-        if (c->out.oom || c->out_early.oom)
+        if (c->out.oom || out_early(c)->oom)
             tm_conn_end(c, "out of memory for output");
-        if (c->out.len || c->out_early.len || c->state == TM_CS_CLOSING)
+        if (c->out.len || out_early(c)->len || c->state == TM_CS_CLOSING)
             return c;
     }
     return NULL;
@@ -69,8 +82,9 @@ tm_conn *tm_broker_next_output(tm_broker *b)
 
 const uint8_t *tm_conn_output_early(tm_conn *c, size_t *len)
 {
-    *len = c->out_early.oom ? 0 : c->out_early.len;
-    return c->out_early.data;
+    const tm_buf *e = out_early(c);
+    *len = e->oom ? 0 : e->len;
+    return e->data;
 }
 
 /* A buffer that never grew held a few small packets (a CONNACK, a SUBACK, a
@@ -89,9 +103,11 @@ static void release_small(tm_buf *b)
 
 void tm_conn_output_early_done(tm_conn *c)
 {
-    c->b->io.bytes_sent += c->out_early.len;
-    c->out_early.len = 0;
-    release_small(&c->out_early);
+    if (!c->ext)
+        return;
+    c->b->io.bytes_sent += c->ext->out_early.len;
+    c->ext->out_early.len = 0;
+    release_small(&c->ext->out_early);
 }
 
 const uint8_t *tm_conn_output(tm_conn *c, size_t *len)
@@ -102,8 +118,8 @@ const uint8_t *tm_conn_output(tm_conn *c, size_t *len)
 
 void tm_conn_output_done(tm_conn *c, size_t transport_backlog)
 {
-    c->b->io.bytes_sent += c->out.len + c->out_early.len;
-    c->out_early.len = 0;
+    tm_conn_output_early_done(c);
+    c->b->io.bytes_sent += c->out.len;
     c->out.len = 0;
     c->io_backlog = transport_backlog > UINT32_MAX ? UINT32_MAX : (uint32_t)transport_backlog;
     if (c->out.cap > 1u << 20) {   /* give back memory after a burst */
@@ -111,7 +127,6 @@ void tm_conn_output_done(tm_conn *c, size_t transport_backlog)
         tm_buf_init(&c->out);
     }
     release_small(&c->out);
-    release_small(&c->out_early);
 }
 
 bool tm_conn_closing(const tm_conn *c) { return c->state == TM_CS_CLOSING; }
@@ -140,8 +155,10 @@ void tm_conn_end(tm_conn *c, const char *why)
         if (s->conn == c)
             tm_sess_detach(b, s);
     }
-    tm_msg_unref(c->will);
-    c->will = NULL;
+    if (c->ext) {
+        tm_msg_unref(c->ext->will);
+        c->ext->will = NULL;
+    }
     if (c->is_bridge)
         tm_bridge_ended(c);
     c->state = TM_CS_CLOSING;
@@ -197,20 +214,21 @@ void tm_broker_release(tm_broker *b, tm_conn *c)
 
 tm_conn_alias *tm_conn_alias_get(tm_conn *c)
 {
-    if (!c->alias)
-        c->alias = calloc(1, sizeof *c->alias);
-    return c->alias;
+    tm_conn_ext *x = tm_conn_ext_get(c);
+    return x ? &x->alias : NULL;
 }
 
 static void conn_free(tm_conn *c)
 {
-    tm_buf_free(&c->in);
     tm_buf_free(&c->out);
-    tm_buf_free(&c->out_early);
-    free(c->identity);
-    tm_atls_peer_unref(c->attest);
-    tm_conn_alias *a = c->alias;
-    if (a) {
+    tm_conn_ext *x = c->ext;
+    if (x) {
+        tm_buf_free(&x->in);
+        tm_buf_free(&x->out_early);
+        free(x->identity);
+        tm_atls_peer_unref(x->attest);
+        tm_msg_unref(x->will);
+        tm_conn_alias *a = &x->alias;
         if (a->in) {
             for (uint32_t i = 0; i <= tm_config_max_topic_alias(c->b->cfg, c->lcfg); i++)
                 free((void *)a->in[i].p);
@@ -221,7 +239,7 @@ static void conn_free(tm_conn *c)
         while ((e = tm_map_next(&a->out, &i)))
             free((void *)e->key);
         tm_map_free(&a->out);
-        free(a);
+        free(x);
     }
     free(c);
 }
@@ -322,27 +340,31 @@ void tm_broker_input(tm_broker *b, tm_conn *c, const uint8_t *p, size_t n, int64
     b->io.bytes_received += n;
     if (c->state == TM_CS_CLOSING)
         return;   /* the engine is done with it: what comes now is dropped */
-    if (c->in.len) {
-        tm_buf_put(&c->in, p, n);
-        if (c->in.oom) {
+    tm_buf *in = c->ext ? &c->ext->in : NULL;
+    if (in && in->len) {
+        tm_buf_put(in, p, n);
+        if (in->oom) {
             tm_conn_end(c, "out of memory for input");
             return;
         }
-        size_t used = process_frames(c, c->in.data, c->in.len);
-        tm_buf_consume(&c->in, used);
+        size_t used = process_frames(c, in->data, in->len);
+        tm_buf_consume(in, used);
     } else {
         size_t used = process_frames(c, p, n);
         if (used < n && c->state != TM_CS_CLOSING) {
-            tm_buf_put(&c->in, p + used, n - used);
-            if (c->in.oom) {
+            tm_conn_ext *x = tm_conn_ext_get(c);
+            in = x ? &x->in : NULL;
+            if (in)
+                tm_buf_put(in, p + used, n - used);
+            if (!in || in->oom) {
                 tm_conn_end(c, "out of memory for input");
                 return;
             }
         }
     }
-    if (c->state == TM_CS_CLOSING || (c->in.len == 0 && c->in.cap)) {
-        tm_buf_free(&c->in);
-        tm_buf_init(&c->in);
+    if (in && (c->state == TM_CS_CLOSING || (in->len == 0 && in->cap))) {
+        tm_buf_free(in);
+        tm_buf_init(in);
     }
 }
 
@@ -361,12 +383,18 @@ tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
     c->lcfg = info->listener;
     c->peer = info->peer;
     c->tls = info->tls;
-    c->identity = info->identity;
-    c->attest = info->attestation;
     c->io = info->io;
-    tm_buf_init(&c->in);
     tm_buf_init(&c->out);
-    tm_buf_init(&c->out_early);
+    if (info->identity || info->attestation) {
+        if (!tm_conn_ext_get(c)) {
+            free(c);
+            free(info->identity);
+            tm_atls_peer_unref(info->attestation);
+            return NULL;
+        }
+        c->ext->identity = info->identity;
+        c->ext->attest = info->attestation;
+    }
     c->last_rx_ms = now;
     c->state = TM_CS_NEW;
     c->next = b->conns;
@@ -375,8 +403,8 @@ tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
     b->conns = c;
     b->n_conns++;
     b->st.clients_total_ever++;
-    if (c->attest && tm_log_enabled(TM_LOG_NOTICE)) {
-        const tm_claims *cl = tm_atls_peer_get_claims(c->attest);
+    if (tm_conn_attest(c) && tm_log_enabled(TM_LOG_NOTICE)) {
+        const tm_claims *cl = tm_atls_peer_get_claims(tm_conn_attest(c));
         char meas[97];
         tm_hex_encode(cl->measurement, cl->measurement_len < 48 ? cl->measurement_len : 48, meas);
         tm_log(TM_LOG_NOTICE, "connection %s: client attestation accepted (%s, measurement %s%s)",
@@ -405,9 +433,9 @@ int64_t tm_broker_tick(tm_broker *b, int64_t now)
             tm_buf_free(&c->out);
             tm_buf_init(&c->out);
         }
-        if (!c->out_recent && c->out_early.len == 0 && c->out_early.cap) {
-            tm_buf_free(&c->out_early);
-            tm_buf_init(&c->out_early);
+        if (!c->out_recent && c->ext && c->ext->out_early.len == 0 && c->ext->out_early.cap) {
+            tm_buf_free(&c->ext->out_early);
+            tm_buf_init(&c->ext->out_early);
         }
         c->out_recent = false;
         if (c->state == TM_CS_CONNECTED && c->keep_alive &&

@@ -160,7 +160,7 @@ static refusal authenticate(tm_conn *c, pending *pc)
 {
     tm_broker *b = c->b;
     if ((c->lcfg->use_identity_as_username || c->lcfg->use_subject_as_username) && c->tls) {
-        pc->username = c->identity ? strdup(c->identity) : NULL;
+        pc->username = c->ext && c->ext->identity ? strdup(c->ext->identity) : NULL;
         if (!pc->username)
             return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                           "no certificate identity to use as username");
@@ -178,7 +178,7 @@ static refusal authenticate(tm_conn *c, pending *pc)
         return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                       "anonymous access is not allowed on this listener");
     }
-    if (c->lcfg->require_client_attestation && !c->attest)
+    if (c->lcfg->require_client_attestation && !tm_conn_attest(c))
         return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED, "client attestation required");
     if (c->lcfg->use_username_as_clientid) {
         /* Mosquitto: the user name replaces the client id; none: not authorised */
@@ -222,10 +222,12 @@ static refusal build_will(tm_conn *c, pending *pc)
     pc->will = tm_msg_new(topic, cn->will_payload, cn->will_qos, cn->will_retain,
                           pc->v == TM_V5 ? &cn->will_props : NULL, 0, b->now);
     free(mounted);
-    if (!pc->will)
+    /* the connection will hold it in its rare state (allocated now, so that
+     * apply() cannot fail) */
+    if (!pc->will || !tm_conn_ext_get(c))
         return REFUSE(TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE, "out of memory");
     if (cn->will_retain && cfg->check_retain_source)
-        tm_msg_set_source(pc->will, pc->cid, pc->username, c->attest);
+        tm_msg_set_source(pc->will, pc->cid, pc->username, tm_conn_attest(c));
     if (pc->v == TM_V5)
         pc->will_delay = cn->will_props.will_delay;
     return ACCEPT;
@@ -317,18 +319,22 @@ static void apply(tm_conn *c, pending *pc, tm_session *s)
     s->username = pc->username ? strdup(pc->username) : NULL;
     /* the session keeps the claims its Will and queued messages are checked with */
     tm_atls_peer_unref(s->attest);
-    s->attest = tm_atls_peer_ref(c->attest);
+    s->attest = tm_atls_peer_ref(tm_conn_attest(c));
     s->conn = c;
     c->sess = s;
     free(pc->username);   /* the session has its copy */
     pc->username = NULL;
-    free(c->identity);    /* used, if at all, as the user name */
-    c->identity = NULL;
+    if (c->ext) {
+        free(c->ext->identity);    /* used, if at all, as the user name */
+        c->ext->identity = NULL;
+    }
     c->last_rx_ms = c->b->now;
     c->keep_alive = pc->keep_alive;
-    c->will = pc->will;
-    pc->will = NULL;
-    c->will_delay = pc->will_delay;
+    if (pc->will) {              /* check_will made c->ext */
+        c->ext->will = pc->will;
+        c->ext->will_delay = pc->will_delay;
+        pc->will = NULL;
+    }
     c->recv_max = 65535;
     if (pc->v == TM_V5) {
         if (cn->props.present & TM_PBIT(TM_P_RECEIVE_MAX))

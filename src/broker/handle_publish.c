@@ -147,7 +147,7 @@ static tm_rc publish_checked(tm_conn *c, tm_publish *pp)
     tm_session *s = c->sess;
     tm_publish p = *pp;
     if (b->auth && !(c->is_bridge && tm_bridge_trusted(c)) &&
-        !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), c->attest, p.topic,
+        !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), tm_conn_attest(c), p.topic,
                         TM_ACC_WRITE))
         return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED, "denied by ACL");
 
@@ -167,7 +167,7 @@ static tm_rc publish_checked(tm_conn *c, tm_publish *pp)
     if (p.retain && p.payload.len && b->cfg->check_retain_source)
         tm_msg_set_source(m, (tm_str){(const uint8_t *)tm_conn_client_id(c),
                                       (uint32_t)strlen(tm_conn_client_id(c))},
-                          tm_conn_username(c), c->attest);
+                          tm_conn_username(c), tm_conn_attest(c));
     tm_route(b, m, true);
     uint32_t matched = b->n_matches;
     tm_msg_unref(m);

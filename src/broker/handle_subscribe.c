@@ -26,7 +26,7 @@ static void send_retained(tm_msg *m, void *ud)
     if (cfg->retain_expiry_interval &&
         r->b->now - m->created_ms >= (int64_t)cfg->retain_expiry_interval * 1000)
         return;
-    if (r->b->auth && !tm_acl_allowed(r->b->auth, tm_conn_username(r->c), tm_conn_client_id(r->c), r->c->attest,
+    if (r->b->auth && !tm_acl_allowed(r->b->auth, tm_conn_username(r->c), tm_conn_client_id(r->c), tm_conn_attest(r->c),
                                       m->topic, TM_ACC_READ))
         return;
     /* check_retain_source: the publisher must still be allowed to write it */
@@ -78,7 +78,7 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
             codes[i++] = v5 ? TM_RC_UNSPECIFIED : 0x80;
             continue;
         }
-        if (b->auth && !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), c->attest, filter,
+        if (b->auth && !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), tm_conn_attest(c), filter,
                                        TM_ACC_SUBSCRIBE)) {
             tm_log(TM_LOG_INFO, "client '%s': subscription to '%.*s' denied by ACL",
                    tm_conn_client_id(c), (int)full.len, (const char *)full.p);

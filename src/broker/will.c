@@ -71,8 +71,9 @@ static tm_msg *release(tm_broker *b, tm_session *s)
 
 void tm_will_trigger(tm_broker *b, tm_conn *c)
 {
-    tm_msg *will = c->will;
-    c->will = NULL;
+    tm_msg *will = tm_conn_will(c);
+    if (c->ext)
+        c->ext->will = NULL;
     if (!will)
         return;
     if (c->will_suppressed) {
@@ -80,10 +81,11 @@ void tm_will_trigger(tm_broker *b, tm_conn *c)
         return;
     }
     tm_session *s = c->sess;
-    if (c->will_delay == 0 || !s || s->expiry == 0 ||
-        !hold(b, s, will, c->will_delay, b->now + (int64_t)c->will_delay * 1000)) {
+    uint32_t delay = c->ext ? c->ext->will_delay : 0;
+    if (delay == 0 || !s || s->expiry == 0 ||
+        !hold(b, s, will, delay, b->now + (int64_t)delay * 1000)) {
         /* no delay (or no memory to hold it: sent now rather than lost) */
-        publish_will(b, will, tm_conn_client_id(c), tm_conn_username(c), c->attest);
+        publish_will(b, will, tm_conn_client_id(c), tm_conn_username(c), tm_conn_attest(c));
         tm_msg_unref(will);
         return;
     }
