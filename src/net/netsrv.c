@@ -31,6 +31,7 @@
  */
 #include "net/netsrv.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,9 +89,18 @@ struct tm_nconn {
     tm_nconn *next, *prev;       /* live connections; once dead, next links the
                                   * connections to reap */
     uint8_t *pend;               /* output the socket did not take yet */
-    size_t pend_len, pend_pos;
+    union {
+        /* HANDSHAKE: the handshake FIFO while queued (NULL otherwise) */
+        struct {
+            tm_nconn *hs_next, *hs_prev;
+        };
+        /* OPEN, CLOSING: pend's length and what of it was written (a
+         * connection leaves HANDSHAKE unqueued: both then read 0) */
+        struct {
+            size_t pend_len, pend_pos;
+        };
+    };
     int64_t deadline;            /* handshake or drain */
-    tm_nconn *hs_next, *hs_prev; /* handshake FIFO (queued) */
     uint32_t drained;
     uint8_t state;
     bool queued;
@@ -395,6 +405,7 @@ static void conn_read(tm_nconn *c)
 static void opened(tm_nconn *c)
 {
     tm_netsrv *s = c->lst->srv;
+    assert(!c->queued);          /* the union's pend_len/pend_pos read 0 from here on */
     const char *note = tm_stream_tls_attest_note(tm_stream_find(c->st, "tls"));
     if (note[0] && s->h.log)
         s->h.log(s->h.ud, TM_NET_INFO, c->peer, note);
