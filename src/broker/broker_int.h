@@ -193,10 +193,16 @@ enum tm_conn_state {
     TM_CS_CLOSING         /* the engine is done with it: output, then close */
 };
 
+/* An outgoing topic alias: the value of tm_conn_alias.out, its key inside. */
+typedef struct tm_alias_out {
+    uint16_t alias;
+    char topic[];
+} tm_alias_out;
+
 /* Topic aliases of a connection that uses them (MQTT 5). */
 typedef struct tm_conn_alias {
     tm_str *in;                  /* client->broker aliases [1..max], or NULL */
-    tm_map out;                  /* topic -> alias number (broker->client) */
+    tm_map out;                  /* topic -> tm_alias_out (broker->client) */
     uint16_t out_next;
 } tm_conn_alias;
 

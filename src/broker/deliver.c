@@ -61,24 +61,24 @@ static uint16_t out_alias(tm_conn *c, tm_str topic, bool *send_topic)
     tm_conn_alias *al = tm_conn_alias_get(c);
     if (!al)
         return 0;
-    uintptr_t a = (uintptr_t)tm_map_get(&al->out, topic.p, topic.len);
-    if (a) {
+    const tm_alias_out *known = tm_map_get(&al->out, topic.p, topic.len);
+    if (known) {
         *send_topic = false;
-        return (uint16_t)a;
+        return known->alias;
     }
     if (al->out_next >= c->alias_max_out)
         return 0;
-    char *key = malloc(topic.len + 1);
-    if (!key)
+    tm_alias_out *a = malloc(sizeof *a + topic.len + 1);
+    if (!a)
         return 0;
-    memcpy(key, topic.p, topic.len);
-    uint16_t alias = ++al->out_next;
-    if (tm_map_put(&al->out, key, topic.len, (void *)(uintptr_t)alias) < 0) {
-        free(key);
+    memcpy(a->topic, topic.p, topic.len);
+    a->alias = ++al->out_next;
+    if (tm_map_put(&al->out, a->topic, topic.len, a) < 0) {
+        free(a);
         al->out_next--;
         return 0;
     }
-    return alias;
+    return a->alias;
 }
 
 static bool send_as(tm_broker *b, tm_conn *c, tm_msg *m, tm_str full, uint8_t qos,

@@ -237,7 +237,7 @@ static void conn_free(tm_conn *c)
         uint32_t i = 0;
         tm_map_ent *e;
         while ((e = tm_map_next(&a->out, &i)))
-            free((void *)e->key);
+            free(e->val);
         tm_map_free(&a->out);
         free(x);
     }
