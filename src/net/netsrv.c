@@ -50,12 +50,13 @@
 #define TM_READ_CHUNK 65536
 #define TM_READ_ROUNDS 64        /* per readiness event: one busy peer cannot starve others */
 #define TM_DRAIN_MS 2000
-#define TM_DRAIN_MAX (64u << 20)
+#define TM_DRAIN_MAX (64u << 20)      /* fits tm_nconn.drained with a read more */
 #define TM_HS_BUDGET_NS 5000000LL    /* handshake work per loop iteration (see top) */
 #define TM_ATTEST_TICK_MS 1000       /* attestation key rotation checks */
 #define TM_PEER_MAX 48               /* "[v6 address]:port" and its NUL */
 
 enum { NC_CONNECTING, NC_HANDSHAKE, NC_OPEN, NC_CLOSING, NC_DRAINING, NC_DEAD };
+_Static_assert(TM_DRAIN_MAX + TM_READ_CHUNK < (1u << 27), "tm_nconn.drained holds a drain");
 
 typedef struct nlistener {
     tm_netsrv *srv;
@@ -88,7 +89,11 @@ struct tm_nconn {
     void *up;                    /* the upper layer's connection while it owns it */
     tm_nconn *next, *prev;       /* live connections; once dead, next links the
                                   * connections to reap */
-    uint8_t *pend;               /* output the socket did not take yet */
+    union {
+        uint8_t *pend;           /* output the socket did not take yet */
+        char *why;               /* DEAD: how it ended, for closed() (a copy: the
+                                  * reason often lives in the stream, freed then) */
+    };
     union {
         /* HANDSHAKE: the handshake FIFO while queued (NULL otherwise) */
         struct {
@@ -100,13 +105,12 @@ struct tm_nconn {
             size_t pend_len, pend_pos;
         };
     };
-    int64_t deadline;            /* handshake or drain */
-    uint32_t drained;
-    uint8_t state;
-    bool queued;
-    bool retry;                  /* last step paused by the TLS layer */
-    char *why;                   /* how it ended, for closed() (a copy: the reason
-                                  * often lives in the stream, freed at the end) */
+    uint32_t deadline;           /* handshake or drain: the low 32 bits of
+                                  * tm_net_now_ms() then (see past()); 0: none */
+    uint32_t drained : 27;       /* DRAINING: bytes discarded (<= TM_DRAIN_MAX + a read) */
+    uint32_t state : 3;          /* NC_* */
+    bool queued : 1;
+    bool retry : 1;              /* last step paused by the TLS layer */
     tm_stream tcp;               /* the bottom layer (tm_stream_tcp_init) */
     char peer[];                 /* "addr:port", at most TM_PEER_MAX with its NUL */
 };
@@ -132,6 +136,20 @@ int64_t tm_net_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Deadlines are at most TM_MAX_WAIT_MS ahead, so 32 bits of milliseconds
+ * compare correctly across a wrap (every 49.7 days). */
+#define TM_MAX_WAIT_MS 0x3fffffffu
+static uint32_t deadline_in(uint32_t ms)
+{
+    uint32_t d = (uint32_t)tm_net_now_ms() + (ms < TM_MAX_WAIT_MS ? ms : TM_MAX_WAIT_MS);
+    return d ? d : 1;            /* 0 means none */
+}
+
+static bool past(uint32_t deadline, int64_t now)
+{
+    return deadline && (int32_t)((uint32_t)now - deadline) >= 0;
 }
 
 static int64_t now_ns(void)
@@ -193,8 +211,11 @@ static void conn_end(tm_nconn *c, const char *why)
     if ((c->state == NC_HANDSHAKE || c->state == NC_CONNECTING) && why && s->h.log &&
         !c->lst->out)
         s->h.log(s->h.ud, TM_NET_NOTICE, c->peer, why);
-    c->why = why ? strdup(why) : NULL;
+    char *copy = why ? strdup(why) : NULL;
     hs_unlink(c);
+    free(c->pend);               /* nothing more is sent; why takes its place */
+    c->pend_len = c->pend_pos = 0;
+    c->why = copy;
     tm_loop_del(s->loop, c->st->fd);
     tm_stream_free(c->st);
     c->st = NULL;
@@ -221,8 +242,7 @@ static void conn_free(tm_nconn *c)
         free(o);
         free(c->lst);
     }
-    free(c->why);
-    free(c->pend);
+    free(c->state == NC_DEAD ? c->why : (char *)c->pend);
     free(c);
 }
 
@@ -341,7 +361,7 @@ static void drain_start(tm_nconn *c)
         return;
     }
     c->state = NC_DRAINING;
-    c->deadline = tm_net_now_ms() + TM_DRAIN_MS;
+    c->deadline = deadline_in(TM_DRAIN_MS);
     set_events(c, TM_EV_READ);
 }
 
@@ -355,7 +375,7 @@ void tm_nconn_close(tm_nconn *c)
         conn_end(c, NULL);
         return;
     }
-    c->deadline = tm_net_now_ms() + TM_DRAIN_MS;   /* for the output, too */
+    c->deadline = deadline_in(TM_DRAIN_MS);   /* for the output, too */
     flush_pending(c);
 }
 
@@ -368,10 +388,12 @@ static void drain(tm_nconn *c)
             set_events(c, want);
             return;
         }
-        if (n <= 0 || (c->drained += (uint32_t)n) > TM_DRAIN_MAX) {
+        uint32_t total = c->drained + (uint32_t)(n > 0 ? n : 0);
+        if (n <= 0 || total > TM_DRAIN_MAX) {
             conn_end(c, NULL);
             return;
         }
+        c->drained = total;
     }
 }
 
@@ -562,7 +584,7 @@ static void accept_one(nlistener *l, int cfd)
     c->st = st;
     memcpy(c->peer, peer, peer_len);
     c->state = NC_HANDSHAKE;
-    c->deadline = tm_net_now_ms() + s->handshake_ms;
+    c->deadline = deadline_in(s->handshake_ms);
     if (tm_loop_add(s->loop, cfd, TM_EV_READ, conn_io, c) < 0) {
         tm_stream_free(st);
         free(c);
@@ -667,7 +689,7 @@ int tm_netsrv_connect(tm_netsrv *s, const tm_nconnect_opts *o, char *err, size_t
     c->st = &c->tcp;
     memcpy(c->peer, peer, peer_len);
     c->state = NC_CONNECTING;
-    c->deadline = tm_net_now_ms() + s->handshake_ms;
+    c->deadline = deadline_in(s->handshake_ms);
     l->n_conns = 1;
     c->next = s->conns;
     if (s->conns)
@@ -773,7 +795,7 @@ void tm_netsrv_tick(tm_netsrv *s, int64_t now)
     attest_tick(s, now);
     for (tm_nconn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (!c->deadline || now < c->deadline)
+        if (!past(c->deadline, now))
             continue;
         if (c->state == NC_CONNECTING)
             conn_end(c, "no TCP connection in time");
