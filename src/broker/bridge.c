@@ -293,7 +293,7 @@ tm_conn *tm_broker_open_bridge(tm_broker *b, uint32_t i, const tm_conn_info *inf
     }
     tm_encode_connect(&c->out, &cn);
     tm_conn_mark_dirty(c);
-    tm_log(TM_LOG_INFO, "bridge %s: connecting to %s as '%s' (MQTT %s%s)", bc->name, c->peer,
+    tm_log(TM_LOG_INFO, "bridge %s: connecting to %s as '%s' (MQTT %s%s)", bc->name, tm_conn_peer(c),
            bc->remote_clientid, bc->version == TM_V5 ? "5.0" : bc->version == TM_V311 ? "3.1.1"
                                                                                    : "3.1",
            cn.bridge ? ", announced as a bridge" : "");
@@ -360,7 +360,7 @@ static tm_rc on_connack(tm_conn *c, const uint8_t *body, size_t len)
     b->st.clients_connected++;
     if (b->st.clients_connected > b->st.clients_max)
         b->st.clients_max = b->st.clients_connected;
-    tm_log(TM_LOG_NOTICE, "bridge %s: connected to %s (remote session %s)", bc->name, c->peer,
+    tm_log(TM_LOG_NOTICE, "bridge %s: connected to %s (remote session %s)", bc->name, tm_conn_peer(c),
            ca.session_present ? "resumed" : "new");
 
     /* what the remote broker sends us, and what it must no longer keep */

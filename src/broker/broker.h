@@ -36,11 +36,11 @@ struct tm_atls_peer;
 /* What the transport knows about a new connection. */
 typedef struct tm_conn_info {
     const tm_listener_cfg *listener;    /* outlives the connection */
-    const char *peer;                   /* "addr:port"; must outlive the connection */
     bool tls;
     char *identity;                     /* use_identity_as_username; ownership passes */
     struct tm_atls_peer *attestation;   /* appraised client claims; reference passes */
-    void *io;                           /* the driver's handle, see tm_conn_io */
+    void *io;                           /* the driver's handle, see tm_conn_io; its
+                                         * peer's name: tm_broker_set_peer_name */
 } tm_conn_info;
 
 typedef struct tm_broker_io_stats {
@@ -54,6 +54,11 @@ tm_broker *tm_broker_new(const tm_config *cfg, int64_t now, char *err, size_t er
  * and frees everything. */
 void tm_broker_free(tm_broker *b);
 
+/* How log lines name a connection's peer ("addr:port"): fn(tm_conn_info.io),
+ * a name that lives as long as the connection. The engine keeps no copy (a
+ * broker for devices holds one connection record per idle device). Without
+ * it, or without io, the peer is "-". */
+void tm_broker_set_peer_name(tm_broker *b, const char *(*fn)(const void *io));
 tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now);
 void tm_broker_input(tm_broker *b, tm_conn *c, const uint8_t *p, size_t n, int64_t now);
 /* The transport ended without the engine asking (why: for the log). */

@@ -243,11 +243,11 @@ struct tm_conn {
     uint16_t alias_max_out;      /* client's topic alias maximum */
     uint32_t max_out_packet;     /* client's maximum packet size (0 = protocol max) */
     uint32_t io_backlog;         /* bytes the transport still holds (saturated) */
-    /* the last complete packet received; before CONNECT: when it opened */
-    int64_t last_rx_ms;
+    /* the last complete packet received; before CONNECT: when it opened (the
+     * low 32 bits of b->now: compared as elapsed time, see tm_conn_idle_ms) */
+    uint32_t last_rx_ms;
     tm_broker *b;
     const tm_listener_cfg *lcfg;
-    const char *peer;            /* "addr:port", owned by the transport */
     tm_session *sess;
     tm_buf out;                  /* to send this iteration, after the journal commit */
     tm_conn *dirty_next;
@@ -256,8 +256,17 @@ struct tm_conn {
     tm_conn_ext *ext;            /* NULL until needed */
 };
 
+/* Milliseconds since c's last packet (or its opening), exact while under
+ * 49 days: keep alive (at most 65535 s x 1.5) and the CONNECT deadline are
+ * checked every tick, long before. */
+static inline uint32_t tm_conn_idle_ms(const tm_conn *c, int64_t now)
+{
+    return (uint32_t)now - c->last_rx_ms;
+}
+
 /* c's rare state, allocated now if it was not (NULL: out of memory). */
 tm_conn_ext *tm_conn_ext_get(tm_conn *c);
+const char *tm_conn_peer(const tm_conn *c);   /* for log lines (tm_broker_set_peer_name) */
 static inline struct tm_atls_peer *tm_conn_attest(const tm_conn *c)
 {
     return c->ext ? c->ext->attest : NULL;
@@ -342,6 +351,7 @@ struct tm_broker {
     tm_journal jr;
     struct tm_bridge *bridges;   /* one per configured bridge (bridge.c) */
     uint32_t n_bridges;
+    const char *(*peer_name)(const void *io);   /* tm_broker_set_peer_name */
 };
 
 /* One matched delivery collected while walking the topic tree. */

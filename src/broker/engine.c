@@ -133,6 +133,17 @@ bool tm_conn_closing(const tm_conn *c) { return c->state == TM_CS_CLOSING; }
 
 void *tm_conn_io(const tm_conn *c) { return c->io; }
 
+void tm_broker_set_peer_name(tm_broker *b, const char *(*fn)(const void *io))
+{
+    b->peer_name = fn;
+}
+
+const char *tm_conn_peer(const tm_conn *c)
+{
+    const char *p = c->io && c->b->peer_name ? c->b->peer_name(c->io) : NULL;
+    return p ? p : "-";
+}
+
 /* ---- ending ------------------------------------------------------------- */
 
 void tm_conn_end(tm_conn *c, const char *why)
@@ -143,9 +154,9 @@ void tm_conn_end(tm_conn *c, const char *why)
     c->ended = true;
     bool was_connected = c->sess != NULL;
     if (why && tm_conn_client_id(c) && b->cfg->connection_messages)
-        tm_log(TM_LOG_NOTICE, "client '%s' (%s) closed: %s", tm_conn_client_id(c), c->peer, why);
+        tm_log(TM_LOG_NOTICE, "client '%s' (%s) closed: %s", tm_conn_client_id(c), tm_conn_peer(c), why);
     else if (why && tm_log_enabled(TM_LOG_INFO))
-        tm_log(TM_LOG_INFO, "connection %s closed: %s", c->peer, why);
+        tm_log(TM_LOG_INFO, "connection %s closed: %s", tm_conn_peer(c), why);
     if (was_connected && b->st.clients_connected)
         b->st.clients_connected--;
     if (c->sess) {
@@ -170,7 +181,7 @@ void tm_conn_fail(tm_conn *c, uint8_t rc, const char *why)
     if (c->ended)
         return;
     tm_log(TM_LOG_NOTICE, "client '%s' (%s): %s: %s — closing the connection",
-           tm_conn_client_id(c) ? tm_conn_client_id(c) : "?", c->peer, why, tm_rc_name(rc));
+           tm_conn_client_id(c) ? tm_conn_client_id(c) : "?", tm_conn_peer(c), why, tm_rc_name(rc));
     if (c->version == TM_V5 && c->state == TM_CS_CONNECTED && rc >= 0x80) {
         tm_disconnect d;
         memset(&d, 0, sizeof d);
@@ -316,7 +327,7 @@ static size_t process_frames(tm_conn *c, const uint8_t *data, size_t len)
             break;
         b->st.msgs_received++;
         if (c->state == TM_CS_CONNECTED)   /* before: the CONNECT deadline's start */
-            c->last_rx_ms = b->now;
+            c->last_rx_ms = (uint32_t)b->now;
         rc = dispatch(c, &f, data + off + f.header_len);
         off += total;
         if (rc != TM_RC_SUCCESS) {
@@ -381,7 +392,6 @@ tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
     }
     c->b = b;
     c->lcfg = info->listener;
-    c->peer = info->peer;
     c->tls = info->tls;
     c->io = info->io;
     tm_buf_init(&c->out);
@@ -395,7 +405,7 @@ tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
         c->ext->identity = info->identity;
         c->ext->attest = info->attestation;
     }
-    c->last_rx_ms = now;
+    c->last_rx_ms = (uint32_t)now;
     c->state = TM_CS_NEW;
     c->next = b->conns;
     if (b->conns)
@@ -408,9 +418,9 @@ tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
         char meas[97];
         tm_hex_encode(cl->measurement, cl->measurement_len < 48 ? cl->measurement_len : 48, meas);
         tm_log(TM_LOG_NOTICE, "connection %s: client attestation accepted (%s, measurement %s%s)",
-               c->peer, cl->format_name, meas, cl->debug ? ", debug" : "");
+               tm_conn_peer(c), cl->format_name, meas, cl->debug ? ", debug" : "");
     }
-    tm_log(TM_LOG_DEBUG, "new connection from %s", c->peer);
+    tm_log(TM_LOG_DEBUG, "new connection from %s", tm_conn_peer(c));
     return c;
 }
 
@@ -439,10 +449,10 @@ int64_t tm_broker_tick(tm_broker *b, int64_t now)
         }
         c->out_recent = false;
         if (c->state == TM_CS_CONNECTED && c->keep_alive &&
-            now - c->last_rx_ms > (int64_t)c->keep_alive * 1500)
+            tm_conn_idle_ms(c, now) > (uint32_t)c->keep_alive * 1500)
             tm_conn_fail(c, TM_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");
         else if (c->state == TM_CS_NEW &&
-                 now - c->last_rx_ms > (int64_t)b->cfg->handshake_timeout_ms)
+                 tm_conn_idle_ms(c, now) > b->cfg->handshake_timeout_ms)
             tm_conn_end(c, c->is_bridge ? "no CONNACK in time" : "no CONNECT in time");
     }
     tm_bridge_tick(b, now);

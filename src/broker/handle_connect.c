@@ -69,7 +69,7 @@ static bool connack_fits(tm_conn *c, uint8_t version, uint8_t code, const tm_pro
     if (n <= c->max_out_packet)
         return true;
     tm_log(TM_LOG_NOTICE, "client %s: its Maximum Packet Size (%u) is smaller than the "
-           "CONNACK (%zu bytes): closing without one", c->peer, c->max_out_packet, n);
+           "CONNACK (%zu bytes): closing without one", tm_conn_peer(c), c->max_out_packet, n);
     return false;
 }
 
@@ -83,7 +83,7 @@ static tm_rc refuse(tm_conn *c, pending *pc, refusal r)
         encode_connack(&c->out, pc->v, false, code, NULL);
         tm_conn_mark_dirty(c);
     }
-    tm_log(TM_LOG_NOTICE, "client %s: connection refused: %s", c->peer, r.why);
+    tm_log(TM_LOG_NOTICE, "client %s: connection refused: %s", tm_conn_peer(c), r.why);
     free(pc->username);
     pc->username = NULL;
     tm_msg_unref(pc->will);
@@ -280,7 +280,7 @@ static tm_session *open_session(tm_conn *c, pending *pc, bool *present)
     if (s && s->conn) {
         tm_conn *old = s->conn;
         tm_log(TM_LOG_NOTICE, "client '%s': session taken over by %s (was %s)",
-               s->client_id, c->peer, old->peer);
+               s->client_id, tm_conn_peer(c), tm_conn_peer(old));
         if (old->version == TM_V5) {
             tm_disconnect d = {.reason = TM_RC_SESSION_TAKEN_OVER};
             tm_encode_disconnect(&old->out, TM_V5, &d);
@@ -328,7 +328,7 @@ static void apply(tm_conn *c, pending *pc, tm_session *s)
         free(c->ext->identity);    /* used, if at all, as the user name */
         c->ext->identity = NULL;
     }
-    c->last_rx_ms = c->b->now;
+    c->last_rx_ms = (uint32_t)c->b->now;
     c->keep_alive = pc->keep_alive;
     if (pc->will) {              /* check_will made c->ext */
         c->ext->will = pc->will;
@@ -360,7 +360,7 @@ static tm_rc decode(tm_conn *c, const uint8_t *body, size_t len, pending *pc, bo
         return refuse(c, pc, REFUSE(TM_RC_UNSUPPORTED_VERSION, TM_V3_BAD_VERSION,
                                     "unsupported protocol name or version"));
     if (rc != TM_RC_SUCCESS) {
-        tm_log(TM_LOG_NOTICE, "client %s: bad CONNECT: %s", c->peer, tm_rc_name(rc));
+        tm_log(TM_LOG_NOTICE, "client %s: bad CONNECT: %s", tm_conn_peer(c), tm_rc_name(rc));
         if (peek_version != TM_V5)
             return rc;
         return refuse(c, pc, REFUSE((uint8_t)rc, 0, "malformed CONNECT"));
@@ -430,7 +430,7 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
     tm_conn_mark_dirty(c);
     if (b->cfg->connection_messages)
         tm_log(TM_LOG_NOTICE, "client '%s' connected from %s (MQTT %s%s%s, keep alive %u%s)",
-               s->client_id, c->peer,
+               s->client_id, tm_conn_peer(c),
                pc.v == TM_V5 ? "5.0" : pc.v == TM_V311 ? "3.1.1" : "3.1",
                tm_conn_username(c) ? ", user " : "", tm_conn_username(c) ? tm_conn_username(c) : "",
                (unsigned)c->keep_alive, present ? ", session resumed" : "");

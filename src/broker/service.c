@@ -127,6 +127,8 @@ static void tls_extra(const tm_config *cfg, const tm_listener_cfg *lc, tls_opts 
 
 /* ---- the connection layer's callbacks ---------------------------------------- */
 
+static const char *io_peer(const void *io) { return tm_nconn_peer(io); }
+
 static void *on_open(void *ud, tm_nconn *nc)
 {
     service *s = ud;
@@ -135,7 +137,6 @@ static void *on_open(void *ud, tm_nconn *nc)
     const tm_listener_cfg *lc = tm_nconn_cookie(nc);
     tm_conn_info info = {
         .listener = lc,
-        .peer = tm_nconn_peer(nc),
         .tls = tm_nconn_is_tls(nc),
         .identity = lc->use_identity_as_username || lc->use_subject_as_username
                         ? tm_nconn_identity(nc)
@@ -533,6 +534,7 @@ static int start(service *s, char *err, size_t errcap)
     s->b = tm_broker_new(s->cfg, tm_net_now_ms(), err, errcap);
     if (!s->b)
         return -1;
+    tm_broker_set_peer_name(s->b, io_peer);
     if (s->cfg->persistence && open_store(s, err, errcap) < 0)
         return -1;
     tm_netsrv_handler h = {.ud = s, .open = on_open, .input = on_input, .closed = on_closed,

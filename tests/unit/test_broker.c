@@ -387,6 +387,24 @@ static void test_match_stamp_wraps(void)
     stop();
 }
 
+/* Connections remember the low 32 bits of the clock: keep alive and the
+ * CONNECT deadline hold across the moment those wrap. */
+static void test_keep_alive_across_clock_wrap(void)
+{
+    start();
+    now = (1LL << 33) - 1000;    /* the low 32 bits wrap 1 s from now */
+    conn_opts o = {.clean = true, .keep_alive = 2};
+    tc *k = connected(TM_V5, "k", &o);
+    tc *silent = open_conn(TM_V311, NULL);
+    advance(2900);
+    TM_CHECK(!k->closed && !silent->closed);
+    advance(500);
+    TM_CHECK(k->closed);
+    advance(cfg.handshake_timeout_ms);
+    TM_CHECK(silent->closed);
+    stop();
+}
+
 static void test_all_done(void)
 {
     tm_config_free(&cfg);
@@ -416,4 +434,5 @@ TM_TEST_MAIN(TM_CASE(init), TM_CASE(test_connect_and_resume), TM_CASE(test_qos_f
              TM_CASE(test_acl_publish_and_reload),
              TM_CASE(test_delayed_will_keeps_attested_claims),
              TM_CASE(test_idle_connection_holds_no_buffers), TM_CASE(test_match_stamp_wraps),
+             TM_CASE(test_keep_alive_across_clock_wrap),
              TM_CASE(test_all_done))
