@@ -145,14 +145,14 @@ static int start_one(tm_broker *b, tm_bridge *br, char *err, size_t errcap)
         goto oom;
     tm_jr_sess(b, s);
     /* subscriptions of an earlier configuration that this one no longer has */
-    for (uint32_t i = 0; i < s->n_subs;) {
-        if (configured_filter(br, s->subs[i].filter)) {
+    for (uint32_t i = 0; i < tm_sess_nsubs(s);) {
+        if (configured_filter(br, s->subs->e[i].filter)) {
             i++;
             continue;
         }
         tm_log(TM_LOG_NOTICE, "bridge %s: no longer forwarding '%s'", bc->name,
-               s->subs[i].filter);
-        if (tm_sess_unsubscribe(b, s, S(s->subs[i].filter)) != TM_RC_SUCCESS)
+               s->subs->e[i].filter);
+        if (tm_sess_unsubscribe(b, s, S(s->subs->e[i].filter)) != TM_RC_SUCCESS)
             i++;
     }
     for (uint32_t i = 0; i < n; i++) {

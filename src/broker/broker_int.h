@@ -133,6 +133,12 @@ typedef struct tm_sess_sub {
     uint32_t subid;
 } tm_sess_sub;
 
+/* A session's subscriptions: one allocation, counts in front. */
+typedef struct tm_sess_subs {
+    uint32_t n, cap;
+    tm_sess_sub e[];
+} tm_sess_subs;
+
 /* ---- sessions ------------------------------------------------------------ */
 
 typedef struct tm_qos2_in {      /* incoming QoS 2 ids awaiting PUBREL */
@@ -150,9 +156,19 @@ typedef struct tm_dwill {
     struct tm_dwill *next, *prev;
 } tm_dwill;
 
+/* What few sessions have, allocated when first needed (tm_sess_rare_get). */
+typedef struct tm_sess_rare {
+    /* the attested claims of the connection that opened the session: ACL
+     * checks of queued deliveries and of a delayed Will use them after the
+     * connection is gone (a reference; NULL when not attested) */
+    struct tm_atls_peer *attest;
+    tm_dwill *will;              /* pending delayed Will, or NULL */
+} tm_sess_rare;
+
 /* Kept small: a broker for devices holds one per idle connection (and per
- * offline persistent client). What only some sessions need (the delivery
- * queue, incoming QoS 2 ids, a delayed Will) is allocated when first needed,
+ * offline persistent client). What only some sessions need (subscriptions,
+ * the delivery queue, incoming QoS 2 ids, attested claims, a delayed Will) is
+ * allocated when first needed,
  * and the client id is sized to fit (allocated to offsetof(client_id) + its
  * length + 1). */
 struct tm_session {
@@ -161,16 +177,11 @@ struct tm_session {
     /* offline: when it ends; while restoring: since when it was offline
      * (wall clock ms, turned into the former by tm_broker_restore_done) */
     int64_t expire_at_ms;
-    tm_sess_sub *subs;
-    uint32_t n_subs, cap_subs;
+    tm_sess_subs *subs;          /* NULL until the first subscription */
     tm_outq *q;                  /* NULL until the first queued delivery */
     tm_qos2_in *qos2;            /* NULL until the first incoming QoS 2 message */
     char *username;              /* for ACL checks of queued deliveries */
-    /* the attested claims of the connection that opened the session: ACL
-     * checks of queued deliveries and of a delayed Will use them after the
-     * connection is gone (a reference; NULL when not attested) */
-    struct tm_atls_peer *attest;
-    tm_dwill *will;              /* pending delayed Will, or NULL */
+    struct tm_sess_rare *rare;   /* NULL until attested or holding a Will */
     /* fan-out scratch: which publish last touched this session, at which slot
      * (b->match_stamp; when that wraps, every session's is reset) */
     uint32_t match_stamp;
@@ -425,6 +436,16 @@ char *tm_sess_sub_key(const tm_conn *c, tm_str full, tm_str *key);
 /* TM_RC_SUCCESS, or TM_RC_NO_SUBSCRIPTION_EXISTED. */
 tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full);
 bool tm_sess_qos2_has(tm_session *s, uint16_t pid);
+tm_sess_rare *tm_sess_rare_get(tm_session *s);         /* made now if needed; NULL: no memory */
+static inline uint32_t tm_sess_nsubs(const tm_session *s) { return s->subs ? s->subs->n : 0; }
+static inline struct tm_atls_peer *tm_sess_attest(const tm_session *s)
+{
+    return s->rare ? s->rare->attest : NULL;
+}
+static inline tm_dwill *tm_sess_will(const tm_session *s)
+{
+    return s->rare ? s->rare->will : NULL;
+}
 static inline uint32_t tm_sess_qos2_count(const tm_session *s)
 {
     return s->qos2 ? s->qos2->n : 0;

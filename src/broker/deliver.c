@@ -479,7 +479,7 @@ uint32_t tm_outq_acl_sweep(tm_broker *b, tm_session *s)
     for (uint32_t i = q->sent; i < q->count; i++) {
         tm_out *o = q_at(q, i);
         if (!o->msg || tm_acl_allowed(b->auth, s->username, s->client_id,
-                                      s->attest, o->msg->topic,
+                                      tm_sess_attest(s), o->msg->topic,
                                       TM_ACC_READ)) {
             if (keep != i)
                 *q_at(q, keep) = *o;
@@ -555,7 +555,7 @@ void tm_route(tm_broker *b, tm_msg *m, bool set_retained)
     for (uint32_t i = 0; i < b->n_matches; i++) {
         tm_match *mt = &b->matches[i];
         tm_session *s = mt->sess;
-        if (b->auth && !tm_acl_allowed(b->auth, s->username, s->client_id, s->attest, m->topic,
+        if (b->auth && !tm_acl_allowed(b->auth, s->username, s->client_id, tm_sess_attest(s), m->topic,
                                        TM_ACC_READ))
             continue;
         bool retain = mt->retain_as_published ? m->retain : false;

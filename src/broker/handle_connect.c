@@ -318,8 +318,13 @@ static void apply(tm_conn *c, pending *pc, tm_session *s)
     free(s->username);
     s->username = pc->username ? strdup(pc->username) : NULL;
     /* the session keeps the claims its Will and queued messages are checked with */
-    tm_atls_peer_unref(s->attest);
-    s->attest = tm_atls_peer_ref(tm_conn_attest(c));
+    if (s->rare || tm_conn_attest(c)) {
+        tm_sess_rare *r = tm_sess_rare_get(s);
+        if (r) {
+            tm_atls_peer_unref(r->attest);
+            r->attest = tm_atls_peer_ref(tm_conn_attest(c));
+        }
+    }
     s->conn = c;
     c->sess = s;
     free(pc->username);   /* the session has its copy */

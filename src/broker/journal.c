@@ -208,7 +208,7 @@ void tm_jr_will(tm_broker *b, tm_session *s)
 {
     if (!durable(b, s))
         return;
-    tm_dwill *w = s->will;
+    tm_dwill *w = tm_sess_will(s);
     if (w)
         tm_jr_msg(b, w->msg);
     u8(b, R_WILL);
@@ -255,8 +255,8 @@ static void spill(tm_broker *b, bool last)
 static void snapshot_session(tm_broker *b, tm_session *s)
 {
     tm_jr_sess(b, s);
-    for (uint32_t i = 0; i < s->n_subs; i++)
-        tm_jr_sub(b, s, &s->subs[i]);
+    for (uint32_t i = 0; i < tm_sess_nsubs(s); i++)
+        tm_jr_sub(b, s, &s->subs->e[i]);
     tm_outq *q = s->q;
     for (uint32_t i = 0; q && i < q->count; i++) {
         tm_out *o = &q->e[(q->head + i) % q->cap];
@@ -287,7 +287,7 @@ static void snapshot_session(tm_broker *b, tm_session *s)
     }
     for (uint32_t i = 0; i < tm_sess_qos2_count(s); i++)
         tm_jr_q2(b, s, s->qos2->ids[i], true);
-    if (s->will)
+    if (tm_sess_will(s))
         tm_jr_will(b, s);
 }
 
@@ -744,8 +744,8 @@ void tm_broker_dump(tm_broker *b, tm_buf *out)
         snprintf(head, sizeof head, "session %s", s->client_id);
         add_line(&l, "%s v%u expiry=%u user=%s", head, s->version, s->expiry,
                  s->username ? s->username : "-");
-        for (uint32_t k = 0; k < s->n_subs; k++) {
-            const tm_sess_sub *ss = &s->subs[k];
+        for (uint32_t k = 0; k < tm_sess_nsubs(s); k++) {
+            const tm_sess_sub *ss = &s->subs->e[k];
             add_line(&l, "%s sub %s qos=%u nl=%d rap=%d rh=%u id=%u", head, ss->filter,
                      ss->opts.qos, ss->opts.no_local, ss->opts.retain_as_published,
                      ss->opts.retain_handling, ss->subid);
@@ -765,9 +765,10 @@ void tm_broker_dump(tm_broker *b, tm_buf *out)
         }
         for (uint32_t k = 0; k < tm_sess_qos2_count(s); k++)
             add_line(&l, "%s qos2-in pid=%u", head, s->qos2->ids[k]);
-        if (s->will)
-            add_line(&l, "%s will %.*s delay=%u", head, (int)s->will->msg->topic.len,
-                     (const char *)s->will->msg->topic.p, s->will->delay);
+        const tm_dwill *w = tm_sess_will(s);
+        if (w)
+            add_line(&l, "%s will %.*s delay=%u", head, (int)w->msg->topic.len,
+                     (const char *)w->msg->topic.p, w->delay);
     }
     emit_lines(&l, out);
 }

@@ -36,8 +36,8 @@ tm_session *tm_sess_new(tm_broker *b, tm_str client_id)
 /* Remove every subscription of s from the topic tree. */
 static void sess_unsubscribe_all(tm_broker *b, tm_session *s)
 {
-    for (uint32_t i = 0; i < s->n_subs; i++) {
-        tm_sess_sub *ss = &s->subs[i];
+    for (uint32_t i = 0; i < tm_sess_nsubs(s); i++) {
+        tm_sess_sub *ss = &s->subs->e[i];
         tm_str full = {(const uint8_t *)ss->filter, (uint32_t)strlen(ss->filter)};
         tm_str group = {0}, filter = full;
         bool bad;
@@ -49,12 +49,11 @@ static void sess_unsubscribe_all(tm_broker *b, tm_session *s)
     }
     free(s->subs);
     s->subs = NULL;
-    s->n_subs = s->cap_subs = 0;
 }
 
 void tm_sess_free(tm_broker *b, tm_session *s)
 {
-    if (s->will)
+    if (tm_sess_will(s))
         tm_will_fire_session(b, s);
     tm_jr_sess_end(b, s);
     sess_unsubscribe_all(b, s);
@@ -62,7 +61,10 @@ void tm_sess_free(tm_broker *b, tm_session *s)
     tm_outq_free(s->q);
     free(s->qos2);
     free(s->username);
-    tm_atls_peer_unref(s->attest);
+    if (s->rare) {
+        tm_atls_peer_unref(s->rare->attest);
+        free(s->rare);
+    }
     free(s);
 }
 
@@ -108,9 +110,9 @@ void tm_sess_expire(tm_broker *b, int64_t now_ms)
 
 static bool sess_find_sub(tm_session *s, tm_str filter, uint32_t *idx)
 {
-    for (uint32_t i = 0; i < s->n_subs; i++) {
-        if (strlen(s->subs[i].filter) == filter.len &&
-            memcmp(s->subs[i].filter, filter.p, filter.len) == 0) {
+    for (uint32_t i = 0; i < tm_sess_nsubs(s); i++) {
+        if (strlen(s->subs->e[i].filter) == filter.len &&
+            memcmp(s->subs->e[i].filter, filter.p, filter.len) == 0) {
             *idx = i;
             return true;
         }
@@ -120,19 +122,21 @@ static bool sess_find_sub(tm_session *s, tm_str filter, uint32_t *idx)
 
 static tm_sess_sub *sess_add_sub(tm_session *s, tm_str filter, tm_node *node)
 {
-    if (s->n_subs == s->cap_subs) {
-        uint32_t nc = s->cap_subs ? s->cap_subs * 2 : 4;
-        tm_sess_sub *ns = realloc(s->subs, nc * sizeof *ns);
+    uint32_t n = tm_sess_nsubs(s), cap = s->subs ? s->subs->cap : 0;
+    if (n == cap) {
+        uint32_t nc = cap ? cap * 2 : 4;
+        tm_sess_subs *ns = realloc(s->subs, sizeof *ns + nc * sizeof ns->e[0]);
         if (!ns)
             return NULL;
+        ns->n = n;
+        ns->cap = nc;
         s->subs = ns;
-        s->cap_subs = nc;
     }
     char *f = strndup((const char *)filter.p, filter.len);
     if (!f)
         return NULL;
-    s->subs[s->n_subs] = (tm_sess_sub){.filter = f, .node = node};
-    return &s->subs[s->n_subs++];
+    s->subs->e[n] = (tm_sess_sub){.filter = f, .node = node};
+    return &s->subs->e[s->subs->n++];
 }
 
 tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subopts *opts,
@@ -150,7 +154,7 @@ tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subop
     tm_sub entry = {.sess = s, .opts = *opts, .subid = subid};
     *existed = tm_trie_sub_add(b, node, group, &entry);
     uint32_t idx;
-    tm_sess_sub *ss = sess_find_sub(s, full, &idx) ? &s->subs[idx] : sess_add_sub(s, full, node);
+    tm_sess_sub *ss = sess_find_sub(s, full, &idx) ? &s->subs->e[idx] : sess_add_sub(s, full, node);
     if (!ss) {
         tm_trie_sub_del(b, node, group, s);
         tm_trie_prune(b, node);
@@ -193,7 +197,7 @@ tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full)
     uint32_t k;
     if (!sess_find_sub(s, full, &k))
         return TM_RC_NO_SUBSCRIPTION_EXISTED;
-    tm_sess_sub *ss = &s->subs[k];
+    tm_sess_sub *ss = &s->subs->e[k];
     tm_str group = {0}, filter;
     bool bad;
     if (!tm_topic_split_shared(full, &group, &filter, &bad))
@@ -202,7 +206,7 @@ tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full)
     tm_trie_prune(b, ss->node);
     tm_jr_unsub(b, s, ss->filter);
     free(ss->filter);
-    s->subs[k] = s->subs[--s->n_subs];
+    s->subs->e[k] = s->subs->e[--s->subs->n];
     return TM_RC_SUCCESS;
 }
 
@@ -227,6 +231,13 @@ uint16_t tm_sess_next_pid(tm_session *s)
         if (!used)
             return pid;
     }
+}
+
+tm_sess_rare *tm_sess_rare_get(tm_session *s)
+{
+    if (!s->rare)
+        s->rare = calloc(1, sizeof *s->rare);
+    return s->rare;
 }
 
 bool tm_sess_qos2_has(tm_session *s, uint16_t pid)
