@@ -146,4 +146,9 @@ int tm_loop_run_once(tm_loop *l, int timeout_ms)
     return calls;
 }
 
+void tm_loop_each(tm_loop *l, tm_loop_cb cb, void (*fn)(void *ud, void *arg), void *arg)
+{
+    tm_loop_table_each(&l->t, cb, fn, arg);
+}
+
 const char *tm_loop_backend(void) { return "poll"; }

@@ -108,6 +108,14 @@ static inline void tm_loop_table_clear(tm_loop_table *t, int fd)
     t->ud[fd] = NULL;
 }
 
+static inline void tm_loop_table_each(tm_loop_table *t, tm_loop_cb cb,
+                                      void (*fn)(void *ud, void *arg), void *arg)
+{
+    for (int fd = 0; fd < t->cap; fd++)
+        if (t->meta[fd] && t->cbs[(t->meta[fd] >> 2) - 1] == cb)
+            fn(t->ud[fd], arg);
+}
+
 /* Calls fd's callback (registered: tm_loop_table_has). */
 static inline void tm_loop_table_call(tm_loop_table *t, tm_loop *l, int fd, unsigned ready)
 {

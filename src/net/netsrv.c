@@ -50,13 +50,13 @@
 #define TM_READ_CHUNK 65536
 #define TM_READ_ROUNDS 64        /* per readiness event: one busy peer cannot starve others */
 #define TM_DRAIN_MS 2000
-#define TM_DRAIN_MAX (64u << 20)      /* fits tm_nconn.drained with a read more */
+#define TM_DRAIN_MAX (64u << 20)
 #define TM_HS_BUDGET_NS 5000000LL    /* handshake work per loop iteration (see top) */
 #define TM_ATTEST_TICK_MS 1000       /* attestation key rotation checks */
 #define TM_PEER_MAX 48               /* "[v6 address]:port" and its NUL */
 
 enum { NC_CONNECTING, NC_HANDSHAKE, NC_OPEN, NC_CLOSING, NC_DRAINING, NC_DEAD };
-_Static_assert(TM_DRAIN_MAX + TM_READ_CHUNK < (1u << 27), "tm_nconn.drained holds a drain");
+_Static_assert(TM_DRAIN_MAX + (uint64_t)TM_READ_CHUNK < UINT32_MAX, "tm_nconn.drained holds a drain");
 
 typedef struct nlistener {
     tm_netsrv *srv;
@@ -82,20 +82,22 @@ typedef struct outgoing {
 
 /* Kept small: a broker for devices holds one per idle connection. The TCP
  * layer of the stack lives inside it and the peer's name is sized to fit, so
- * an accepted connection is one allocation. */
+ * an accepted connection is one allocation; fields that no state uses at the
+ * same time share memory. Open connections are on no list of ours: the loop's
+ * registrations are the set of connections (tm_netsrv_free walks them), and
+ * only connections with a deadline are in srv->timed. */
 struct tm_nconn {
     nlistener *lst;              /* its listener (lst->srv: the server) */
     tm_stream *st;               /* the top of the stack; NULL once dead */
     void *up;                    /* the upper layer's connection while it owns it */
-    tm_nconn *next, *prev;       /* live connections; once dead, next links the
-                                  * connections to reap */
     union {
         uint8_t *pend;           /* output the socket did not take yet */
         char *why;               /* DEAD: how it ended, for closed() (a copy: the
                                   * reason often lives in the stream, freed then) */
     };
     union {
-        /* HANDSHAKE: the handshake FIFO while queued (NULL otherwise) */
+        /* HANDSHAKE: the handshake FIFO while queued (NULL otherwise);
+         * DEAD: hs_next links the connections to reap */
         struct {
             tm_nconn *hs_next, *hs_prev;
         };
@@ -104,10 +106,12 @@ struct tm_nconn {
         struct {
             size_t pend_len, pend_pos;
         };
+        /* DRAINING (entered with nothing pending): bytes discarded */
+        uint32_t drained;
     };
     uint32_t deadline;           /* handshake or drain: the low 32 bits of
                                   * tm_net_now_ms() then (see past()); 0: none */
-    uint32_t drained : 27;       /* DRAINING: bytes discarded (<= TM_DRAIN_MAX + a read) */
+    uint32_t tidx : 27;          /* 1 + its index in srv->timed, 0: not there */
     uint32_t state : 3;          /* NC_* */
     bool queued : 1;
     bool retry : 1;              /* last step paused by the TLS layer */
@@ -121,7 +125,8 @@ struct tm_netsrv {
     uint32_t handshake_ms;
     nlistener **lst;
     int n_lst;
-    tm_nconn *conns;
+    tm_nconn **timed;            /* connections with a deadline (see tm_nconn.tidx) */
+    uint32_t n_timed, cap_timed;
     tm_nconn *reap;              /* ended this iteration */
     tm_nconn *hs_head, *hs_tail; /* handshakes waiting for budget (see top) */
     int64_t hs_used_ns;          /* handshake work in this iteration */
@@ -150,6 +155,39 @@ static uint32_t deadline_in(uint32_t ms)
 static bool past(uint32_t deadline, int64_t now)
 {
     return deadline && (int32_t)((uint32_t)now - deadline) >= 0;
+}
+
+/* c gets a deadline ms from now and joins the timed set (tm_netsrv_tick
+ * looks at these only, not at every open connection). -1: out of memory. */
+static int timed_set(tm_nconn *c, uint32_t ms)
+{
+    tm_netsrv *s = c->lst->srv;
+    if (!c->tidx) {
+        if (s->n_timed == s->cap_timed) {
+            uint32_t nc = s->cap_timed ? s->cap_timed * 2 : 64;
+            tm_nconn **g = nc < (1u << 27) ? realloc(s->timed, nc * sizeof *g) : NULL;
+            if (!g)
+                return -1;
+            s->timed = g;
+            s->cap_timed = nc;
+        }
+        s->timed[s->n_timed++] = c;
+        c->tidx = s->n_timed;
+    }
+    c->deadline = deadline_in(ms);
+    return 0;
+}
+
+static void timed_clear(tm_nconn *c)
+{
+    tm_netsrv *s = c->lst->srv;
+    c->deadline = 0;
+    if (!c->tidx)
+        return;
+    tm_nconn *last = s->timed[--s->n_timed];
+    s->timed[c->tidx - 1] = last;
+    last->tidx = c->tidx;
+    c->tidx = 0;
 }
 
 static int64_t now_ns(void)
@@ -219,16 +257,10 @@ static void conn_end(tm_nconn *c, const char *why)
     tm_loop_del(s->loop, c->st->fd);
     tm_stream_free(c->st);
     c->st = NULL;
+    timed_clear(c);
     c->state = NC_DEAD;
     c->lst->n_conns--;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = NULL;
-    c->next = s->reap;
+    c->hs_next = s->reap;
     s->reap = c;
 }
 
@@ -250,7 +282,7 @@ void tm_netsrv_reap(tm_netsrv *s)
 {
     while (s->reap) {
         tm_nconn *c = s->reap;
-        s->reap = c->next;
+        s->reap = c->hs_next;
         if (c->up && s->h.closed)
             s->h.closed(s->h.ud, c->up, c->why ? c->why : "connection closed");
         else if (c->lst->out && !c->lst->out->opened && s->h.failed && !s->freeing)
@@ -361,7 +393,11 @@ static void drain_start(tm_nconn *c)
         return;
     }
     c->state = NC_DRAINING;
-    c->deadline = deadline_in(TM_DRAIN_MS);
+    c->drained = 0;
+    if (timed_set(c, TM_DRAIN_MS) < 0) {
+        conn_end(c, NULL);
+        return;
+    }
     set_events(c, TM_EV_READ);
 }
 
@@ -375,7 +411,10 @@ void tm_nconn_close(tm_nconn *c)
         conn_end(c, NULL);
         return;
     }
-    c->deadline = deadline_in(TM_DRAIN_MS);   /* for the output, too */
+    if (timed_set(c, TM_DRAIN_MS) < 0) {   /* for the output, too */
+        conn_end(c, NULL);
+        return;
+    }
     flush_pending(c);
 }
 
@@ -432,7 +471,7 @@ static void opened(tm_nconn *c)
     if (note[0] && s->h.log)
         s->h.log(s->h.ud, TM_NET_INFO, c->peer, note);
     c->state = NC_OPEN;
-    c->deadline = 0;
+    timed_clear(c);
     set_events(c, TM_EV_READ);
     if (c->lst->out)
         c->lst->out->opened = true;
@@ -584,7 +623,6 @@ static void accept_one(nlistener *l, int cfd)
     c->st = st;
     memcpy(c->peer, peer, peer_len);
     c->state = NC_HANDSHAKE;
-    c->deadline = deadline_in(s->handshake_ms);
     if (tm_loop_add(s->loop, cfd, TM_EV_READ, conn_io, c) < 0) {
         tm_stream_free(st);
         free(c);
@@ -592,10 +630,10 @@ static void accept_one(nlistener *l, int cfd)
     }
     l->n_conns++;
     s->st.accepted++;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    if (timed_set(c, s->handshake_ms) < 0) {
+        conn_end(c, "out of memory");
+        return;
+    }
     handshake_ready(c);          /* plain TCP is ready at once; bytes that came with it
                                   * (frames behind a WebSocket upgrade) are read then */
 }
@@ -689,12 +727,9 @@ int tm_netsrv_connect(tm_netsrv *s, const tm_nconnect_opts *o, char *err, size_t
     c->st = &c->tcp;
     memcpy(c->peer, peer, peer_len);
     c->state = NC_CONNECTING;
-    c->deadline = deadline_in(s->handshake_ms);
     l->n_conns = 1;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    if (timed_set(c, s->handshake_ms) < 0)
+        conn_end(c, "out of memory");   /* reported as failed() from the reap */
     return 0;
 }
 
@@ -793,8 +828,11 @@ static void attest_tick(tm_netsrv *s, int64_t now)
 void tm_netsrv_tick(tm_netsrv *s, int64_t now)
 {
     attest_tick(s, now);
-    for (tm_nconn *c = s->conns, *next; c; c = next) {
-        next = c->next;
+    /* backwards: ending one moves the last into its place, already seen */
+    for (uint32_t i = s->n_timed; i-- > 0;) {
+        if (i >= s->n_timed)
+            continue;
+        tm_nconn *c = s->timed[i];
         if (!past(c->deadline, now))
             continue;
         if (c->state == NC_CONNECTING)
@@ -837,17 +875,22 @@ void tm_netsrv_refresh_attestation(tm_netsrv *s)
     }
 }
 
+static void end_quietly(void *ud, void *arg)
+{
+    (void)arg;
+    tm_nconn *c = ud;
+    c->up = NULL;
+    conn_end(c, NULL);
+}
+
 void tm_netsrv_free(tm_netsrv *s)
 {
     if (!s)
         return;
     s->freeing = true;
-    while (s->conns) {
-        tm_nconn *c = s->conns;
-        c->up = NULL;
-        conn_end(c, NULL);
-    }
+    tm_loop_each(s->loop, conn_io, end_quietly, NULL);
     tm_netsrv_reap(s);
+    free(s->timed);
     for (int i = 0; i < s->n_lst; i++) {
         tm_loop_del(s->loop, s->lst[i]->fd);
         close(s->lst[i]->fd);

@@ -5,7 +5,8 @@
  * (loop_table.h: one byte of flags and callback index per fd) must keep:
  * interest per fd, the right callback and user data for each of many fds
  * and several callbacks, a registration deleted during a dispatch round
- * getting no callback in it, a second registration of an fd refused, and
+ * getting no callback in it, tm_loop_each visiting exactly one callback's
+ * registrations while deleting them, a second registration of an fd refused, and
  * more distinct callbacks than the table can name refused with ENOSPC
  * instead of calling the wrong one.
  */
@@ -45,6 +46,17 @@ static void cb_b(tm_loop *l, int fd, unsigned ev, void *ud)
     calls_b[i]++;
     char b[8];
     (void)!read(fd, b, sizeof b);
+}
+
+static tm_loop *each_loop;
+static int each_seen;
+
+static void del_visited(void *ud, void *arg)
+{
+    int i = (int)(intptr_t)ud;
+    TM_CHECK(i % 2 == 1);        /* only cb_b's */
+    (*(int *)arg)++;
+    tm_loop_del(each_loop, sv[i][0]);
 }
 
 static void test_many_fds_two_callbacks(void)
@@ -89,6 +101,16 @@ static void test_many_fds_two_callbacks(void)
     errno = 0;
     TM_CHECK_EQ(tm_loop_mod(l, gone, TM_EV_READ), -1);
     TM_CHECK_EQ(errno, ENOENT);
+    /* cb_b's registrations, each deleted as it is visited */
+    each_loop = l;
+    each_seen = 0;
+    tm_loop_each(l, cb_b, del_visited, &each_seen);
+    TM_CHECK_EQ(each_seen, NPAIRS / 2);
+    for (int i = 0; i < NPAIRS; i++)
+        TM_CHECK_EQ(tm_loop_events(l, sv[i][0]) != 0, i % 2 == 0 && sv[i][0] != gone);
+    each_seen = 0;
+    tm_loop_each(l, cb_b, del_visited, &each_seen);
+    TM_CHECK_EQ(each_seen, 0);
     for (int i = 0; i < NPAIRS; i++) {
         tm_loop_del(l, sv[i][0]);
         close(sv[i][0]);
