@@ -50,7 +50,7 @@ typedef struct tm_bridge {
     uint32_t connects;           /* CONNACKs accepted so far */
 } tm_bridge;
 
-static tm_bridge *bridge_of(const tm_conn *c) { return (tm_bridge *)c->lcfg; }
+static tm_bridge *bridge_of(const tm_conn *c) { return (tm_bridge *)tm_conn_lcfg(c); }
 
 static tm_str S(const char *s) { return (tm_str){(const uint8_t *)s, (uint32_t)strlen(s)}; }
 
@@ -322,7 +322,7 @@ static const char *v3_refusal(uint8_t code)
 
 static tm_rc on_connack(tm_conn *c, const uint8_t *body, size_t len)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     tm_bridge *br = bridge_of(c);
     const tm_bridge_cfg *bc = br->cfg;
     tm_connack ca;
@@ -475,7 +475,7 @@ void tm_bridge_ended(tm_conn *c)
         return;
     br->conn = NULL;
     if (br->up)
-        notify_local(c->b, br, "0");
+        notify_local(tm_conn_b(c), br, "0");
     br->up = false;
     br->ping_sent_ms = 0;
 }

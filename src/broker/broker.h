@@ -54,11 +54,18 @@ tm_broker *tm_broker_new(const tm_config *cfg, int64_t now, char *err, size_t er
  * and frees everything. */
 void tm_broker_free(tm_broker *b);
 
-/* How log lines name a connection's peer ("addr:port"): fn(tm_conn_info.io),
- * a name that lives as long as the connection. The engine keeps no copy (a
- * broker for devices holds one connection record per idle device). Without
- * it, or without io, the peer is "-". */
-void tm_broker_set_peer_name(tm_broker *b, const char *(*fn)(const void *io));
+/* What the engine asks the driver about a connection, from tm_conn_info.io,
+ * instead of keeping copies (a broker for devices holds one connection record
+ * per idle device). Either may be NULL, as may io. */
+typedef struct tm_conn_driver {
+    /* the peer's name for log lines ("addr:port"), living as long as the
+     * connection; without it "-" */
+    const char *(*peer)(const void *io);
+    /* bytes the transport accepted and has not written yet (for
+     * max_queued_bytes); without it 0 */
+    size_t (*backlog)(const void *io);
+} tm_conn_driver;
+void tm_broker_set_driver(tm_broker *b, const tm_conn_driver *d);   /* copied */
 tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now);
 void tm_broker_input(tm_broker *b, tm_conn *c, const uint8_t *p, size_t n, int64_t now);
 /* The transport ended without the engine asking (why: for the log). */
@@ -68,8 +75,7 @@ void tm_broker_closed(tm_broker *b, tm_conn *c, const char *why, int64_t now);
 int64_t tm_broker_tick(tm_broker *b, int64_t now);
 
 /* Output: the next connection with bytes to send or a close to perform, or
- * NULL. Take its bytes with tm_conn_output, then tell the engine how many
- * bytes the transport still holds (tm_conn_output_done). */
+ * NULL. Take its bytes with tm_conn_output, then tm_conn_output_done. */
 tm_conn *tm_broker_next_output(tm_broker *b);
 /* With persistence the output of an iteration is in two parts. The early part
  * (QoS 0/1 deliveries to subscribers, which acknowledge nothing and may be
@@ -80,7 +86,7 @@ tm_conn *tm_broker_next_output(tm_broker *b);
 const uint8_t *tm_conn_output_early(tm_conn *c, size_t *len);
 const uint8_t *tm_conn_output(tm_conn *c, size_t *len);
 void tm_conn_output_early_done(tm_conn *c);
-void tm_conn_output_done(tm_conn *c, size_t transport_backlog);
+void tm_conn_output_done(tm_conn *c);
 /* After the output: the engine is done with this connection; close the
  * transport (gracefully) and call tm_broker_release. */
 bool tm_conn_closing(const tm_conn *c);

@@ -238,8 +238,8 @@ typedef struct tm_conn_ext {
  * name: tm_conn_client_id / tm_conn_username), and what only some
  * connections use is in `ext`, allocated on first use. */
 struct tm_conn {
-    uint8_t state;
-    uint8_t version;             /* from CONNECT; 0 before */
+    uint16_t state : 2;          /* enum tm_conn_state */
+    uint16_t version : 3;        /* from CONNECT (TM_V31, TM_V311, TM_V5); 0 before */
     bool dirty : 1;              /* on the broker's output list */
     bool out_recent : 1;         /* had output since the last timer tick */
     bool ended : 1;              /* will processed, session detached */
@@ -253,12 +253,10 @@ struct tm_conn {
     uint16_t recv_max;           /* client's receive maximum (our in-flight window) */
     uint16_t alias_max_out;      /* client's topic alias maximum */
     uint32_t max_out_packet;     /* client's maximum packet size (0 = protocol max) */
-    uint32_t io_backlog;         /* bytes the transport still holds (saturated) */
     /* the last complete packet received; before CONNECT: when it opened (the
      * low 32 bits of b->now: compared as elapsed time, see tm_conn_idle_ms) */
     uint32_t last_rx_ms;
-    tm_broker *b;
-    const tm_listener_cfg *lcfg;
+    const struct tm_conn_home *home;   /* its broker and listener (tm_conn_b, tm_conn_lcfg) */
     tm_session *sess;
     tm_buf out;                  /* to send this iteration, after the journal commit */
     tm_conn *dirty_next;
@@ -275,9 +273,20 @@ static inline uint32_t tm_conn_idle_ms(const tm_conn *c, int64_t now)
     return (uint32_t)now - c->last_rx_ms;
 }
 
+/* What every connection of one listener shares (one per listener
+ * configuration, made by tm_broker_open): a connection record keeps one
+ * pointer instead of two. */
+typedef struct tm_conn_home {
+    tm_broker *b;
+    const tm_listener_cfg *lcfg;
+    struct tm_conn_home *next;
+} tm_conn_home;
+#define tm_conn_b(c) ((c)->home->b)
+#define tm_conn_lcfg(c) ((c)->home->lcfg)
+
 /* c's rare state, allocated now if it was not (NULL: out of memory). */
 tm_conn_ext *tm_conn_ext_get(tm_conn *c);
-const char *tm_conn_peer(const tm_conn *c);   /* for log lines (tm_broker_set_peer_name) */
+const char *tm_conn_peer(const tm_conn *c);   /* for log lines (tm_conn_driver) */
 static inline struct tm_atls_peer *tm_conn_attest(const tm_conn *c)
 {
     return c->ext ? c->ext->attest : NULL;
@@ -362,7 +371,8 @@ struct tm_broker {
     tm_journal jr;
     struct tm_bridge *bridges;   /* one per configured bridge (bridge.c) */
     uint32_t n_bridges;
-    const char *(*peer_name)(const void *io);   /* tm_broker_set_peer_name */
+    tm_conn_driver driver;       /* tm_broker_set_driver */
+    tm_conn_home *homes;         /* one per listener configuration seen */
 };
 
 /* One matched delivery collected while walking the topic tree. */

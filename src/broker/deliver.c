@@ -107,7 +107,7 @@ static bool send_as(tm_broker *b, tm_conn *c, tm_msg *m, tm_str full, uint8_t qo
                     bool retain, bool dup, uint16_t pid, const uint32_t *subids,
                     uint8_t n_subids)
 {
-    const char *mp = c->lcfg->mount_point;
+    const char *mp = tm_conn_lcfg(c)->mount_point;
     if (mp) {
         /* mount_point: the client sees the topic without its listener's prefix;
          * a topic outside it (never matched by its mounted filters) is not sent */

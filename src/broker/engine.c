@@ -31,7 +31,9 @@
 
 size_t tm_conn_backlog(const tm_conn *c)
 {
-    return c->out.len + (c->ext ? c->ext->out_early.len : 0) + c->io_backlog;
+    const tm_conn_driver *d = &tm_conn_b(c)->driver;
+    size_t io = c->io && d->backlog ? d->backlog(c->io) : 0;
+    return c->out.len + (c->ext ? c->ext->out_early.len : 0) + io;
 }
 
 tm_conn_ext *tm_conn_ext_get(tm_conn *c)
@@ -52,8 +54,8 @@ void tm_conn_mark_dirty(tm_conn *c)
     c->out_recent = true;
     if (!c->dirty) {
         c->dirty = true;
-        c->dirty_next = c->b->dirty;
-        c->b->dirty = c;
+        c->dirty_next = tm_conn_b(c)->dirty;
+        tm_conn_b(c)->dirty = c;
     }
 }
 
@@ -105,7 +107,7 @@ void tm_conn_output_early_done(tm_conn *c)
 {
     if (!c->ext)
         return;
-    c->b->io.bytes_sent += c->ext->out_early.len;
+    tm_conn_b(c)->io.bytes_sent += c->ext->out_early.len;
     c->ext->out_early.len = 0;
     release_small(&c->ext->out_early);
 }
@@ -116,12 +118,11 @@ const uint8_t *tm_conn_output(tm_conn *c, size_t *len)
     return c->out.data;
 }
 
-void tm_conn_output_done(tm_conn *c, size_t transport_backlog)
+void tm_conn_output_done(tm_conn *c)
 {
     tm_conn_output_early_done(c);
-    c->b->io.bytes_sent += c->out.len;
+    tm_conn_b(c)->io.bytes_sent += c->out.len;
     c->out.len = 0;
-    c->io_backlog = transport_backlog > UINT32_MAX ? UINT32_MAX : (uint32_t)transport_backlog;
     if (c->out.cap > 1u << 20) {   /* give back memory after a burst */
         tm_buf_free(&c->out);
         tm_buf_init(&c->out);
@@ -133,14 +134,12 @@ bool tm_conn_closing(const tm_conn *c) { return c->state == TM_CS_CLOSING; }
 
 void *tm_conn_io(const tm_conn *c) { return c->io; }
 
-void tm_broker_set_peer_name(tm_broker *b, const char *(*fn)(const void *io))
-{
-    b->peer_name = fn;
-}
+void tm_broker_set_driver(tm_broker *b, const tm_conn_driver *d) { b->driver = *d; }
 
 const char *tm_conn_peer(const tm_conn *c)
 {
-    const char *p = c->io && c->b->peer_name ? c->b->peer_name(c->io) : NULL;
+    const tm_conn_driver *d = &tm_conn_b(c)->driver;
+    const char *p = c->io && d->peer ? d->peer(c->io) : NULL;
     return p ? p : "-";
 }
 
@@ -148,7 +147,7 @@ const char *tm_conn_peer(const tm_conn *c)
 
 void tm_conn_end(tm_conn *c, const char *why)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     if (c->ended)
         return;
     c->ended = true;
@@ -241,7 +240,7 @@ static void conn_free(tm_conn *c)
         tm_msg_unref(x->will);
         tm_conn_alias *a = &x->alias;
         if (a->in) {
-            for (uint32_t i = 0; i <= tm_config_max_topic_alias(c->b->cfg, c->lcfg); i++)
+            for (uint32_t i = 0; i <= tm_config_max_topic_alias(tm_conn_b(c)->cfg, tm_conn_lcfg(c)); i++)
                 free((void *)a->in[i].p);
             free(a->in);
         }
@@ -310,7 +309,7 @@ static tm_rc dispatch(tm_conn *c, const tm_frame *f, const uint8_t *body)
  * stops early when the connection is failing or closing. */
 static size_t process_frames(tm_conn *c, const uint8_t *data, size_t len)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     uint32_t max = b->cfg->max_packet_size ? b->cfg->max_packet_size : 268435460u;
     size_t off = 0;
     while (c->state != TM_CS_CLOSING && off < len) {
@@ -381,17 +380,32 @@ void tm_broker_input(tm_broker *b, tm_conn *c, const uint8_t *p, size_t n, int64
 
 /* ---- connections ------------------------------------------------------------ */
 
+/* The home of connections of listener configuration lcfg (made on first use). */
+static const tm_conn_home *home_of(tm_broker *b, const tm_listener_cfg *lcfg)
+{
+    tm_conn_home *h = b->homes;
+    while (h && h->lcfg != lcfg)
+        h = h->next;
+    if (!h && (h = calloc(1, sizeof *h))) {
+        h->b = b;
+        h->lcfg = lcfg;
+        h->next = b->homes;
+        b->homes = h;
+    }
+    return h;
+}
+
 tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
 {
     b->now = now;
-    tm_conn *c = calloc(1, sizeof *c);
+    const tm_conn_home *home = home_of(b, info->listener);
+    tm_conn *c = home ? calloc(1, sizeof *c) : NULL;
     if (!c) {
         free(info->identity);
         tm_atls_peer_unref(info->attestation);
         return NULL;
     }
-    c->b = b;
-    c->lcfg = info->listener;
+    c->home = home;
     c->tls = info->tls;
     c->io = info->io;
     tm_buf_init(&c->out);
@@ -554,5 +568,10 @@ void tm_broker_free(tm_broker *b)
     tm_map_free(&b->jr.by_sid);
     tm_map_free(&b->jr.by_mid);
     tm_bridges_free(b);
+    while (b->homes) {
+        tm_conn_home *h = b->homes;
+        b->homes = h->next;
+        free(h);
+    }
     free(b);
 }

@@ -41,7 +41,7 @@ static void send_retained(tm_msg *m, void *ud)
 
 tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     tm_session *s = c->sess;
     tm_subscribe sub;
     tm_rc rc = tm_decode_subscribe(body, len, flags, c->version, &sub);
@@ -56,7 +56,7 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
     uint8_t codes[TM_MAX_FILTERS_PER_SUBSCRIBE];
     /* remember what to send after SUBACK (mounted: the buffer the filter is in) */
     struct { tm_str filter; uint8_t qos; bool send; char *mounted; } todo[TM_MAX_FILTERS_PER_SUBSCRIBE];
-    uint32_t max_qos = tm_config_max_qos(b->cfg, c->lcfg);
+    uint32_t max_qos = tm_config_max_qos(b->cfg, tm_conn_lcfg(c));
     uint32_t pos = 0, i = 0;
     tm_str full;
     tm_subopts opts;
@@ -74,7 +74,7 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
             return TM_RC_PROTOCOL_ERROR;   /* MQTT 5 3.8.3.1 */
         if (!shared)
             group = (tm_str){0};
-        if (c->lcfg->mount_point && !(todo[i].mounted = tm_mount(c, filter, &filter))) {
+        if (tm_conn_lcfg(c)->mount_point && !(todo[i].mounted = tm_mount(c, filter, &filter))) {
             codes[i++] = v5 ? TM_RC_UNSPECIFIED : 0x80;
             continue;
         }
@@ -97,7 +97,7 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
         bool existed;
         tm_str key;
         char *mkey = tm_sess_sub_key(c, full, &key);
-        rc = c->lcfg->mount_point && !mkey ? TM_RC_UNSPECIFIED
+        rc = tm_conn_lcfg(c)->mount_point && !mkey ? TM_RC_UNSPECIFIED
                                            : tm_sess_subscribe(b, s, key, &opts, subid, &existed);
         free(mkey);
         if (rc != TM_RC_SUCCESS) {

@@ -169,7 +169,7 @@ tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subop
 char *tm_sess_sub_key(const tm_conn *c, tm_str full, tm_str *key)
 {
     *key = full;
-    const char *mp = c->lcfg ? c->lcfg->mount_point : NULL;
+    const char *mp = tm_conn_lcfg(c) ? tm_conn_lcfg(c)->mount_point : NULL;
     if (!mp)
         return NULL;
     tm_str group = {0}, filter = full;

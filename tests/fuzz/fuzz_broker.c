@@ -76,7 +76,7 @@ static void pump(void)
         check_output(p, n);
         p = tm_conn_output(c, &n);
         check_output(p, n);
-        tm_conn_output_done(c, 0);
+        tm_conn_output_done(c);
         if (tm_conn_closing(c)) {
             tm_broker_release(B, c);
             slots[i].c = NULL;

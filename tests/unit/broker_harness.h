@@ -57,7 +57,7 @@ static inline void start(void)
         fprintf(stderr, "tm_broker_new: %s\n", err);
     TM_CHECK(B != NULL);
     if (B)
-        tm_broker_set_peer_name(B, name_of_io);
+        tm_broker_set_driver(B, &(tm_conn_driver){.peer = name_of_io});
 }
 
 static tc *find(tm_conn *c)
@@ -88,7 +88,7 @@ static inline void pump(void)
         p = tm_conn_output(c, &n);
         if (t)
             tm_buf_put(&t->rx, p, n);
-        tm_conn_output_done(c, 0);
+        tm_conn_output_done(c);
         if (tm_conn_closing(c)) {
             tm_broker_release(B, c);
             if (t) {

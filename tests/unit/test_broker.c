@@ -405,6 +405,34 @@ static void test_keep_alive_across_clock_wrap(void)
     stop();
 }
 
+/* max_queued_bytes counts what the transport still holds, asked from the
+ * driver (tm_conn_driver.backlog): a QoS 0 message to a subscriber whose
+ * transport is saturated is dropped, and delivered once it is not. */
+static size_t fake_backlog;
+static size_t backlog_of(const void *io)
+{
+    return strcmp(io, "slow:1") == 0 ? fake_backlog : 0;
+}
+
+static void test_transport_backlog_from_driver(void)
+{
+    cfg.max_queued_bytes = 1000;
+    start();
+    tm_broker_set_driver(B, &(tm_conn_driver){.peer = name_of_io, .backlog = backlog_of});
+    tc *sub = open_conn(TM_V311, NULL);
+    sub->c->io = (void *)"slow:1";   /* the harness's handle names the peer */
+    TM_CHECK_EQ(do_connect(sub, "slow", &(conn_opts){.clean = true}, NULL), 0);
+    subscribe(sub, "t", 0);
+    tc *pub = connected(TM_V311, "pub", NULL);
+    fake_backlog = 5000;
+    publish(pub, "t", "dropped", 0, 0);
+    TM_CHECK(!expect_publish(sub, "dropped"));
+    fake_backlog = 0;
+    publish(pub, "t", "delivered", 0, 0);
+    TM_CHECK(expect_publish(sub, "delivered"));
+    stop();
+}
+
 static void test_all_done(void)
 {
     tm_config_free(&cfg);
@@ -435,4 +463,5 @@ TM_TEST_MAIN(TM_CASE(init), TM_CASE(test_connect_and_resume), TM_CASE(test_qos_f
              TM_CASE(test_delayed_will_keeps_attested_claims),
              TM_CASE(test_idle_connection_holds_no_buffers), TM_CASE(test_match_stamp_wraps),
              TM_CASE(test_keep_alive_across_clock_wrap),
+             TM_CASE(test_transport_backlog_from_driver),
              TM_CASE(test_all_done))
