@@ -18,7 +18,10 @@
  * raise SIGPIPE (MSG_NOSIGNAL), whatever the host's signal disposition.
  *
  * Ownership: the top layer owns the ones below; tm_stream_free frees the
- * whole stack and closes the socket.
+ * whole stack and closes the socket. A bottom layer made with
+ * tm_stream_tcp_init lives in its owner's memory (netsrv's connection record)
+ * and is not freed. A layer's failure reason is allocated when it fails (NULL
+ * before), so an idle connection holds no room for one.
  */
 #ifndef TM_NET_STREAM_H
 #define TM_NET_STREAM_H
