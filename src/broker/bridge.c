@@ -50,7 +50,7 @@ typedef struct tm_bridge {
     uint32_t connects;           /* CONNACKs accepted so far */
 } tm_bridge;
 
-static tm_bridge *bridge_of(const tm_conn *c) { return (tm_bridge *)c->lcfg; }
+static tm_bridge *bridge_of(const tm_conn *c) { return (tm_bridge *)tm_conn_lcfg(c); }
 
 static tm_str S(const char *s) { return (tm_str){(const uint8_t *)s, (uint32_t)strlen(s)}; }
 
@@ -145,14 +145,14 @@ static int start_one(tm_broker *b, tm_bridge *br, char *err, size_t errcap)
         goto oom;
     tm_jr_sess(b, s);
     /* subscriptions of an earlier configuration that this one no longer has */
-    for (uint32_t i = 0; i < s->n_subs;) {
-        if (configured_filter(br, s->subs[i].filter)) {
+    for (uint32_t i = 0; i < tm_sess_nsubs(s);) {
+        if (configured_filter(br, s->subs->e[i].filter)) {
             i++;
             continue;
         }
         tm_log(TM_LOG_NOTICE, "bridge %s: no longer forwarding '%s'", bc->name,
-               s->subs[i].filter);
-        if (tm_sess_unsubscribe(b, s, S(s->subs[i].filter)) != TM_RC_SUCCESS)
+               s->subs->e[i].filter);
+        if (tm_sess_unsubscribe(b, s, S(s->subs->e[i].filter)) != TM_RC_SUCCESS)
             i++;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -175,7 +175,7 @@ static int start_one(tm_broker *b, tm_bridge *br, char *err, size_t errcap)
         }
     }
     tm_log(TM_LOG_INFO, "bridge %s: local session '%s' %s (%u queued)", bc->name,
-           bc->local_clientid, fresh ? "created" : "resumed", s->q.count - s->q.sent);
+           bc->local_clientid, fresh ? "created" : "resumed", tm_sess_queued(s));
     return 0;
 oom:
     snprintf(err, errcap, "bridge %s: out of memory", bc->name);
@@ -293,7 +293,7 @@ tm_conn *tm_broker_open_bridge(tm_broker *b, uint32_t i, const tm_conn_info *inf
     }
     tm_encode_connect(&c->out, &cn);
     tm_conn_mark_dirty(c);
-    tm_log(TM_LOG_INFO, "bridge %s: connecting to %s as '%s' (MQTT %s%s)", bc->name, c->peer,
+    tm_log(TM_LOG_INFO, "bridge %s: connecting to %s as '%s' (MQTT %s%s)", bc->name, tm_conn_peer(c),
            bc->remote_clientid, bc->version == TM_V5 ? "5.0" : bc->version == TM_V311 ? "3.1.1"
                                                                                    : "3.1",
            cn.bridge ? ", announced as a bridge" : "");
@@ -322,7 +322,7 @@ static const char *v3_refusal(uint8_t code)
 
 static tm_rc on_connack(tm_conn *c, const uint8_t *body, size_t len)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     tm_bridge *br = bridge_of(c);
     const tm_bridge_cfg *bc = br->cfg;
     tm_connack ca;
@@ -360,7 +360,7 @@ static tm_rc on_connack(tm_conn *c, const uint8_t *body, size_t len)
     b->st.clients_connected++;
     if (b->st.clients_connected > b->st.clients_max)
         b->st.clients_max = b->st.clients_connected;
-    tm_log(TM_LOG_NOTICE, "bridge %s: connected to %s (remote session %s)", bc->name, c->peer,
+    tm_log(TM_LOG_NOTICE, "bridge %s: connected to %s (remote session %s)", bc->name, tm_conn_peer(c),
            ca.session_present ? "resumed" : "new");
 
     /* what the remote broker sends us, and what it must no longer keep */
@@ -475,7 +475,7 @@ void tm_bridge_ended(tm_conn *c)
         return;
     br->conn = NULL;
     if (br->up)
-        notify_local(c->b, br, "0");
+        notify_local(tm_conn_b(c), br, "0");
     br->up = false;
     br->ping_sent_ms = 0;
 }

@@ -247,7 +247,6 @@ tm_conn *tm_bridge_links_open(tm_bridge_links *set, tm_broker *b, tm_nconn *nc, 
     (void)set;
     link *k = tm_nconn_cookie(nc);
     tm_conn_info info = {
-        .peer = tm_nconn_peer(nc),
         .tls = tm_nconn_is_tls(nc),
         .io = nc,
     };

@@ -36,11 +36,11 @@ struct tm_atls_peer;
 /* What the transport knows about a new connection. */
 typedef struct tm_conn_info {
     const tm_listener_cfg *listener;    /* outlives the connection */
-    const char *peer;                   /* "addr:port"; must outlive the connection */
     bool tls;
     char *identity;                     /* use_identity_as_username; ownership passes */
     struct tm_atls_peer *attestation;   /* appraised client claims; reference passes */
-    void *io;                           /* the driver's handle, see tm_conn_io */
+    void *io;                           /* the driver's handle, see tm_conn_io; its
+                                         * peer's name: tm_broker_set_peer_name */
 } tm_conn_info;
 
 typedef struct tm_broker_io_stats {
@@ -54,6 +54,18 @@ tm_broker *tm_broker_new(const tm_config *cfg, int64_t now, char *err, size_t er
  * and frees everything. */
 void tm_broker_free(tm_broker *b);
 
+/* What the engine asks the driver about a connection, from tm_conn_info.io,
+ * instead of keeping copies (a broker for devices holds one connection record
+ * per idle device). Either may be NULL, as may io. */
+typedef struct tm_conn_driver {
+    /* the peer's name for log lines ("addr:port"), living as long as the
+     * connection; without it "-" */
+    const char *(*peer)(const void *io);
+    /* bytes the transport accepted and has not written yet (for
+     * max_queued_bytes); without it 0 */
+    size_t (*backlog)(const void *io);
+} tm_conn_driver;
+void tm_broker_set_driver(tm_broker *b, const tm_conn_driver *d);   /* copied */
 tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now);
 void tm_broker_input(tm_broker *b, tm_conn *c, const uint8_t *p, size_t n, int64_t now);
 /* The transport ended without the engine asking (why: for the log). */
@@ -63,8 +75,7 @@ void tm_broker_closed(tm_broker *b, tm_conn *c, const char *why, int64_t now);
 int64_t tm_broker_tick(tm_broker *b, int64_t now);
 
 /* Output: the next connection with bytes to send or a close to perform, or
- * NULL. Take its bytes with tm_conn_output, then tell the engine how many
- * bytes the transport still holds (tm_conn_output_done). */
+ * NULL. Take its bytes with tm_conn_output, then tm_conn_output_done. */
 tm_conn *tm_broker_next_output(tm_broker *b);
 /* With persistence the output of an iteration is in two parts. The early part
  * (QoS 0/1 deliveries to subscribers, which acknowledge nothing and may be
@@ -75,7 +86,7 @@ tm_conn *tm_broker_next_output(tm_broker *b);
 const uint8_t *tm_conn_output_early(tm_conn *c, size_t *len);
 const uint8_t *tm_conn_output(tm_conn *c, size_t *len);
 void tm_conn_output_early_done(tm_conn *c);
-void tm_conn_output_done(tm_conn *c, size_t transport_backlog);
+void tm_conn_output_done(tm_conn *c);
 /* After the output: the engine is done with this connection; close the
  * transport (gracefully) and call tm_broker_release. */
 bool tm_conn_closing(const tm_conn *c);

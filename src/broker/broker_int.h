@@ -106,6 +106,7 @@ typedef struct tm_outq {
     uint32_t head, count, cap;
     uint32_t sent;        /* entries at the front that were transmitted */
     uint32_t inflight;    /* sent entries not yet DONE */
+    uint32_t next_qseq;   /* the next entry's qseq */
     uint64_t inflight_bytes; /* their payload bytes (max_inflight_bytes) */
 } tm_outq;
 
@@ -132,11 +133,17 @@ typedef struct tm_sess_sub {
     uint32_t subid;
 } tm_sess_sub;
 
+/* A session's subscriptions: one allocation, counts in front. */
+typedef struct tm_sess_subs {
+    uint32_t n, cap;
+    tm_sess_sub e[];
+} tm_sess_subs;
+
 /* ---- sessions ------------------------------------------------------------ */
 
 typedef struct tm_qos2_in {      /* incoming QoS 2 ids awaiting PUBREL */
-    uint16_t *ids;
     uint16_t n, cap;
+    uint16_t ids[];
 } tm_qos2_in;
 
 /* A Will the session holds after its connection ended, until its delay
@@ -149,33 +156,40 @@ typedef struct tm_dwill {
     struct tm_dwill *next, *prev;
 } tm_dwill;
 
+/* What few sessions have, allocated when first needed (tm_sess_rare_get). */
+typedef struct tm_sess_rare {
+    /* the attested claims of the connection that opened the session: ACL
+     * checks of queued deliveries and of a delayed Will use them after the
+     * connection is gone (a reference; NULL when not attested) */
+    struct tm_atls_peer *attest;
+    tm_dwill *will;              /* pending delayed Will, or NULL */
+} tm_sess_rare;
+
 /* Kept small: a broker for devices holds one per idle connection (and per
- * offline persistent client). What only some sessions need (a delayed Will)
- * is allocated when needed. */
+ * offline persistent client). What only some sessions need (subscriptions,
+ * the delivery queue, incoming QoS 2 ids, attested claims, a delayed Will) is
+ * allocated when first needed,
+ * and the client id is sized to fit (allocated to offsetof(client_id) + its
+ * length + 1). */
 struct tm_session {
     uint64_t id;                 /* unique, for no-local */
     tm_conn *conn;               /* NULL when offline */
     /* offline: when it ends; while restoring: since when it was offline
      * (wall clock ms, turned into the former by tm_broker_restore_done) */
     int64_t expire_at_ms;
-    tm_sess_sub *subs;
-    uint32_t n_subs, cap_subs;
-    tm_outq q;
-    tm_qos2_in qos2;
+    tm_sess_subs *subs;          /* NULL until the first subscription */
+    tm_outq *q;                  /* NULL until the first queued delivery */
+    tm_qos2_in *qos2;            /* NULL until the first incoming QoS 2 message */
     char *username;              /* for ACL checks of queued deliveries */
-    /* the attested claims of the connection that opened the session: ACL
-     * checks of queued deliveries and of a delayed Will use them after the
-     * connection is gone (a reference; NULL when not attested) */
-    struct tm_atls_peer *attest;
-    tm_dwill *will;              /* pending delayed Will, or NULL */
-    /* fan-out scratch: which publish last touched this session, at which slot */
-    uint64_t match_stamp;
+    struct tm_sess_rare *rare;   /* NULL until attested or holding a Will */
+    /* fan-out scratch: which publish last touched this session, at which slot
+     * (b->match_stamp; when that wraps, every session's is reset) */
+    uint32_t match_stamp;
     uint32_t match_idx;
     uint32_t expiry;             /* session expiry interval; UINT32_MAX = never */
-    uint32_t next_qseq;
-    uint32_t dropped;            /* messages dropped by queue limits (wraps) */
     uint16_t next_pid;
     uint8_t version;
+    bool drop_noted : 1;         /* a message was dropped by a queue limit (logged once) */
     bool journaled : 1;          /* durable: its state is in the journal */
     bool bridge : 1;             /* a bridge's local session: no client may take it */
     bool no_journal : 1;         /* never durable (a bridge's local_cleansession) */
@@ -190,20 +204,42 @@ enum tm_conn_state {
     TM_CS_CLOSING         /* the engine is done with it: output, then close */
 };
 
-/* Topic aliases of a connection that uses them (MQTT 5), allocated on first use. */
+/* An outgoing topic alias: the value of tm_conn_alias.out, its key inside. */
+typedef struct tm_alias_out {
+    uint16_t alias;
+    char topic[];
+} tm_alias_out;
+
+/* Topic aliases of a connection that uses them (MQTT 5). */
 typedef struct tm_conn_alias {
     tm_str *in;                  /* client->broker aliases [1..max], or NULL */
-    tm_map out;                  /* topic -> alias number (broker->client) */
+    tm_map out;                  /* topic -> tm_alias_out (broker->client) */
     uint16_t out_next;
 } tm_conn_alias;
+
+/* What only some connections need, in one block allocated on first use
+ * (tm_conn_ext_get): a packet cut by a read boundary, persistence's early
+ * output, the transport's identity (until CONNECT), attested claims, a Will,
+ * topic aliases. An idle plain connection without a Will has none. */
+typedef struct tm_conn_ext {
+    tm_buf in;                   /* received, not yet parsed */
+    tm_buf out_early;            /* persistence: deliveries that may leave before
+                                  * the journal commit */
+    char *identity;              /* the transport's, for use_identity_as_username
+                                  * (freed once CONNECT is handled) */
+    struct tm_atls_peer *attest; /* appraised client claims (a reference), or NULL */
+    tm_msg *will;                /* will message, NULL if none */
+    uint32_t will_delay;
+    tm_conn_alias alias;
+} tm_conn_ext;
 
 /* Kept small (a broker for devices holds one per idle connection): what a
  * connected client has in its session is not copied here (client id, user
  * name: tm_conn_client_id / tm_conn_username), and what only some
- * connections use is allocated on first use. */
+ * connections use is in `ext`, allocated on first use. */
 struct tm_conn {
-    uint8_t state;
-    uint8_t version;             /* from CONNECT; 0 before */
+    uint16_t state : 2;          /* enum tm_conn_state */
+    uint16_t version : 3;        /* from CONNECT (TM_V31, TM_V311, TM_V5); 0 before */
     bool dirty : 1;              /* on the broker's output list */
     bool out_recent : 1;         /* had output since the last timer tick */
     bool ended : 1;              /* will processed, session detached */
@@ -217,26 +253,48 @@ struct tm_conn {
     uint16_t recv_max;           /* client's receive maximum (our in-flight window) */
     uint16_t alias_max_out;      /* client's topic alias maximum */
     uint32_t max_out_packet;     /* client's maximum packet size (0 = protocol max) */
-    uint32_t io_backlog;         /* bytes the transport still holds (saturated) */
-    uint32_t will_delay;
-    /* the last complete packet received; before CONNECT: when it opened */
-    int64_t last_rx_ms;
-    tm_broker *b;
-    const tm_listener_cfg *lcfg;
-    const char *peer;            /* "addr:port", owned by the transport */
+    /* the last complete packet received; before CONNECT: when it opened (the
+     * low 32 bits of b->now: compared as elapsed time, see tm_conn_idle_ms) */
+    uint32_t last_rx_ms;
+    const struct tm_conn_home *home;   /* its broker and listener (tm_conn_b, tm_conn_lcfg) */
     tm_session *sess;
-    tm_buf in;                   /* received, not yet parsed */
     tm_buf out;                  /* to send this iteration, after the journal commit */
-    tm_buf out_early;            /* persistence: deliveries that may leave before it */
     tm_conn *dirty_next;
     tm_conn *next, *prev;        /* all connections; graveyard once gone */
-    char *identity;              /* the transport's, for use_identity_as_username
-                                  * (freed once CONNECT is handled) */
-    struct tm_atls_peer *attest; /* appraised client claims (a reference), or NULL */
     void *io;                    /* the driver's handle for the transport */
-    tm_msg *will;                /* will message, NULL if none */
-    tm_conn_alias *alias;        /* NULL until an alias is used */
+    tm_conn_ext *ext;            /* NULL until needed */
 };
+
+/* Milliseconds since c's last packet (or its opening), exact while under
+ * 49 days: keep alive (at most 65535 s x 1.5) and the CONNECT deadline are
+ * checked every tick, long before. */
+static inline uint32_t tm_conn_idle_ms(const tm_conn *c, int64_t now)
+{
+    return (uint32_t)now - c->last_rx_ms;
+}
+
+/* What every connection of one listener shares (one per listener
+ * configuration, made by tm_broker_open): a connection record keeps one
+ * pointer instead of two. */
+typedef struct tm_conn_home {
+    tm_broker *b;
+    const tm_listener_cfg *lcfg;
+    struct tm_conn_home *next;
+} tm_conn_home;
+#define tm_conn_b(c) ((c)->home->b)
+#define tm_conn_lcfg(c) ((c)->home->lcfg)
+
+/* c's rare state, allocated now if it was not (NULL: out of memory). */
+tm_conn_ext *tm_conn_ext_get(tm_conn *c);
+const char *tm_conn_peer(const tm_conn *c);   /* for log lines (tm_conn_driver) */
+static inline struct tm_atls_peer *tm_conn_attest(const tm_conn *c)
+{
+    return c->ext ? c->ext->attest : NULL;
+}
+static inline tm_msg *tm_conn_will(const tm_conn *c)
+{
+    return c->ext ? c->ext->will : NULL;
+}
 
 tm_conn_alias *tm_conn_alias_get(tm_conn *c);   /* NULL: out of memory */
 
@@ -302,7 +360,7 @@ struct tm_broker {
     int64_t next_tick_ms;
     int64_t next_sys_ms;
     tm_sys_stats st;
-    uint64_t match_stamp;
+    uint32_t match_stamp;        /* one per tm_trie_match (see tm_session) */
     /* fan-out scratch */
     struct tm_match *matches;
     uint32_t n_matches, cap_matches;
@@ -313,6 +371,8 @@ struct tm_broker {
     tm_journal jr;
     struct tm_bridge *bridges;   /* one per configured bridge (bridge.c) */
     uint32_t n_bridges;
+    tm_conn_driver driver;       /* tm_broker_set_driver */
+    tm_conn_home *homes;         /* one per listener configuration seen */
 };
 
 /* One matched delivery collected while walking the topic tree. */
@@ -386,6 +446,20 @@ char *tm_sess_sub_key(const tm_conn *c, tm_str full, tm_str *key);
 /* TM_RC_SUCCESS, or TM_RC_NO_SUBSCRIPTION_EXISTED. */
 tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full);
 bool tm_sess_qos2_has(tm_session *s, uint16_t pid);
+tm_sess_rare *tm_sess_rare_get(tm_session *s);         /* made now if needed; NULL: no memory */
+static inline uint32_t tm_sess_nsubs(const tm_session *s) { return s->subs ? s->subs->n : 0; }
+static inline struct tm_atls_peer *tm_sess_attest(const tm_session *s)
+{
+    return s->rare ? s->rare->attest : NULL;
+}
+static inline tm_dwill *tm_sess_will(const tm_session *s)
+{
+    return s->rare ? s->rare->will : NULL;
+}
+static inline uint32_t tm_sess_qos2_count(const tm_session *s)
+{
+    return s->qos2 ? s->qos2->n : 0;
+}
 bool tm_sess_qos2_add(tm_session *s, uint16_t pid);
 void tm_sess_qos2_del(tm_session *s, uint16_t pid);
 
@@ -401,7 +475,13 @@ void tm_outq_pump(tm_broker *b, tm_session *s);
 void tm_outq_resend(tm_broker *b, tm_session *s);
 /* Ack handling: returns false when pid is not in flight in that state. */
 bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_t reason);
+/* Frees the queue (its entries' messages released) and q itself; NULL is a no-op. */
 void tm_outq_free(tm_outq *q);
+/* Messages queued for the session and not sent yet. */
+static inline uint32_t tm_sess_queued(const tm_session *s)
+{
+    return s->q ? s->q->count - s->q->sent : 0;
+}
 /* Drop queued, unsent messages the session's ACL no longer allows (reload);
  * returns how many. */
 uint32_t tm_outq_acl_sweep(tm_broker *b, tm_session *s);

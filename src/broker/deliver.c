@@ -61,24 +61,24 @@ static uint16_t out_alias(tm_conn *c, tm_str topic, bool *send_topic)
     tm_conn_alias *al = tm_conn_alias_get(c);
     if (!al)
         return 0;
-    uintptr_t a = (uintptr_t)tm_map_get(&al->out, topic.p, topic.len);
-    if (a) {
+    const tm_alias_out *known = tm_map_get(&al->out, topic.p, topic.len);
+    if (known) {
         *send_topic = false;
-        return (uint16_t)a;
+        return known->alias;
     }
     if (al->out_next >= c->alias_max_out)
         return 0;
-    char *key = malloc(topic.len + 1);
-    if (!key)
+    tm_alias_out *a = malloc(sizeof *a + topic.len + 1);
+    if (!a)
         return 0;
-    memcpy(key, topic.p, topic.len);
-    uint16_t alias = ++al->out_next;
-    if (tm_map_put(&al->out, key, topic.len, (void *)(uintptr_t)alias) < 0) {
-        free(key);
+    memcpy(a->topic, topic.p, topic.len);
+    a->alias = ++al->out_next;
+    if (tm_map_put(&al->out, a->topic, topic.len, a) < 0) {
+        free(a);
         al->out_next--;
         return 0;
     }
-    return alias;
+    return a->alias;
 }
 
 static bool send_as(tm_broker *b, tm_conn *c, tm_msg *m, tm_str full, uint8_t qos,
@@ -107,7 +107,7 @@ static bool send_as(tm_broker *b, tm_conn *c, tm_msg *m, tm_str full, uint8_t qo
                     bool retain, bool dup, uint16_t pid, const uint32_t *subids,
                     uint8_t n_subids)
 {
-    const char *mp = c->lcfg->mount_point;
+    const char *mp = tm_conn_lcfg(c)->mount_point;
     if (mp) {
         /* mount_point: the client sees the topic without its listener's prefix;
          * a topic outside it (never matched by its mounted filters) is not sent */
@@ -122,7 +122,9 @@ static bool send_as(tm_broker *b, tm_conn *c, tm_msg *m, tm_str full, uint8_t qo
     /* With persistence, a QoS 0/1 delivery acknowledges nothing and may be
      * repeated after a crash, so it need not wait for the journal commit —
      * as long as nothing that must wait precedes it on this connection. */
-    tm_buf *out = b->jr.on && qos < 2 && c->out.len == 0 ? &c->out_early : &c->out;
+    tm_buf *out = &c->out;
+    if (b->jr.on && qos < 2 && c->out.len == 0 && tm_conn_ext_get(c))
+        out = &c->ext->out_early;   /* (without memory for it: after the commit) */
     size_t before = out->len;
     bool uncached = dup || n_subids || alias || mp || c->is_bridge ||
                     (c->version == TM_V5 && (m->props.present & TM_PBIT(TM_P_MESSAGE_EXPIRY))) ||
@@ -223,10 +225,21 @@ static void q_pop_done(tm_outq *q)
 
 void tm_outq_free(tm_outq *q)
 {
+    if (!q)
+        return;
     for (uint32_t i = 0; i < q->count; i++)
         tm_msg_unref(q_at(q, i)->msg);
     free(q->e);
-    memset(q, 0, sizeof *q);
+    free(q);
+}
+
+/* The session's queue, made on first use (an idle session has none); NULL
+ * when out of memory. */
+static tm_outq *sess_q(tm_session *s)
+{
+    if (!s->q)
+        s->q = calloc(1, sizeof *s->q);
+    return s->q;
 }
 
 static uint32_t window(tm_broker *b, tm_conn *c)
@@ -266,9 +279,9 @@ static void send_pubrel(tm_conn *c, uint16_t pid, uint8_t reason)
 void tm_outq_pump(tm_broker *b, tm_session *s)
 {
     tm_conn *c = s->conn;
-    if (!c || c->state != TM_CS_CONNECTED)
+    tm_outq *q = s->q;
+    if (!c || c->state != TM_CS_CONNECTED || !q)
         return;
-    tm_outq *q = &s->q;
     uint32_t w = window(b, c);
     int64_t now = b->now;
     while (q->sent < q->count && (has_room(b, q, w) || q_at(q, q->sent)->qos == 0)) {
@@ -311,8 +324,8 @@ void tm_outq_pump(tm_broker *b, tm_session *s)
 void tm_outq_resend(tm_broker *b, tm_session *s)
 {
     tm_conn *c = s->conn;
-    tm_outq *q = &s->q;
-    for (uint32_t i = 0; i < q->sent; i++) {
+    tm_outq *q = s->q;
+    for (uint32_t i = 0; q && i < q->sent; i++) {
         tm_out *o = q_at(q, i);
         if (o->state == TM_OUT_WAIT_ACK || o->state == TM_OUT_WAIT_REC) {
             if (!tm_send_publish(b, c, o->msg, o->qos, o->retain, true, o->pid, o->subids,
@@ -326,14 +339,15 @@ void tm_outq_resend(tm_broker *b, tm_session *s)
             send_pubrel(c, o->pid, 0);
         }
     }
-    q_pop_done(q);
+    if (q)
+        q_pop_done(q);
 }
 
 bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_t reason)
 {
-    tm_outq *q = &s->q;
+    tm_outq *q = s->q;           /* o != NULL below means q != NULL */
     tm_out *o = NULL;
-    for (uint32_t i = 0; i < q->sent; i++) {
+    for (uint32_t i = 0; q && i < q->sent; i++) {
         tm_out *x = q_at(q, i);
         if (x->state != TM_OUT_DONE && x->pid == pid) {
             o = x;
@@ -380,7 +394,8 @@ bool tm_outq_ack(tm_broker *b, tm_session *s, uint16_t pid, uint8_t type, uint8_
 int tm_outq_restore(tm_session *s, tm_msg *m, uint32_t qseq, uint8_t qos, bool retain,
                     const uint32_t *subids, uint8_t n_subids)
 {
-    tm_out *o = q_push(&s->q);
+    tm_outq *q = sess_q(s);
+    tm_out *o = q ? q_push(q) : NULL;
     if (!o)
         return -1;
     o->msg = m ? tm_msg_ref(m) : NULL;
@@ -397,7 +412,7 @@ int tm_outq_restore(tm_session *s, tm_msg *m, uint32_t qseq, uint8_t qos, bool r
 
 int tm_outq_restore_state(tm_session *s, tm_out *o, uint8_t state, uint16_t pid)
 {
-    tm_outq *q = &s->q;
+    tm_outq *q = s->q;           /* o is one of its entries */
     uint32_t idx = (uint32_t)((o - q->e + q->cap - q->head) % q->cap);
     if (o->state == TM_OUT_PENDING) {
         if (state == TM_OUT_DONE && idx != q->sent) {
@@ -428,8 +443,12 @@ int tm_outq_restore_state(tm_session *s, tm_out *o, uint8_t state, uint16_t pid)
 
 void tm_outq_restore_finish(tm_session *s)
 {
-    tm_outq *q = &s->q;
+    tm_outq *q = s->q;
     uint16_t top = 0;
+    if (!q) {
+        s->next_pid = 1;
+        return;
+    }
     for (uint32_t i = 0; i < q->sent; i++)
         if (q_at(q, i)->state != TM_OUT_DONE && q_at(q, i)->pid > top)
             top = q_at(q, i)->pid;
@@ -453,12 +472,14 @@ void tm_outq_restore_finish(tm_session *s)
  * true without a second check per message on the hot path. */
 uint32_t tm_outq_acl_sweep(tm_broker *b, tm_session *s)
 {
-    tm_outq *q = &s->q;
+    tm_outq *q = s->q;
+    if (!q)
+        return 0;
     uint32_t keep = q->sent, dropped = 0;
     for (uint32_t i = q->sent; i < q->count; i++) {
         tm_out *o = q_at(q, i);
         if (!o->msg || tm_acl_allowed(b->auth, s->username, s->client_id,
-                                      s->attest, o->msg->topic,
+                                      tm_sess_attest(s), o->msg->topic,
                                       TM_ACC_READ)) {
             if (keep != i)
                 *q_at(q, keep) = *o;
@@ -482,10 +503,10 @@ void tm_deliver(tm_broker *b, tm_session *s, tm_msg *m, uint8_t qos, bool retain
     bool online = c && c->state == TM_CS_CONNECTED;
     if (qos > m->qos && !b->cfg->upgrade_outgoing_qos)
         qos = m->qos;   /* MQTT's rule; upgrade_outgoing_qos: the subscription's QoS */
-    if (qos == 0 && online && s->q.count == s->q.sent) {
+    if (qos == 0 && online && tm_sess_queued(s) == 0) {
         if (b->cfg->max_queued_bytes && tm_conn_backlog(c) > b->cfg->max_queued_bytes) {
             b->st.pub_dropped++;   /* slow consumer: QoS 0 may be lost */
-            s->dropped++;
+            s->drop_noted = true;
             return;
         }
         tm_send_publish(b, c, m, 0, retain, false, 0, subids, n_subids);
@@ -493,15 +514,17 @@ void tm_deliver(tm_broker *b, tm_session *s, tm_msg *m, uint8_t qos, bool retain
     }
     if (qos == 0 && !online && !b->cfg->queue_qos0)
         return;
-    uint32_t queued = s->q.count - s->q.sent;
+    uint32_t queued = tm_sess_queued(s);
     if (b->cfg->max_queued && queued >= b->cfg->max_queued) {
         b->st.pub_dropped++;
-        if (s->dropped++ == 0 || tm_log_enabled(TM_LOG_DEBUG))
+        if (!s->drop_noted || tm_log_enabled(TM_LOG_DEBUG))
             tm_log(TM_LOG_NOTICE, "client '%s': queue full (max_queued_messages %u), "
                    "dropping messages", s->client_id, b->cfg->max_queued);
+        s->drop_noted = true;
         return;
     }
-    tm_out *o = q_push(&s->q);
+    tm_outq *q = sess_q(s);
+    tm_out *o = q ? q_push(q) : NULL;
     if (!o) {
         b->st.pub_dropped++;
         return;
@@ -510,7 +533,7 @@ void tm_deliver(tm_broker *b, tm_session *s, tm_msg *m, uint8_t qos, bool retain
     o->qos = qos;
     o->retain = retain;
     o->state = TM_OUT_PENDING;
-    o->qseq = s->next_qseq++;
+    o->qseq = q->next_qseq++;
     o->n_subids = n_subids > TM_OUT_SUBIDS ? TM_OUT_SUBIDS : n_subids;
     if (o->n_subids)
         memcpy(o->subids, subids, o->n_subids * sizeof *subids);
@@ -532,7 +555,7 @@ void tm_route(tm_broker *b, tm_msg *m, bool set_retained)
     for (uint32_t i = 0; i < b->n_matches; i++) {
         tm_match *mt = &b->matches[i];
         tm_session *s = mt->sess;
-        if (b->auth && !tm_acl_allowed(b->auth, s->username, s->client_id, s->attest, m->topic,
+        if (b->auth && !tm_acl_allowed(b->auth, s->username, s->client_id, tm_sess_attest(s), m->topic,
                                        TM_ACC_READ))
             continue;
         bool retain = mt->retain_as_published ? m->retain : false;

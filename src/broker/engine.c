@@ -31,16 +31,31 @@
 
 size_t tm_conn_backlog(const tm_conn *c)
 {
-    return c->out.len + c->out_early.len + c->io_backlog;
+    const tm_conn_driver *d = &tm_conn_b(c)->driver;
+    size_t io = c->io && d->backlog ? d->backlog(c->io) : 0;
+    return c->out.len + (c->ext ? c->ext->out_early.len : 0) + io;
 }
+
+tm_conn_ext *tm_conn_ext_get(tm_conn *c)
+{
+    if (!c->ext && (c->ext = calloc(1, sizeof *c->ext))) {
+        tm_buf_init(&c->ext->in);
+        tm_buf_init(&c->ext->out_early);
+    }
+    return c->ext;
+}
+
+static const tm_buf no_buf;   /* a connection without ext has no early output */
+
+static const tm_buf *out_early(const tm_conn *c) { return c->ext ? &c->ext->out_early : &no_buf; }
 
 void tm_conn_mark_dirty(tm_conn *c)
 {
     c->out_recent = true;
     if (!c->dirty) {
         c->dirty = true;
-        c->dirty_next = c->b->dirty;
-        c->b->dirty = c;
+        c->dirty_next = tm_conn_b(c)->dirty;
+        tm_conn_b(c)->dirty = c;
     }
 }
 
@@ -59,9 +74,9 @@ tm_conn *tm_broker_next_output(tm_broker *b)
         c->dirty_next = NULL;
         if (c->gone)
             continue;
-        if (c->out.oom || c->out_early.oom)
+        if (c->out.oom || out_early(c)->oom)
             tm_conn_end(c, "out of memory for output");
-        if (c->out.len || c->out_early.len || c->state == TM_CS_CLOSING)
+        if (c->out.len || out_early(c)->len || c->state == TM_CS_CLOSING)
             return c;
     }
     return NULL;
@@ -69,14 +84,32 @@ tm_conn *tm_broker_next_output(tm_broker *b)
 
 const uint8_t *tm_conn_output_early(tm_conn *c, size_t *len)
 {
-    *len = c->out_early.oom ? 0 : c->out_early.len;
-    return c->out_early.data;
+    const tm_buf *e = out_early(c);
+    *len = e->oom ? 0 : e->len;
+    return e->data;
+}
+
+/* A buffer that never grew held a few small packets (a CONNACK, a SUBACK, a
+ * PINGRESP): it goes back to the allocator at once, before the next
+ * connection's allocations, instead of staying until the next tick and
+ * leaving, once freed, a hole between long-lived connection records that
+ * nothing else fits (about 80 bytes per idle connection). Buffers that grew
+ * belong to busy connections and stay until a tick without output. */
+static void release_small(tm_buf *b)
+{
+    if (b->len == 0 && b->cap == TM_BUF_MIN) {
+        tm_buf_free(b);
+        tm_buf_init(b);
+    }
 }
 
 void tm_conn_output_early_done(tm_conn *c)
 {
-    c->b->io.bytes_sent += c->out_early.len;
-    c->out_early.len = 0;
+    if (!c->ext)
+        return;
+    tm_conn_b(c)->io.bytes_sent += c->ext->out_early.len;
+    c->ext->out_early.len = 0;
+    release_small(&c->ext->out_early);
 }
 
 const uint8_t *tm_conn_output(tm_conn *c, size_t *len)
@@ -85,35 +118,44 @@ const uint8_t *tm_conn_output(tm_conn *c, size_t *len)
     return c->out.data;
 }
 
-void tm_conn_output_done(tm_conn *c, size_t transport_backlog)
+void tm_conn_output_done(tm_conn *c)
 {
-    c->b->io.bytes_sent += c->out.len + c->out_early.len;
-    c->out_early.len = 0;
+    tm_conn_output_early_done(c);
+    tm_conn_b(c)->io.bytes_sent += c->out.len;
     c->out.len = 0;
-    c->io_backlog = transport_backlog > UINT32_MAX ? UINT32_MAX : (uint32_t)transport_backlog;
     if (c->out.cap > 1u << 20) {   /* give back memory after a burst */
         tm_buf_free(&c->out);
         tm_buf_init(&c->out);
     }
+    release_small(&c->out);
 }
 
 bool tm_conn_closing(const tm_conn *c) { return c->state == TM_CS_CLOSING; }
 
 void *tm_conn_io(const tm_conn *c) { return c->io; }
 
+void tm_broker_set_driver(tm_broker *b, const tm_conn_driver *d) { b->driver = *d; }
+
+const char *tm_conn_peer(const tm_conn *c)
+{
+    const tm_conn_driver *d = &tm_conn_b(c)->driver;
+    const char *p = c->io && d->peer ? d->peer(c->io) : NULL;
+    return p ? p : "-";
+}
+
 /* ---- ending ------------------------------------------------------------- */
 
 void tm_conn_end(tm_conn *c, const char *why)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     if (c->ended)
         return;
     c->ended = true;
     bool was_connected = c->sess != NULL;
     if (why && tm_conn_client_id(c) && b->cfg->connection_messages)
-        tm_log(TM_LOG_NOTICE, "client '%s' (%s) closed: %s", tm_conn_client_id(c), c->peer, why);
+        tm_log(TM_LOG_NOTICE, "client '%s' (%s) closed: %s", tm_conn_client_id(c), tm_conn_peer(c), why);
     else if (why && tm_log_enabled(TM_LOG_INFO))
-        tm_log(TM_LOG_INFO, "connection %s closed: %s", c->peer, why);
+        tm_log(TM_LOG_INFO, "connection %s closed: %s", tm_conn_peer(c), why);
     if (was_connected && b->st.clients_connected)
         b->st.clients_connected--;
     if (c->sess) {
@@ -123,8 +165,10 @@ void tm_conn_end(tm_conn *c, const char *why)
         if (s->conn == c)
             tm_sess_detach(b, s);
     }
-    tm_msg_unref(c->will);
-    c->will = NULL;
+    if (c->ext) {
+        tm_msg_unref(c->ext->will);
+        c->ext->will = NULL;
+    }
     if (c->is_bridge)
         tm_bridge_ended(c);
     c->state = TM_CS_CLOSING;
@@ -136,7 +180,7 @@ void tm_conn_fail(tm_conn *c, uint8_t rc, const char *why)
     if (c->ended)
         return;
     tm_log(TM_LOG_NOTICE, "client '%s' (%s): %s: %s — closing the connection",
-           tm_conn_client_id(c) ? tm_conn_client_id(c) : "?", c->peer, why, tm_rc_name(rc));
+           tm_conn_client_id(c) ? tm_conn_client_id(c) : "?", tm_conn_peer(c), why, tm_rc_name(rc));
     if (c->version == TM_V5 && c->state == TM_CS_CONNECTED && rc >= 0x80) {
         tm_disconnect d;
         memset(&d, 0, sizeof d);
@@ -180,31 +224,32 @@ void tm_broker_release(tm_broker *b, tm_conn *c)
 
 tm_conn_alias *tm_conn_alias_get(tm_conn *c)
 {
-    if (!c->alias)
-        c->alias = calloc(1, sizeof *c->alias);
-    return c->alias;
+    tm_conn_ext *x = tm_conn_ext_get(c);
+    return x ? &x->alias : NULL;
 }
 
 static void conn_free(tm_conn *c)
 {
-    tm_buf_free(&c->in);
     tm_buf_free(&c->out);
-    tm_buf_free(&c->out_early);
-    free(c->identity);
-    tm_atls_peer_unref(c->attest);
-    tm_conn_alias *a = c->alias;
-    if (a) {
+    tm_conn_ext *x = c->ext;
+    if (x) {
+        tm_buf_free(&x->in);
+        tm_buf_free(&x->out_early);
+        free(x->identity);
+        tm_atls_peer_unref(x->attest);
+        tm_msg_unref(x->will);
+        tm_conn_alias *a = &x->alias;
         if (a->in) {
-            for (uint32_t i = 0; i <= tm_config_max_topic_alias(c->b->cfg, c->lcfg); i++)
+            for (uint32_t i = 0; i <= tm_config_max_topic_alias(tm_conn_b(c)->cfg, tm_conn_lcfg(c)); i++)
                 free((void *)a->in[i].p);
             free(a->in);
         }
         uint32_t i = 0;
         tm_map_ent *e;
         while ((e = tm_map_next(&a->out, &i)))
-            free((void *)e->key);
+            free(e->val);
         tm_map_free(&a->out);
-        free(a);
+        free(x);
     }
     free(c);
 }
@@ -264,7 +309,7 @@ static tm_rc dispatch(tm_conn *c, const tm_frame *f, const uint8_t *body)
  * stops early when the connection is failing or closing. */
 static size_t process_frames(tm_conn *c, const uint8_t *data, size_t len)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     uint32_t max = b->cfg->max_packet_size ? b->cfg->max_packet_size : 268435460u;
     size_t off = 0;
     while (c->state != TM_CS_CLOSING && off < len) {
@@ -281,7 +326,7 @@ static size_t process_frames(tm_conn *c, const uint8_t *data, size_t len)
             break;
         b->st.msgs_received++;
         if (c->state == TM_CS_CONNECTED)   /* before: the CONNECT deadline's start */
-            c->last_rx_ms = b->now;
+            c->last_rx_ms = (uint32_t)b->now;
         rc = dispatch(c, &f, data + off + f.header_len);
         off += total;
         if (rc != TM_RC_SUCCESS) {
@@ -305,52 +350,76 @@ void tm_broker_input(tm_broker *b, tm_conn *c, const uint8_t *p, size_t n, int64
     b->io.bytes_received += n;
     if (c->state == TM_CS_CLOSING)
         return;   /* the engine is done with it: what comes now is dropped */
-    if (c->in.len) {
-        tm_buf_put(&c->in, p, n);
-        if (c->in.oom) {
+    tm_buf *in = c->ext ? &c->ext->in : NULL;
+    if (in && in->len) {
+        tm_buf_put(in, p, n);
+        if (in->oom) {
             tm_conn_end(c, "out of memory for input");
             return;
         }
-        size_t used = process_frames(c, c->in.data, c->in.len);
-        tm_buf_consume(&c->in, used);
+        size_t used = process_frames(c, in->data, in->len);
+        tm_buf_consume(in, used);
     } else {
         size_t used = process_frames(c, p, n);
         if (used < n && c->state != TM_CS_CLOSING) {
-            tm_buf_put(&c->in, p + used, n - used);
-            if (c->in.oom) {
+            tm_conn_ext *x = tm_conn_ext_get(c);
+            in = x ? &x->in : NULL;
+            if (in)
+                tm_buf_put(in, p + used, n - used);
+            if (!in || in->oom) {
                 tm_conn_end(c, "out of memory for input");
                 return;
             }
         }
     }
-    if (c->state == TM_CS_CLOSING || (c->in.len == 0 && c->in.cap)) {
-        tm_buf_free(&c->in);
-        tm_buf_init(&c->in);
+    if (in && (c->state == TM_CS_CLOSING || (in->len == 0 && in->cap))) {
+        tm_buf_free(in);
+        tm_buf_init(in);
     }
 }
 
 /* ---- connections ------------------------------------------------------------ */
 
+/* The home of connections of listener configuration lcfg (made on first use). */
+static const tm_conn_home *home_of(tm_broker *b, const tm_listener_cfg *lcfg)
+{
+    tm_conn_home *h = b->homes;
+    while (h && h->lcfg != lcfg)
+        h = h->next;
+    if (!h && (h = calloc(1, sizeof *h))) {
+        h->b = b;
+        h->lcfg = lcfg;
+        h->next = b->homes;
+        b->homes = h;
+    }
+    return h;
+}
+
 tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
 {
     b->now = now;
-    tm_conn *c = calloc(1, sizeof *c);
+    const tm_conn_home *home = home_of(b, info->listener);
+    tm_conn *c = home ? calloc(1, sizeof *c) : NULL;
     if (!c) {
         free(info->identity);
         tm_atls_peer_unref(info->attestation);
         return NULL;
     }
-    c->b = b;
-    c->lcfg = info->listener;
-    c->peer = info->peer;
+    c->home = home;
     c->tls = info->tls;
-    c->identity = info->identity;
-    c->attest = info->attestation;
     c->io = info->io;
-    tm_buf_init(&c->in);
     tm_buf_init(&c->out);
-    tm_buf_init(&c->out_early);
-    c->last_rx_ms = now;
+    if (info->identity || info->attestation) {
+        if (!tm_conn_ext_get(c)) {
+            free(c);
+            free(info->identity);
+            tm_atls_peer_unref(info->attestation);
+            return NULL;
+        }
+        c->ext->identity = info->identity;
+        c->ext->attest = info->attestation;
+    }
+    c->last_rx_ms = (uint32_t)now;
     c->state = TM_CS_NEW;
     c->next = b->conns;
     if (b->conns)
@@ -358,14 +427,14 @@ tm_conn *tm_broker_open(tm_broker *b, const tm_conn_info *info, int64_t now)
     b->conns = c;
     b->n_conns++;
     b->st.clients_total_ever++;
-    if (c->attest && tm_log_enabled(TM_LOG_NOTICE)) {
-        const tm_claims *cl = tm_atls_peer_get_claims(c->attest);
+    if (tm_conn_attest(c) && tm_log_enabled(TM_LOG_NOTICE)) {
+        const tm_claims *cl = tm_atls_peer_get_claims(tm_conn_attest(c));
         char meas[97];
         tm_hex_encode(cl->measurement, cl->measurement_len < 48 ? cl->measurement_len : 48, meas);
         tm_log(TM_LOG_NOTICE, "connection %s: client attestation accepted (%s, measurement %s%s)",
-               c->peer, cl->format_name, meas, cl->debug ? ", debug" : "");
+               tm_conn_peer(c), cl->format_name, meas, cl->debug ? ", debug" : "");
     }
-    tm_log(TM_LOG_DEBUG, "new connection from %s", c->peer);
+    tm_log(TM_LOG_DEBUG, "new connection from %s", tm_conn_peer(c));
     return c;
 }
 
@@ -388,16 +457,16 @@ int64_t tm_broker_tick(tm_broker *b, int64_t now)
             tm_buf_free(&c->out);
             tm_buf_init(&c->out);
         }
-        if (!c->out_recent && c->out_early.len == 0 && c->out_early.cap) {
-            tm_buf_free(&c->out_early);
-            tm_buf_init(&c->out_early);
+        if (!c->out_recent && c->ext && c->ext->out_early.len == 0 && c->ext->out_early.cap) {
+            tm_buf_free(&c->ext->out_early);
+            tm_buf_init(&c->ext->out_early);
         }
         c->out_recent = false;
         if (c->state == TM_CS_CONNECTED && c->keep_alive &&
-            now - c->last_rx_ms > (int64_t)c->keep_alive * 1500)
+            tm_conn_idle_ms(c, now) > (uint32_t)c->keep_alive * 1500)
             tm_conn_fail(c, TM_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout");
         else if (c->state == TM_CS_NEW &&
-                 now - c->last_rx_ms > (int64_t)b->cfg->handshake_timeout_ms)
+                 tm_conn_idle_ms(c, now) > b->cfg->handshake_timeout_ms)
             tm_conn_end(c, c->is_bridge ? "no CONNACK in time" : "no CONNECT in time");
     }
     tm_bridge_tick(b, now);
@@ -499,5 +568,10 @@ void tm_broker_free(tm_broker *b)
     tm_map_free(&b->jr.by_sid);
     tm_map_free(&b->jr.by_mid);
     tm_bridges_free(b);
+    while (b->homes) {
+        tm_conn_home *h = b->homes;
+        b->homes = h->next;
+        free(h);
+    }
     free(b);
 }

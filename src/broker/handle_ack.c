@@ -17,7 +17,7 @@ tm_rc tm_handle_ack(tm_conn *c, uint8_t type, uint8_t flags, const uint8_t *body
         bool known = tm_sess_qos2_has(s, a.packet_id);
         tm_sess_qos2_del(s, a.packet_id);
         if (known)
-            tm_jr_q2(c->b, s, a.packet_id, false);
+            tm_jr_q2(tm_conn_b(c), s, a.packet_id, false);
         tm_ack comp;
         memset(&comp, 0, sizeof comp);
         comp.type = TM_PUBCOMP;
@@ -27,7 +27,7 @@ tm_rc tm_handle_ack(tm_conn *c, uint8_t type, uint8_t flags, const uint8_t *body
         tm_conn_mark_dirty(c);
         return TM_RC_SUCCESS;
     }
-    if (!tm_outq_ack(c->b, s, a.packet_id, type, a.reason)) {
+    if (!tm_outq_ack(tm_conn_b(c), s, a.packet_id, type, a.reason)) {
         /* An ack for a packet we do not have in flight: harmless after a
          * reconnect race; logged, not fatal. */
         tm_log(TM_LOG_DEBUG, "client '%s': %s for unknown packet id %u", tm_conn_client_id(c),

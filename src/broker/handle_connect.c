@@ -65,11 +65,11 @@ static bool connack_fits(tm_conn *c, uint8_t version, uint8_t code, const tm_pro
 {
     if (!c->max_out_packet)
         return true;
-    size_t n = connack_size(c->b, version, code, props);
+    size_t n = connack_size(tm_conn_b(c), version, code, props);
     if (n <= c->max_out_packet)
         return true;
     tm_log(TM_LOG_NOTICE, "client %s: its Maximum Packet Size (%u) is smaller than the "
-           "CONNACK (%zu bytes): closing without one", c->peer, c->max_out_packet, n);
+           "CONNACK (%zu bytes): closing without one", tm_conn_peer(c), c->max_out_packet, n);
     return false;
 }
 
@@ -83,7 +83,7 @@ static tm_rc refuse(tm_conn *c, pending *pc, refusal r)
         encode_connack(&c->out, pc->v, false, code, NULL);
         tm_conn_mark_dirty(c);
     }
-    tm_log(TM_LOG_NOTICE, "client %s: connection refused: %s", c->peer, r.why);
+    tm_log(TM_LOG_NOTICE, "client %s: connection refused: %s", tm_conn_peer(c), r.why);
     free(pc->username);
     pc->username = NULL;
     tm_msg_unref(pc->will);
@@ -99,18 +99,18 @@ static char *strdup_slice(tm_str s)
 
 static bool listener_allows_anonymous(tm_conn *c)
 {
-    if (c->lcfg->allow_anonymous >= 0)
-        return c->lcfg->allow_anonymous;
-    return c->b->cfg->allow_anonymous;
+    if (tm_conn_lcfg(c)->allow_anonymous >= 0)
+        return tm_conn_lcfg(c)->allow_anonymous;
+    return tm_conn_b(c)->cfg->allow_anonymous;
 }
 
 /* ---- phases ----------------------------------------------------------------- */
 
 static refusal check_client_id(tm_conn *c, pending *pc)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     const tm_config *cfg = b->cfg;
-    const tm_listener_cfg *l = c->lcfg;
+    const tm_listener_cfg *l = tm_conn_lcfg(c);
     pc->cid = pc->cn.client_id;
     if (pc->cid.len == 0) {
         if (pc->v != TM_V5 && (!pc->cn.clean_start || pc->v == TM_V31))
@@ -158,9 +158,9 @@ static refusal check_keep_alive(const tm_config *cfg, pending *pc)
 
 static refusal authenticate(tm_conn *c, pending *pc)
 {
-    tm_broker *b = c->b;
-    if ((c->lcfg->use_identity_as_username || c->lcfg->use_subject_as_username) && c->tls) {
-        pc->username = c->identity ? strdup(c->identity) : NULL;
+    tm_broker *b = tm_conn_b(c);
+    if ((tm_conn_lcfg(c)->use_identity_as_username || tm_conn_lcfg(c)->use_subject_as_username) && c->tls) {
+        pc->username = c->ext && c->ext->identity ? strdup(c->ext->identity) : NULL;
         if (!pc->username)
             return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                           "no certificate identity to use as username");
@@ -178,9 +178,9 @@ static refusal authenticate(tm_conn *c, pending *pc)
         return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
                       "anonymous access is not allowed on this listener");
     }
-    if (c->lcfg->require_client_attestation && !c->attest)
+    if (tm_conn_lcfg(c)->require_client_attestation && !tm_conn_attest(c))
         return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED, "client attestation required");
-    if (c->lcfg->use_username_as_clientid) {
+    if (tm_conn_lcfg(c)->use_username_as_clientid) {
         /* Mosquitto: the user name replaces the client id; none: not authorised */
         if (!pc->username)
             return REFUSE(TM_RC_NOT_AUTHORIZED, TM_V3_NOT_AUTHORIZED,
@@ -192,7 +192,7 @@ static refusal authenticate(tm_conn *c, pending *pc)
 
 static refusal build_will(tm_conn *c, pending *pc)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     const tm_connect *cn = &pc->cn;
     const tm_config *cfg = b->cfg;
     if (!cn->will)
@@ -209,7 +209,7 @@ static refusal build_will(tm_conn *c, pending *pc)
                       "will payload is not UTF-8 as its format indicator says");
     if (cfg->message_size_limit && cn->will_payload.len > cfg->message_size_limit)
         return REFUSE(TM_RC_PACKET_TOO_LARGE, 0, "will payload larger than message_size_limit");
-    if (cn->will_qos > tm_config_max_qos(cfg, c->lcfg))
+    if (cn->will_qos > tm_config_max_qos(cfg, tm_conn_lcfg(c)))
         return REFUSE(TM_RC_QOS_NOT_SUPPORTED, TM_V3_NOT_AUTHORIZED,
                       "will QoS above the maximum QoS");
     if (cn->will_retain && !cfg->retain_available)
@@ -217,15 +217,17 @@ static refusal build_will(tm_conn *c, pending *pc)
                       "retained will but retain is not available");
     tm_str topic = cn->will_topic;
     char *mounted = tm_mount(c, topic, &topic);
-    if (c->lcfg->mount_point && !mounted)
+    if (tm_conn_lcfg(c)->mount_point && !mounted)
         return REFUSE(TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE, "out of memory");
     pc->will = tm_msg_new(topic, cn->will_payload, cn->will_qos, cn->will_retain,
                           pc->v == TM_V5 ? &cn->will_props : NULL, 0, b->now);
     free(mounted);
-    if (!pc->will)
+    /* the connection will hold it in its rare state (allocated now, so that
+     * apply() cannot fail) */
+    if (!pc->will || !tm_conn_ext_get(c))
         return REFUSE(TM_RC_SERVER_UNAVAILABLE, TM_V3_SERVER_UNAVAILABLE, "out of memory");
     if (cn->will_retain && cfg->check_retain_source)
-        tm_msg_set_source(pc->will, pc->cid, pc->username, c->attest);
+        tm_msg_set_source(pc->will, pc->cid, pc->username, tm_conn_attest(c));
     if (pc->v == TM_V5)
         pc->will_delay = cn->will_props.will_delay;
     return ACCEPT;
@@ -234,9 +236,9 @@ static refusal build_will(tm_conn *c, pending *pc)
 /* The server's limits, announced in a v5 CONNACK. */
 static void connack_props(const tm_conn *c, const pending *pc, tm_props *p)
 {
-    const tm_config *cfg = c->b->cfg;
-    uint32_t max_qos = tm_config_max_qos(cfg, c->lcfg);
-    uint32_t max_alias = tm_config_max_topic_alias(cfg, c->lcfg);
+    const tm_config *cfg = tm_conn_b(c)->cfg;
+    uint32_t max_qos = tm_config_max_qos(cfg, tm_conn_lcfg(c));
+    uint32_t max_alias = tm_config_max_topic_alias(cfg, tm_conn_lcfg(c));
     memset(p, 0, sizeof *p);
     if (pc->v != TM_V5)
         return;
@@ -273,12 +275,12 @@ static void connack_props(const tm_conn *c, const pending *pc, tm_props *p)
 /* Take over, resume or start the session. NULL only when out of memory. */
 static tm_session *open_session(tm_conn *c, pending *pc, bool *present)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     tm_session *s = tm_sess_find(b, pc->cid);
     if (s && s->conn) {
         tm_conn *old = s->conn;
         tm_log(TM_LOG_NOTICE, "client '%s': session taken over by %s (was %s)",
-               s->client_id, c->peer, old->peer);
+               s->client_id, tm_conn_peer(c), tm_conn_peer(old));
         if (old->version == TM_V5) {
             tm_disconnect d = {.reason = TM_RC_SESSION_TAKEN_OVER};
             tm_encode_disconnect(&old->out, TM_V5, &d);
@@ -302,7 +304,7 @@ static tm_session *open_session(tm_conn *c, pending *pc, bool *present)
 /* Attach the session to the connection and move the pending state over. */
 static void apply(tm_conn *c, pending *pc, tm_session *s)
 {
-    const tm_config *cfg = c->b->cfg;
+    const tm_config *cfg = tm_conn_b(c)->cfg;
     const tm_connect *cn = &pc->cn;
     c->peer_bridge = cn->bridge;
     s->version = pc->v;
@@ -316,19 +318,28 @@ static void apply(tm_conn *c, pending *pc, tm_session *s)
     free(s->username);
     s->username = pc->username ? strdup(pc->username) : NULL;
     /* the session keeps the claims its Will and queued messages are checked with */
-    tm_atls_peer_unref(s->attest);
-    s->attest = tm_atls_peer_ref(c->attest);
+    if (s->rare || tm_conn_attest(c)) {
+        tm_sess_rare *r = tm_sess_rare_get(s);
+        if (r) {
+            tm_atls_peer_unref(r->attest);
+            r->attest = tm_atls_peer_ref(tm_conn_attest(c));
+        }
+    }
     s->conn = c;
     c->sess = s;
     free(pc->username);   /* the session has its copy */
     pc->username = NULL;
-    free(c->identity);    /* used, if at all, as the user name */
-    c->identity = NULL;
-    c->last_rx_ms = c->b->now;
+    if (c->ext) {
+        free(c->ext->identity);    /* used, if at all, as the user name */
+        c->ext->identity = NULL;
+    }
+    c->last_rx_ms = (uint32_t)tm_conn_b(c)->now;
     c->keep_alive = pc->keep_alive;
-    c->will = pc->will;
-    pc->will = NULL;
-    c->will_delay = pc->will_delay;
+    if (pc->will) {              /* check_will made c->ext */
+        c->ext->will = pc->will;
+        c->ext->will_delay = pc->will_delay;
+        pc->will = NULL;
+    }
     c->recv_max = 65535;
     if (pc->v == TM_V5) {
         if (cn->props.present & TM_PBIT(TM_P_RECEIVE_MAX))
@@ -354,7 +365,7 @@ static tm_rc decode(tm_conn *c, const uint8_t *body, size_t len, pending *pc, bo
         return refuse(c, pc, REFUSE(TM_RC_UNSUPPORTED_VERSION, TM_V3_BAD_VERSION,
                                     "unsupported protocol name or version"));
     if (rc != TM_RC_SUCCESS) {
-        tm_log(TM_LOG_NOTICE, "client %s: bad CONNECT: %s", c->peer, tm_rc_name(rc));
+        tm_log(TM_LOG_NOTICE, "client %s: bad CONNECT: %s", tm_conn_peer(c), tm_rc_name(rc));
         if (peek_version != TM_V5)
             return rc;
         return refuse(c, pc, REFUSE((uint8_t)rc, 0, "malformed CONNECT"));
@@ -366,7 +377,7 @@ static tm_rc decode(tm_conn *c, const uint8_t *body, size_t len, pending *pc, bo
 
 tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     if (c->state != TM_CS_NEW)
         return TM_RC_PROTOCOL_ERROR;   /* a second CONNECT */
     pending pc;
@@ -381,7 +392,7 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
 
     /* Enhanced authentication: no method is configured in this broker. */
     refusal r = ACCEPT;
-    uint8_t accepted = c->lcfg->protocol_versions;
+    uint8_t accepted = tm_conn_lcfg(c)->protocol_versions;
     if (accepted && !(accepted & (1u << pc.v)))
         r = REFUSE(TM_RC_UNSUPPORTED_VERSION, TM_V3_BAD_VERSION,
                    "protocol version not in this listener's accept_protocol_versions");
@@ -424,7 +435,7 @@ tm_rc tm_handle_connect(tm_conn *c, const uint8_t *body, size_t len)
     tm_conn_mark_dirty(c);
     if (b->cfg->connection_messages)
         tm_log(TM_LOG_NOTICE, "client '%s' connected from %s (MQTT %s%s%s, keep alive %u%s)",
-               s->client_id, c->peer,
+               s->client_id, tm_conn_peer(c),
                pc.v == TM_V5 ? "5.0" : pc.v == TM_V311 ? "3.1.1" : "3.1",
                tm_conn_username(c) ? ", user " : "", tm_conn_username(c) ? tm_conn_username(c) : "",
                (unsigned)c->keep_alive, present ? ", session resumed" : "");

@@ -15,7 +15,7 @@
 
 char *tm_mount(const tm_conn *c, tm_str topic, tm_str *out)
 {
-    const char *mp = c->lcfg->mount_point;
+    const char *mp = tm_conn_lcfg(c)->mount_point;
     if (!mp)
         return NULL;
     size_t ml = strlen(mp);
@@ -58,7 +58,7 @@ static tm_rc publish_checked(tm_conn *c, tm_publish *pp);
 
 tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     tm_session *s = c->sess;
     tm_publish p;
     tm_rc rc = tm_decode_publish(body, len, flags, c->version, &p);
@@ -69,7 +69,7 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
     if (p.props.present & TM_PBIT(TM_P_SUB_ID))
         return TM_RC_PROTOCOL_ERROR;
 
-    if (p.qos > tm_config_max_qos(b->cfg, c->lcfg))
+    if (p.qos > tm_config_max_qos(b->cfg, tm_conn_lcfg(c)))
         return TM_RC_QOS_NOT_SUPPORTED;
     if (p.retain && !b->cfg->retain_available)
         return TM_RC_RETAIN_NOT_SUPPORTED;
@@ -77,7 +77,7 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
     /* Topic alias (client -> broker). */
     if (c->version == TM_V5 && (p.props.present & TM_PBIT(TM_P_TOPIC_ALIAS))) {
         uint16_t a = p.props.topic_alias;
-        uint32_t max_alias = tm_config_max_topic_alias(b->cfg, c->lcfg);
+        uint32_t max_alias = tm_config_max_topic_alias(b->cfg, tm_conn_lcfg(c));
         if (a == 0 || a > max_alias)
             return TM_RC_TOPIC_ALIAS_INVALID;
         tm_conn_alias *al = tm_conn_alias_get(c);
@@ -132,7 +132,7 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
                 send_ack(c, p.qos == 1 ? TM_PUBACK : TM_PUBREC, p.packet_id, TM_RC_SUCCESS);
             return TM_RC_SUCCESS;
         }
-    } else if (c->lcfg->mount_point && !(mounted = tm_mount(c, p.topic, &p.topic))) {
+    } else if (tm_conn_lcfg(c)->mount_point && !(mounted = tm_mount(c, p.topic, &p.topic))) {
         return TM_RC_UNSPECIFIED;
     }
     tm_rc rc2 = publish_checked(c, &p);
@@ -143,17 +143,17 @@ tm_rc tm_handle_publish(tm_conn *c, uint8_t flags, const uint8_t *body, size_t l
 /* The rest of a PUBLISH, once its topic is the one the broker uses (mounted). */
 static tm_rc publish_checked(tm_conn *c, tm_publish *pp)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     tm_session *s = c->sess;
     tm_publish p = *pp;
     if (b->auth && !(c->is_bridge && tm_bridge_trusted(c)) &&
-        !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), c->attest, p.topic,
+        !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), tm_conn_attest(c), p.topic,
                         TM_ACC_WRITE))
         return refuse_publish(c, &p, TM_RC_NOT_AUTHORIZED, "denied by ACL");
 
     if (p.qos == 2) {
         uint16_t recv_max = b->cfg->max_inflight;
-        if (c->version == TM_V5 && s->qos2.n >= recv_max)
+        if (c->version == TM_V5 && tm_sess_qos2_count(s) >= recv_max)
             return TM_RC_RECEIVE_MAX_EXCEEDED;
         if (!tm_sess_qos2_add(s, p.packet_id))
             return TM_RC_UNSPECIFIED;
@@ -167,7 +167,7 @@ static tm_rc publish_checked(tm_conn *c, tm_publish *pp)
     if (p.retain && p.payload.len && b->cfg->check_retain_source)
         tm_msg_set_source(m, (tm_str){(const uint8_t *)tm_conn_client_id(c),
                                       (uint32_t)strlen(tm_conn_client_id(c))},
-                          tm_conn_username(c), c->attest);
+                          tm_conn_username(c), tm_conn_attest(c));
     tm_route(b, m, true);
     uint32_t matched = b->n_matches;
     tm_msg_unref(m);

@@ -26,7 +26,7 @@ static void send_retained(tm_msg *m, void *ud)
     if (cfg->retain_expiry_interval &&
         r->b->now - m->created_ms >= (int64_t)cfg->retain_expiry_interval * 1000)
         return;
-    if (r->b->auth && !tm_acl_allowed(r->b->auth, tm_conn_username(r->c), tm_conn_client_id(r->c), r->c->attest,
+    if (r->b->auth && !tm_acl_allowed(r->b->auth, tm_conn_username(r->c), tm_conn_client_id(r->c), tm_conn_attest(r->c),
                                       m->topic, TM_ACC_READ))
         return;
     /* check_retain_source: the publisher must still be allowed to write it */
@@ -41,7 +41,7 @@ static void send_retained(tm_msg *m, void *ud)
 
 tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     tm_session *s = c->sess;
     tm_subscribe sub;
     tm_rc rc = tm_decode_subscribe(body, len, flags, c->version, &sub);
@@ -56,7 +56,7 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
     uint8_t codes[TM_MAX_FILTERS_PER_SUBSCRIBE];
     /* remember what to send after SUBACK (mounted: the buffer the filter is in) */
     struct { tm_str filter; uint8_t qos; bool send; char *mounted; } todo[TM_MAX_FILTERS_PER_SUBSCRIBE];
-    uint32_t max_qos = tm_config_max_qos(b->cfg, c->lcfg);
+    uint32_t max_qos = tm_config_max_qos(b->cfg, tm_conn_lcfg(c));
     uint32_t pos = 0, i = 0;
     tm_str full;
     tm_subopts opts;
@@ -74,11 +74,11 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
             return TM_RC_PROTOCOL_ERROR;   /* MQTT 5 3.8.3.1 */
         if (!shared)
             group = (tm_str){0};
-        if (c->lcfg->mount_point && !(todo[i].mounted = tm_mount(c, filter, &filter))) {
+        if (tm_conn_lcfg(c)->mount_point && !(todo[i].mounted = tm_mount(c, filter, &filter))) {
             codes[i++] = v5 ? TM_RC_UNSPECIFIED : 0x80;
             continue;
         }
-        if (b->auth && !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), c->attest, filter,
+        if (b->auth && !tm_acl_allowed(b->auth, tm_conn_username(c), tm_conn_client_id(c), tm_conn_attest(c), filter,
                                        TM_ACC_SUBSCRIBE)) {
             tm_log(TM_LOG_INFO, "client '%s': subscription to '%.*s' denied by ACL",
                    tm_conn_client_id(c), (int)full.len, (const char *)full.p);
@@ -97,7 +97,7 @@ tm_rc tm_handle_subscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t
         bool existed;
         tm_str key;
         char *mkey = tm_sess_sub_key(c, full, &key);
-        rc = c->lcfg->mount_point && !mkey ? TM_RC_UNSPECIFIED
+        rc = tm_conn_lcfg(c)->mount_point && !mkey ? TM_RC_UNSPECIFIED
                                            : tm_sess_subscribe(b, s, key, &opts, subid, &existed);
         free(mkey);
         if (rc != TM_RC_SUCCESS) {

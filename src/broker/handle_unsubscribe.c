@@ -10,7 +10,7 @@
 
 tm_rc tm_handle_unsubscribe(tm_conn *c, uint8_t flags, const uint8_t *body, size_t len)
 {
-    tm_broker *b = c->b;
+    tm_broker *b = tm_conn_b(c);
     tm_session *s = c->sess;
     tm_subscribe un;
     tm_rc rc = tm_decode_unsubscribe(body, len, flags, c->version, &un);

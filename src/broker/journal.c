@@ -208,7 +208,7 @@ void tm_jr_will(tm_broker *b, tm_session *s)
 {
     if (!durable(b, s))
         return;
-    tm_dwill *w = s->will;
+    tm_dwill *w = tm_sess_will(s);
     if (w)
         tm_jr_msg(b, w->msg);
     u8(b, R_WILL);
@@ -255,10 +255,10 @@ static void spill(tm_broker *b, bool last)
 static void snapshot_session(tm_broker *b, tm_session *s)
 {
     tm_jr_sess(b, s);
-    for (uint32_t i = 0; i < s->n_subs; i++)
-        tm_jr_sub(b, s, &s->subs[i]);
-    tm_outq *q = &s->q;
-    for (uint32_t i = 0; i < q->count; i++) {
+    for (uint32_t i = 0; i < tm_sess_nsubs(s); i++)
+        tm_jr_sub(b, s, &s->subs->e[i]);
+    tm_outq *q = s->q;
+    for (uint32_t i = 0; q && i < q->count; i++) {
         tm_out *o = &q->e[(q->head + i) % q->cap];
         if (o->state == TM_OUT_DONE || o->qos == 0)
             continue;
@@ -285,9 +285,9 @@ static void snapshot_session(tm_broker *b, tm_session *s)
             q_rec(b, s, o, R_QSENT);
         spill(b, false);
     }
-    for (uint32_t i = 0; i < s->qos2.n; i++)
-        tm_jr_q2(b, s, s->qos2.ids[i], true);
-    if (s->will)
+    for (uint32_t i = 0; i < tm_sess_qos2_count(s); i++)
+        tm_jr_q2(b, s, s->qos2->ids[i], true);
+    if (tm_sess_will(s))
         tm_jr_will(b, s);
 }
 
@@ -468,7 +468,9 @@ static int restore_sess(tm_broker *b, rd *r, char *why, size_t cap)
 
 static tm_out *entry_by_qseq(tm_session *s, uint32_t qseq)
 {
-    tm_outq *q = &s->q;
+    tm_outq *q = s->q;
+    if (!q)
+        return NULL;
     /* the usual case: the first entry not sent yet, or one near the head */
     if (q->sent < q->count && q->e[(q->head + q->sent) % q->cap].qseq == qseq)
         return &q->e[(q->head + q->sent) % q->cap];
@@ -503,8 +505,8 @@ static int restore_queue(tm_broker *b, uint8_t type, rd *r, char *why, size_t ca
         if (tm_outq_restore(s, m, qseq, qos, retain != 0, subids,
                             n > TM_OUT_SUBIDS ? TM_OUT_SUBIDS : n) < 0)
             FAIL("out of memory");
-        if (qseq >= s->next_qseq)
-            s->next_qseq = qseq + 1;
+        if (qseq >= s->q->next_qseq)   /* made by tm_outq_restore */
+            s->q->next_qseq = qseq + 1;
         return 0;
     }
     tm_out *o = entry_by_qseq(s, qseq);
@@ -743,14 +745,14 @@ void tm_broker_dump(tm_broker *b, tm_buf *out)
         snprintf(head, sizeof head, "session %s", s->client_id);
         add_line(&l, "%s v%u expiry=%u user=%s", head, s->version, s->expiry,
                  s->username ? s->username : "-");
-        for (uint32_t k = 0; k < s->n_subs; k++) {
-            const tm_sess_sub *ss = &s->subs[k];
+        for (uint32_t k = 0; k < tm_sess_nsubs(s); k++) {
+            const tm_sess_sub *ss = &s->subs->e[k];
             add_line(&l, "%s sub %s qos=%u nl=%d rap=%d rh=%u id=%u", head, ss->filter,
                      ss->opts.qos, ss->opts.no_local, ss->opts.retain_as_published,
                      ss->opts.retain_handling, ss->subid);
         }
-        tm_outq *q = &s->q;
-        for (uint32_t k = 0, shown = 0; k < q->count; k++) {
+        tm_outq *q = s->q;
+        for (uint32_t k = 0, shown = 0; q && k < q->count; k++) {
             tm_out *o = &q->e[(q->head + k) % q->cap];
             if (o->state == TM_OUT_DONE || o->qos == 0)
                 continue;
@@ -762,11 +764,12 @@ void tm_broker_dump(tm_broker *b, tm_buf *out)
                      o->qos, o->retain, o->msg ? (int)o->msg->topic.len : 1,
                      o->msg ? (const char *)o->msg->topic.p : "-", p);
         }
-        for (uint32_t k = 0; k < s->qos2.n; k++)
-            add_line(&l, "%s qos2-in pid=%u", head, s->qos2.ids[k]);
-        if (s->will)
-            add_line(&l, "%s will %.*s delay=%u", head, (int)s->will->msg->topic.len,
-                     (const char *)s->will->msg->topic.p, s->will->delay);
+        for (uint32_t k = 0; k < tm_sess_qos2_count(s); k++)
+            add_line(&l, "%s qos2-in pid=%u", head, s->qos2->ids[k]);
+        const tm_dwill *w = tm_sess_will(s);
+        if (w)
+            add_line(&l, "%s will %.*s delay=%u", head, (int)w->msg->topic.len,
+                     (const char *)w->msg->topic.p, w->delay);
     }
     emit_lines(&l, out);
 }

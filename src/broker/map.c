@@ -12,6 +12,7 @@
  */
 #include "broker/map.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -105,9 +106,9 @@ static tm_map_ent *find(const tm_map *m, const void *key, uint32_t klen, uint32_
     uint32_t mask = m->cap - 1;
     for (uint32_t i = h & mask;; i = (i + 1) & mask) {
         tm_map_ent *e = &m->e[i];
-        if (!e->key)
+        if (!e->val)
             return NULL;
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+        if (e->hash == h && e->klen == klen && memcmp(tm_map_key(m, e), key, klen) == 0)
             return e;
     }
 }
@@ -122,7 +123,7 @@ static void place(tm_map *m, tm_map_ent ent)
 {
     uint32_t mask = m->cap - 1;
     uint32_t i = ent.hash & mask;
-    while (m->e[i].key)
+    while (m->e[i].val)
         i = (i + 1) & mask;
     m->e[i] = ent;
 }
@@ -139,7 +140,7 @@ static int grow(tm_map *m)
     }
     m->cap = ncap;
     for (uint32_t i = 0; i < ocap; i++)
-        if (old[i].key)
+        if (old[i].val)
             place(m, old[i]);
     free(old);
     return 0;
@@ -147,16 +148,19 @@ static int grow(tm_map *m)
 
 int tm_map_put(tm_map *m, const void *key, uint32_t klen, void *val)
 {
+    size_t off = (size_t)((const char *)key - (const char *)val);
+    if (m->n == 0)
+        m->key_off = off;
+    assert(val && off == m->key_off);   /* the caller's contract (map.h) */
     uint32_t h = tm_hash(key, klen);
     tm_map_ent *e = find(m, key, klen, h);
     if (e) {
-        e->key = key;
         e->val = val;
         return 0;
     }
     if ((m->n + 1) * 4 > m->cap * 3 && grow(m) < 0)
         return -1;
-    place(m, (tm_map_ent){.key = key, .klen = klen, .hash = h, .val = val});
+    place(m, (tm_map_ent){.val = val, .klen = klen, .hash = h});
     m->n++;
     return 0;
 }
@@ -172,7 +176,7 @@ void *tm_map_del(tm_map *m, const void *key, uint32_t klen)
     uint32_t i = (uint32_t)(e - m->e);
     /* backward-shift deletion */
     for (uint32_t j = (i + 1) & mask;; j = (j + 1) & mask) {
-        if (!m->e[j].key)
+        if (!m->e[j].val)
             break;
         uint32_t home = m->e[j].hash & mask;
         /* can entry j move to i? only if i lies cyclically in [home, j) */
@@ -190,7 +194,7 @@ tm_map_ent *tm_map_next(const tm_map *m, uint32_t *i)
 {
     while (*i < m->cap) {
         tm_map_ent *e = &m->e[(*i)++];
-        if (e->key)
+        if (e->val)
             return e;
     }
     return NULL;

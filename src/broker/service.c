@@ -127,6 +127,9 @@ static void tls_extra(const tm_config *cfg, const tm_listener_cfg *lc, tls_opts 
 
 /* ---- the connection layer's callbacks ---------------------------------------- */
 
+static const char *io_peer(const void *io) { return tm_nconn_peer(io); }
+static size_t io_backlog(const void *io) { return tm_nconn_backlog(io); }
+
 static void *on_open(void *ud, tm_nconn *nc)
 {
     service *s = ud;
@@ -135,7 +138,6 @@ static void *on_open(void *ud, tm_nconn *nc)
     const tm_listener_cfg *lc = tm_nconn_cookie(nc);
     tm_conn_info info = {
         .listener = lc,
-        .peer = tm_nconn_peer(nc),
         .tls = tm_nconn_is_tls(nc),
         .identity = lc->use_identity_as_username || lc->use_subject_as_username
                         ? tm_nconn_identity(nc)
@@ -326,7 +328,7 @@ static void flush(service *s)
         const uint8_t *p = tm_conn_output(c, &len);
         if (len)
             tm_nconn_send(nc, p, len);
-        tm_conn_output_done(c, tm_nconn_backlog(nc));
+        tm_conn_output_done(c);
         if (tm_conn_closing(c)) {
             tm_nconn_close(nc);
             tm_broker_release(s->b, c);
@@ -533,6 +535,7 @@ static int start(service *s, char *err, size_t errcap)
     s->b = tm_broker_new(s->cfg, tm_net_now_ms(), err, errcap);
     if (!s->b)
         return -1;
+    tm_broker_set_driver(s->b, &(tm_conn_driver){.peer = io_peer, .backlog = io_backlog});
     if (s->cfg->persistence && open_store(s, err, errcap) < 0)
         return -1;
     tm_netsrv_handler h = {.ud = s, .open = on_open, .input = on_input, .closed = on_closed,

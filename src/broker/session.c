@@ -20,7 +20,7 @@ tm_session *tm_sess_find(tm_broker *b, tm_str client_id)
 
 tm_session *tm_sess_new(tm_broker *b, tm_str client_id)
 {
-    tm_session *s = calloc(1, sizeof *s + client_id.len + 1);
+    tm_session *s = calloc(1, offsetof(tm_session, client_id) + client_id.len + 1);
     if (!s)
         return NULL;
     memcpy(s->client_id, client_id.p, client_id.len);
@@ -36,8 +36,8 @@ tm_session *tm_sess_new(tm_broker *b, tm_str client_id)
 /* Remove every subscription of s from the topic tree. */
 static void sess_unsubscribe_all(tm_broker *b, tm_session *s)
 {
-    for (uint32_t i = 0; i < s->n_subs; i++) {
-        tm_sess_sub *ss = &s->subs[i];
+    for (uint32_t i = 0; i < tm_sess_nsubs(s); i++) {
+        tm_sess_sub *ss = &s->subs->e[i];
         tm_str full = {(const uint8_t *)ss->filter, (uint32_t)strlen(ss->filter)};
         tm_str group = {0}, filter = full;
         bool bad;
@@ -49,20 +49,22 @@ static void sess_unsubscribe_all(tm_broker *b, tm_session *s)
     }
     free(s->subs);
     s->subs = NULL;
-    s->n_subs = s->cap_subs = 0;
 }
 
 void tm_sess_free(tm_broker *b, tm_session *s)
 {
-    if (s->will)
+    if (tm_sess_will(s))
         tm_will_fire_session(b, s);
     tm_jr_sess_end(b, s);
     sess_unsubscribe_all(b, s);
     tm_map_del(&b->sessions, s->client_id, (uint32_t)strlen(s->client_id));
-    tm_outq_free(&s->q);
-    free(s->qos2.ids);
+    tm_outq_free(s->q);
+    free(s->qos2);
     free(s->username);
-    tm_atls_peer_unref(s->attest);
+    if (s->rare) {
+        tm_atls_peer_unref(s->rare->attest);
+        free(s->rare);
+    }
     free(s);
 }
 
@@ -108,9 +110,9 @@ void tm_sess_expire(tm_broker *b, int64_t now_ms)
 
 static bool sess_find_sub(tm_session *s, tm_str filter, uint32_t *idx)
 {
-    for (uint32_t i = 0; i < s->n_subs; i++) {
-        if (strlen(s->subs[i].filter) == filter.len &&
-            memcmp(s->subs[i].filter, filter.p, filter.len) == 0) {
+    for (uint32_t i = 0; i < tm_sess_nsubs(s); i++) {
+        if (strlen(s->subs->e[i].filter) == filter.len &&
+            memcmp(s->subs->e[i].filter, filter.p, filter.len) == 0) {
             *idx = i;
             return true;
         }
@@ -120,19 +122,21 @@ static bool sess_find_sub(tm_session *s, tm_str filter, uint32_t *idx)
 
 static tm_sess_sub *sess_add_sub(tm_session *s, tm_str filter, tm_node *node)
 {
-    if (s->n_subs == s->cap_subs) {
-        uint32_t nc = s->cap_subs ? s->cap_subs * 2 : 4;
-        tm_sess_sub *ns = realloc(s->subs, nc * sizeof *ns);
+    uint32_t n = tm_sess_nsubs(s), cap = s->subs ? s->subs->cap : 0;
+    if (n == cap) {
+        uint32_t nc = cap ? cap * 2 : 4;
+        tm_sess_subs *ns = realloc(s->subs, sizeof *ns + nc * sizeof ns->e[0]);
         if (!ns)
             return NULL;
+        ns->n = n;
+        ns->cap = nc;
         s->subs = ns;
-        s->cap_subs = nc;
     }
     char *f = strndup((const char *)filter.p, filter.len);
     if (!f)
         return NULL;
-    s->subs[s->n_subs] = (tm_sess_sub){.filter = f, .node = node};
-    return &s->subs[s->n_subs++];
+    s->subs->e[n] = (tm_sess_sub){.filter = f, .node = node};
+    return &s->subs->e[s->subs->n++];
 }
 
 tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subopts *opts,
@@ -150,7 +154,7 @@ tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subop
     tm_sub entry = {.sess = s, .opts = *opts, .subid = subid};
     *existed = tm_trie_sub_add(b, node, group, &entry);
     uint32_t idx;
-    tm_sess_sub *ss = sess_find_sub(s, full, &idx) ? &s->subs[idx] : sess_add_sub(s, full, node);
+    tm_sess_sub *ss = sess_find_sub(s, full, &idx) ? &s->subs->e[idx] : sess_add_sub(s, full, node);
     if (!ss) {
         tm_trie_sub_del(b, node, group, s);
         tm_trie_prune(b, node);
@@ -165,7 +169,7 @@ tm_rc tm_sess_subscribe(tm_broker *b, tm_session *s, tm_str full, const tm_subop
 char *tm_sess_sub_key(const tm_conn *c, tm_str full, tm_str *key)
 {
     *key = full;
-    const char *mp = c->lcfg ? c->lcfg->mount_point : NULL;
+    const char *mp = tm_conn_lcfg(c) ? tm_conn_lcfg(c)->mount_point : NULL;
     if (!mp)
         return NULL;
     tm_str group = {0}, filter = full;
@@ -193,7 +197,7 @@ tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full)
     uint32_t k;
     if (!sess_find_sub(s, full, &k))
         return TM_RC_NO_SUBSCRIPTION_EXISTED;
-    tm_sess_sub *ss = &s->subs[k];
+    tm_sess_sub *ss = &s->subs->e[k];
     tm_str group = {0}, filter;
     bool bad;
     if (!tm_topic_split_shared(full, &group, &filter, &bad))
@@ -202,7 +206,7 @@ tm_rc tm_sess_unsubscribe(tm_broker *b, tm_session *s, tm_str full)
     tm_trie_prune(b, ss->node);
     tm_jr_unsub(b, s, ss->filter);
     free(ss->filter);
-    s->subs[k] = s->subs[--s->n_subs];
+    s->subs->e[k] = s->subs->e[--s->subs->n];
     return TM_RC_SUCCESS;
 }
 
@@ -216,8 +220,9 @@ uint16_t tm_sess_next_pid(tm_session *s)
             continue;
         /* skip ids still in flight (only possible with very large windows) */
         bool used = false;
-        for (uint32_t i = 0; i < s->q.sent; i++) {
-            tm_out *o = &s->q.e[(s->q.head + i) % s->q.cap];
+        const tm_outq *q = s->q;
+        for (uint32_t i = 0; q && i < q->sent; i++) {
+            tm_out *o = &q->e[(q->head + i) % q->cap];
             if (o->state != TM_OUT_DONE && o->pid == pid) {
                 used = true;
                 break;
@@ -228,38 +233,49 @@ uint16_t tm_sess_next_pid(tm_session *s)
     }
 }
 
+tm_sess_rare *tm_sess_rare_get(tm_session *s)
+{
+    if (!s->rare)
+        s->rare = calloc(1, sizeof *s->rare);
+    return s->rare;
+}
+
 bool tm_sess_qos2_has(tm_session *s, uint16_t pid)
 {
-    for (uint32_t i = 0; i < s->qos2.n; i++)
-        if (s->qos2.ids[i] == pid)
+    for (uint32_t i = 0; i < tm_sess_qos2_count(s); i++)
+        if (s->qos2->ids[i] == pid)
             return true;
     return false;
 }
 
+/* The set is one allocation (counts and ids), made on first use: an idle
+ * session holds none. */
 bool tm_sess_qos2_add(tm_session *s, uint16_t pid)
 {
-    if (s->qos2.n == s->qos2.cap) {
+    uint32_t n = tm_sess_qos2_count(s), cap = s->qos2 ? s->qos2->cap : 0;
+    if (n == cap) {
         /* at most 65535 distinct packet ids */
-        uint32_t nc = s->qos2.cap ? s->qos2.cap * 2u : 8u;
+        uint32_t nc = cap ? cap * 2u : 8u;
         if (nc > UINT16_MAX)
             nc = UINT16_MAX;
-        if (nc == s->qos2.n)
+        if (nc == n)
             return false;
-        uint16_t *ni = realloc(s->qos2.ids, nc * sizeof *ni);
-        if (!ni)
+        tm_qos2_in *g = realloc(s->qos2, sizeof *g + nc * sizeof g->ids[0]);
+        if (!g)
             return false;
-        s->qos2.ids = ni;
-        s->qos2.cap = (uint16_t)nc;
+        g->n = (uint16_t)n;
+        g->cap = (uint16_t)nc;
+        s->qos2 = g;
     }
-    s->qos2.ids[s->qos2.n++] = pid;
+    s->qos2->ids[s->qos2->n++] = pid;
     return true;
 }
 
 void tm_sess_qos2_del(tm_session *s, uint16_t pid)
 {
-    for (uint32_t i = 0; i < s->qos2.n; i++) {
-        if (s->qos2.ids[i] == pid) {
-            s->qos2.ids[i] = s->qos2.ids[--s->qos2.n];
+    for (uint32_t i = 0; i < tm_sess_qos2_count(s); i++) {
+        if (s->qos2->ids[i] == pid) {
+            s->qos2->ids[i] = s->qos2->ids[--s->qos2->n];
             return;
         }
     }

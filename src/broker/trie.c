@@ -334,7 +334,15 @@ static const uint8_t *next_level(tm_str s, uint32_t off, uint32_t *len, uint32_t
 void tm_trie_match(tm_broker *b, tm_str topic, uint64_t origin)
 {
     b->n_matches = 0;
-    b->match_stamp++;
+    if (++b->match_stamp == 0) {
+        /* wrapped: a session last matched 2^32 publishes ago must not look
+         * matched by this one */
+        uint32_t i = 0;
+        tm_map_ent *e;
+        while ((e = tm_map_next(&b->sessions, &i)))
+            ((tm_session *)e->val)->match_stamp = 0;
+        b->match_stamp = 1;
+    }
     if (!b->root)
         return;
     bool dollar = topic.len > 0 && topic.p[0] == '$';

@@ -37,7 +37,10 @@ static void unlist(tm_broker *b, tm_dwill *w)
 /* The session's pending Will, listed (made when there is none). */
 static tm_dwill *hold(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay, int64_t at_ms)
 {
-    tm_dwill *w = s->will;
+    tm_sess_rare *r = tm_sess_rare_get(s);
+    if (!r)
+        return NULL;
+    tm_dwill *w = r->will;
     if (!w) {
         w = calloc(1, sizeof *w);
         if (!w)
@@ -47,7 +50,7 @@ static tm_dwill *hold(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay,
         if (b->wills)
             b->wills->prev = w;
         b->wills = w;
-        s->will = w;
+        r->will = w;
     }
     tm_msg_unref(w->msg);
     w->msg = will;
@@ -59,20 +62,21 @@ static tm_dwill *hold(tm_broker *b, tm_session *s, tm_msg *will, uint32_t delay,
 /* Takes the session's Will message (NULL when none) and forgets the rest. */
 static tm_msg *release(tm_broker *b, tm_session *s)
 {
-    tm_dwill *w = s->will;
+    tm_dwill *w = tm_sess_will(s);
     if (!w)
         return NULL;
     tm_msg *m = w->msg;
     unlist(b, w);
     free(w);
-    s->will = NULL;
+    s->rare->will = NULL;
     return m;
 }
 
 void tm_will_trigger(tm_broker *b, tm_conn *c)
 {
-    tm_msg *will = c->will;
-    c->will = NULL;
+    tm_msg *will = tm_conn_will(c);
+    if (c->ext)
+        c->ext->will = NULL;
     if (!will)
         return;
     if (c->will_suppressed) {
@@ -80,10 +84,11 @@ void tm_will_trigger(tm_broker *b, tm_conn *c)
         return;
     }
     tm_session *s = c->sess;
-    if (c->will_delay == 0 || !s || s->expiry == 0 ||
-        !hold(b, s, will, c->will_delay, b->now + (int64_t)c->will_delay * 1000)) {
+    uint32_t delay = c->ext ? c->ext->will_delay : 0;
+    if (delay == 0 || !s || s->expiry == 0 ||
+        !hold(b, s, will, delay, b->now + (int64_t)delay * 1000)) {
         /* no delay (or no memory to hold it: sent now rather than lost) */
-        publish_will(b, will, tm_conn_client_id(c), tm_conn_username(c), c->attest);
+        publish_will(b, will, tm_conn_client_id(c), tm_conn_username(c), tm_conn_attest(c));
         tm_msg_unref(will);
         return;
     }
@@ -114,15 +119,16 @@ void tm_will_fire_session(tm_broker *b, tm_session *s)
     if (!will)
         return;
     tm_jr_will(b, s);
-    publish_will(b, will, s->client_id, s->username, s->attest);
+    publish_will(b, will, s->client_id, s->username, tm_sess_attest(s));
     tm_msg_unref(will);
 }
 
 void tm_will_discard(tm_session *s)
 {
-    if (s->will) {
-        tm_msg_unref(s->will->msg);
-        s->will->msg = NULL;
+    tm_dwill *w = tm_sess_will(s);
+    if (w) {
+        tm_msg_unref(w->msg);
+        w->msg = NULL;
     }
 }
 

@@ -34,7 +34,7 @@ bool tm_buf_reserve(tm_buf *b, size_t extra)
     }
     size_t need = b->len + extra;
     if (need <= b->cap) return true;
-    size_t cap = b->cap ? b->cap : 64;
+    size_t cap = b->cap ? b->cap : TM_BUF_MIN;
     while (cap < need) {
         if (cap > TM_BUF_MAX / 2) {
             cap = need;

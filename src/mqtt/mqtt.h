@@ -120,6 +120,7 @@ typedef struct tm_str {
  * buffer holds at most TM_BUF_MAX bytes (more than any packet, batch or
  * snapshot the project builds), beyond which it reports oom. */
 #define TM_BUF_MAX 0x7fffffffu
+#define TM_BUF_MIN 64u           /* the capacity of a buffer's first allocation */
 typedef struct tm_buf {
     uint8_t *data;
     uint32_t len;

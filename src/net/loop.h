@@ -34,6 +34,9 @@ int tm_loop_add(tm_loop *loop, int fd, unsigned events, tm_loop_cb cb, void *ud)
 int tm_loop_mod(tm_loop *loop, int fd, unsigned events);
 void tm_loop_del(tm_loop *loop, int fd);
 unsigned tm_loop_events(const tm_loop *loop, int fd);   /* current interest */
+/* Calls fn(ud, arg) for every registration made with callback cb, in fd
+ * order; fn may delete registrations (its own included). */
+void tm_loop_each(tm_loop *loop, tm_loop_cb cb, void (*fn)(void *ud, void *arg), void *arg);
 
 /* Wait up to timeout_ms (-1: forever, 0: don't block) and dispatch. Returns the
  * number of callbacks made, or -1 with errno set (EINTR is returned as 0). */

@@ -45,7 +45,7 @@ void tm_loop_free(tm_loop *l)
     if (!l)
         return;
     close(l->epfd);
-    free(l->t.regs);
+    tm_loop_table_free(&l->t);
     free(l);
 }
 
@@ -53,42 +53,48 @@ int tm_loop_add(tm_loop *l, int fd, unsigned events, tm_loop_cb cb, void *ud)
 {
     if (tm_loop_table_grow(&l->t, fd) < 0)
         return -1;
-    struct epoll_event e = {.events = to_epoll(events), .data.fd = fd};
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) < 0)
+    if (tm_loop_table_has(&l->t, fd)) {
+        errno = EEXIST;
         return -1;
-    l->t.regs[fd] = (tm_loop_reg){.cb = cb, .ud = ud, .events = events};
+    }
+    struct epoll_event e = {.events = to_epoll(events), .data.fd = fd};
+    if (tm_loop_table_set(&l->t, fd, events, cb, ud) < 0)
+        return -1;
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+        int saved = errno;
+        tm_loop_table_clear(&l->t, fd);
+        errno = saved;
+        return -1;
+    }
     return 0;
 }
 
 int tm_loop_mod(tm_loop *l, int fd, unsigned events)
 {
-    tm_loop_reg *r = tm_loop_table_get(&l->t, fd);
-    if (!r) {
+    if (!tm_loop_table_has(&l->t, fd)) {
         errno = ENOENT;
         return -1;
     }
-    if (r->events == events)
+    if (tm_loop_table_events(&l->t, fd) == events)
         return 0;
     struct epoll_event e = {.events = to_epoll(events), .data.fd = fd};
     if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &e) < 0)
         return -1;
-    r->events = events;
+    tm_loop_table_set_events(&l->t, fd, events);
     return 0;
 }
 
 void tm_loop_del(tm_loop *l, int fd)
 {
-    tm_loop_reg *r = tm_loop_table_get(&l->t, fd);
-    if (!r)
+    if (!tm_loop_table_has(&l->t, fd))
         return;
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-    memset(r, 0, sizeof *r);
+    tm_loop_table_clear(&l->t, fd);
 }
 
 unsigned tm_loop_events(const tm_loop *l, int fd)
 {
-    tm_loop_reg *r = tm_loop_table_get(&l->t, fd);
-    return r ? r->events : 0;
+    return tm_loop_table_events(&l->t, fd);
 }
 
 int tm_loop_run_once(tm_loop *l, int timeout_ms)
@@ -99,24 +105,29 @@ int tm_loop_run_once(tm_loop *l, int timeout_ms)
     int calls = 0;
     for (int i = 0; i < n; i++) {
         int fd = l->ev[i].data.fd;
-        tm_loop_reg *r = tm_loop_table_get(&l->t, fd);
-        if (!r)
+        if (!tm_loop_table_has(&l->t, fd))
             continue; /* deleted by an earlier callback in this round */
+        unsigned interest = tm_loop_table_events(&l->t, fd);
         uint32_t e = l->ev[i].events;
         unsigned ready = 0;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             ready |= TM_EV_READ;
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             ready |= TM_EV_WRITE;
-        ready &= r->events ? r->events : ready;
+        ready &= interest ? interest : ready;
         if (!ready && (e & (EPOLLHUP | EPOLLERR)))
             ready = TM_EV_READ; /* an error is always worth a callback */
         if (!ready)
             continue;
-        r->cb(l, fd, ready, r->ud);
+        tm_loop_table_call(&l->t, l, fd, ready);
         calls++;
     }
     return calls;
+}
+
+void tm_loop_each(tm_loop *l, tm_loop_cb cb, void (*fn)(void *ud, void *arg), void *arg)
+{
+    tm_loop_table_each(&l->t, cb, fn, arg);
 }
 
 const char *tm_loop_backend(void) { return "epoll"; }

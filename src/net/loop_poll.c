@@ -17,6 +17,8 @@
 
 struct tm_loop {
     tm_loop_table t;
+    unsigned *slot;   /* per fd: its index in pfd (as long as t's arrays) */
+    int slot_cap;
     struct pollfd *pfd;
     int n, cap;
     int *ready;       /* snapshot of fds with events, for safe dispatch */
@@ -48,7 +50,8 @@ void tm_loop_free(tm_loop *l)
 {
     if (!l)
         return;
-    free(l->t.regs);
+    tm_loop_table_free(&l->t);
+    free(l->slot);
     free(l->pfd);
     free(l->ready);
     free(l->revents);
@@ -59,9 +62,16 @@ int tm_loop_add(tm_loop *l, int fd, unsigned events, tm_loop_cb cb, void *ud)
 {
     if (tm_loop_table_grow(&l->t, fd) < 0)
         return -1;
-    if (l->t.regs[fd].cb) {
+    if (tm_loop_table_has(&l->t, fd)) {
         errno = EEXIST;
         return -1;
+    }
+    if (l->slot_cap < l->t.cap) {
+        unsigned *sl = realloc(l->slot, (size_t)l->t.cap * sizeof *sl);
+        if (!sl)
+            return errno = ENOMEM, -1;
+        l->slot = sl;
+        l->slot_cap = l->t.cap;
     }
     if (l->n == l->cap) {
         int ncap = l->cap ? l->cap * 2 : 64;
@@ -79,40 +89,39 @@ int tm_loop_add(tm_loop *l, int fd, unsigned events, tm_loop_cb cb, void *ud)
         l->revents = rv;
         l->cap = ncap;
     }
+    if (tm_loop_table_set(&l->t, fd, events, cb, ud) < 0)
+        return -1;
     l->pfd[l->n] = pfd_of(fd, events);
-    l->t.regs[fd] = (tm_loop_reg){.cb = cb, .ud = ud, .events = events, .slot = (unsigned)l->n};
+    l->slot[fd] = (unsigned)l->n;
     l->n++;
     return 0;
 }
 
 int tm_loop_mod(tm_loop *l, int fd, unsigned events)
 {
-    tm_loop_reg *r = tm_loop_table_get(&l->t, fd);
-    if (!r)
+    if (!tm_loop_table_has(&l->t, fd))
         return errno = ENOENT, -1;
-    r->events = events;
-    l->pfd[r->slot] = pfd_of(fd, events);
+    tm_loop_table_set_events(&l->t, fd, events);
+    l->pfd[l->slot[fd]] = pfd_of(fd, events);
     return 0;
 }
 
 void tm_loop_del(tm_loop *l, int fd)
 {
-    tm_loop_reg *r = tm_loop_table_get(&l->t, fd);
-    if (!r)
+    if (!tm_loop_table_has(&l->t, fd))
         return;
-    unsigned slot = r->slot;
+    unsigned slot = l->slot[fd];
     l->n--;
     if ((int)slot != l->n) {
         l->pfd[slot] = l->pfd[l->n];
-        l->t.regs[slot_fd(&l->pfd[slot])].slot = slot;
+        l->slot[slot_fd(&l->pfd[slot])] = slot;
     }
-    memset(r, 0, sizeof *r);
+    tm_loop_table_clear(&l->t, fd);
 }
 
 unsigned tm_loop_events(const tm_loop *l, int fd)
 {
-    tm_loop_reg *r = tm_loop_table_get(&l->t, fd);
-    return r ? r->events : 0;
+    return tm_loop_table_events(&l->t, fd);
 }
 
 int tm_loop_run_once(tm_loop *l, int timeout_ms)
@@ -131,8 +140,7 @@ int tm_loop_run_once(tm_loop *l, int timeout_ms)
     int calls = 0;
     for (int i = 0; i < k; i++) {
         int fd = l->ready[i];
-        tm_loop_reg *r = tm_loop_table_get(&l->t, fd);
-        if (!r)
+        if (!tm_loop_table_has(&l->t, fd))
             continue;
         short e = l->revents[i];
         unsigned ready = 0;
@@ -140,15 +148,20 @@ int tm_loop_run_once(tm_loop *l, int timeout_ms)
             ready |= TM_EV_READ;
         if (e & (POLLOUT | POLLHUP | POLLERR))
             ready |= TM_EV_WRITE;
-        ready &= r->events;
+        ready &= tm_loop_table_events(&l->t, fd);
         if (!ready && (e & (POLLHUP | POLLERR | POLLNVAL)))
             ready = TM_EV_READ;
         if (!ready)
             continue;
-        r->cb(l, fd, ready, r->ud);
+        tm_loop_table_call(&l->t, l, fd, ready);
         calls++;
     }
     return calls;
+}
+
+void tm_loop_each(tm_loop *l, tm_loop_cb cb, void (*fn)(void *ud, void *arg), void *arg)
+{
+    tm_loop_table_each(&l->t, cb, fn, arg);
 }
 
 const char *tm_loop_backend(void) { return "poll"; }

@@ -31,6 +31,7 @@
  */
 #include "net/netsrv.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,8 +53,10 @@
 #define TM_DRAIN_MAX (64u << 20)
 #define TM_HS_BUDGET_NS 5000000LL    /* handshake work per loop iteration (see top) */
 #define TM_ATTEST_TICK_MS 1000       /* attestation key rotation checks */
+#define TM_PEER_MAX 48               /* "[v6 address]:port" and its NUL */
 
 enum { NC_CONNECTING, NC_HANDSHAKE, NC_OPEN, NC_CLOSING, NC_DRAINING, NC_DEAD };
+_Static_assert(TM_DRAIN_MAX + (uint64_t)TM_READ_CHUNK < UINT32_MAX, "tm_nconn.drained holds a drain");
 
 typedef struct nlistener {
     tm_netsrv *srv;
@@ -77,24 +80,43 @@ typedef struct outgoing {
     bool opened;                 /* open() was called: no failed() then */
 } outgoing;
 
+/* Kept small: a broker for devices holds one per idle connection. The TCP
+ * layer of the stack lives inside it and the peer's name is sized to fit, so
+ * an accepted connection is one allocation; fields that no state uses at the
+ * same time share memory. Open connections are on no list of ours: the loop's
+ * registrations are the set of connections (tm_netsrv_free walks them), and
+ * only connections with a deadline are in srv->timed. */
 struct tm_nconn {
-    tm_netsrv *srv;
-    nlistener *lst;
-    tm_stream *st;               /* NULL once dead */
+    nlistener *lst;              /* its listener (lst->srv: the server) */
+    tm_stream *st;               /* the top of the stack; NULL once dead */
     void *up;                    /* the upper layer's connection while it owns it */
-    tm_nconn *next, *prev;       /* live connections */
-    tm_nconn *reap_next;
-    uint8_t *pend;               /* output the socket did not take yet */
-    size_t pend_len, pend_pos;
-    int64_t deadline;            /* handshake or drain */
-    uint32_t drained;
-    tm_nconn *hs_next, *hs_prev; /* handshake FIFO (queued) */
-    bool queued;
-    bool retry;                  /* last step paused by the TLS layer */
-    uint8_t state;
-    char *why;                   /* how it ended, for closed() (a copy: the reason
-                                  * often lives in the stream, freed at the end) */
-    char peer[48];
+    union {
+        uint8_t *pend;           /* output the socket did not take yet */
+        char *why;               /* DEAD: how it ended, for closed() (a copy: the
+                                  * reason often lives in the stream, freed then) */
+    };
+    union {
+        /* HANDSHAKE: the handshake FIFO while queued (NULL otherwise);
+         * DEAD: hs_next links the connections to reap */
+        struct {
+            tm_nconn *hs_next, *hs_prev;
+        };
+        /* OPEN, CLOSING: pend's length and what of it was written (a
+         * connection leaves HANDSHAKE unqueued: both then read 0) */
+        struct {
+            size_t pend_len, pend_pos;
+        };
+        /* DRAINING (entered with nothing pending): bytes discarded */
+        uint32_t drained;
+    };
+    uint32_t deadline;           /* handshake or drain: the low 32 bits of
+                                  * tm_net_now_ms() then (see past()); 0: none */
+    uint32_t tidx : 27;          /* 1 + its index in srv->timed, 0: not there */
+    uint32_t state : 3;          /* NC_* */
+    bool queued : 1;
+    bool retry : 1;              /* last step paused by the TLS layer */
+    tm_stream tcp;               /* the bottom layer (tm_stream_tcp_init) */
+    char peer[];                 /* "addr:port", at most TM_PEER_MAX with its NUL */
 };
 
 struct tm_netsrv {
@@ -103,7 +125,8 @@ struct tm_netsrv {
     uint32_t handshake_ms;
     nlistener **lst;
     int n_lst;
-    tm_nconn *conns;
+    tm_nconn **timed;            /* connections with a deadline (see tm_nconn.tidx) */
+    uint32_t n_timed, cap_timed;
     tm_nconn *reap;              /* ended this iteration */
     tm_nconn *hs_head, *hs_tail; /* handshakes waiting for budget (see top) */
     int64_t hs_used_ns;          /* handshake work in this iteration */
@@ -120,6 +143,53 @@ int64_t tm_net_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Deadlines are at most TM_MAX_WAIT_MS ahead, so 32 bits of milliseconds
+ * compare correctly across a wrap (every 49.7 days). */
+#define TM_MAX_WAIT_MS 0x3fffffffu
+static uint32_t deadline_in(uint32_t ms)
+{
+    uint32_t d = (uint32_t)tm_net_now_ms() + (ms < TM_MAX_WAIT_MS ? ms : TM_MAX_WAIT_MS);
+    return d ? d : 1;            /* 0 means none */
+}
+
+static bool past(uint32_t deadline, int64_t now)
+{
+    return deadline && (int32_t)((uint32_t)now - deadline) >= 0;
+}
+
+/* c gets a deadline ms from now and joins the timed set (tm_netsrv_tick
+ * looks at these only, not at every open connection). -1: out of memory. */
+static int timed_set(tm_nconn *c, uint32_t ms)
+{
+    tm_netsrv *s = c->lst->srv;
+    if (!c->tidx) {
+        if (s->n_timed == s->cap_timed) {
+            uint32_t nc = s->cap_timed ? s->cap_timed * 2 : 64;
+            tm_nconn **g = nc < (1u << 27) ? realloc(s->timed, nc * sizeof *g) : NULL;
+            if (!g)
+                return -1;
+            s->timed = g;
+            s->cap_timed = nc;
+        }
+        s->timed[s->n_timed++] = c;
+        c->tidx = s->n_timed;
+    }
+    c->deadline = deadline_in(ms);
+    return 0;
+}
+
+static void timed_clear(tm_nconn *c)
+{
+    tm_netsrv *s = c->lst->srv;
+    c->deadline = 0;
+    if (!c->tidx)
+        return;
+    tm_nconn *last = s->timed[--s->n_timed];
+    s->timed[c->tidx - 1] = last;
+    last->tidx = c->tidx;
+    c->tidx = 0;
+}
+
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -134,7 +204,7 @@ static void log_policy_warnings(tm_netsrv *s, struct nlistener *l);
 
 static void hs_unlink(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     if (!c->queued)
         return;
     if (c->hs_prev)
@@ -153,7 +223,7 @@ static void set_events(tm_nconn *c, unsigned ev);
 
 static void hs_enqueue(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     if (c->queued)
         return;
     set_events(c, 0);            /* no readiness while it waits its turn */
@@ -175,24 +245,22 @@ static void conn_end(tm_nconn *c, const char *why)
 {
     if (c->state == NC_DEAD)
         return;
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     if ((c->state == NC_HANDSHAKE || c->state == NC_CONNECTING) && why && s->h.log &&
         !c->lst->out)
         s->h.log(s->h.ud, TM_NET_NOTICE, c->peer, why);
-    c->why = why ? strdup(why) : NULL;
+    char *copy = why ? strdup(why) : NULL;
     hs_unlink(c);
+    free(c->pend);               /* nothing more is sent; why takes its place */
+    c->pend_len = c->pend_pos = 0;
+    c->why = copy;
     tm_loop_del(s->loop, c->st->fd);
     tm_stream_free(c->st);
     c->st = NULL;
+    timed_clear(c);
     c->state = NC_DEAD;
     c->lst->n_conns--;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->reap_next = s->reap;
+    c->hs_next = s->reap;
     s->reap = c;
 }
 
@@ -206,8 +274,7 @@ static void conn_free(tm_nconn *c)
         free(o);
         free(c->lst);
     }
-    free(c->why);
-    free(c->pend);
+    free(c->state == NC_DEAD ? c->why : (char *)c->pend);
     free(c);
 }
 
@@ -215,7 +282,7 @@ void tm_netsrv_reap(tm_netsrv *s)
 {
     while (s->reap) {
         tm_nconn *c = s->reap;
-        s->reap = c->reap_next;
+        s->reap = c->hs_next;
         if (c->up && s->h.closed)
             s->h.closed(s->h.ud, c->up, c->why ? c->why : "connection closed");
         else if (c->lst->out && !c->lst->out->opened && s->h.failed && !s->freeing)
@@ -228,8 +295,8 @@ void tm_netsrv_reap(tm_netsrv *s)
 
 static void set_events(tm_nconn *c, unsigned ev)
 {
-    if (tm_loop_events(c->srv->loop, c->st->fd) != ev)
-        tm_loop_mod(c->srv->loop, c->st->fd, ev);
+    if (tm_loop_events(c->lst->srv->loop, c->st->fd) != ev)
+        tm_loop_mod(c->lst->srv->loop, c->st->fd, ev);
 }
 
 static void drain_start(tm_nconn *c);
@@ -242,7 +309,7 @@ static int flush_pending(tm_nconn *c)
         long n = tm_stream_write(c->st, c->pend + c->pend_pos, c->pend_len - c->pend_pos, &want);
         if (n > 0) {
             c->pend_pos += (size_t)n;
-            c->srv->st.bytes_sent += (uint64_t)n;
+            c->lst->srv->st.bytes_sent += (uint64_t)n;
             continue;
         }
         if (n == -2) {
@@ -293,7 +360,7 @@ int tm_nconn_send(tm_nconn *c, const void *data, size_t n)
         if (w > 0) {
             p += w;
             n -= (size_t)w;
-            c->srv->st.bytes_sent += (uint64_t)w;
+            c->lst->srv->st.bytes_sent += (uint64_t)w;
             continue;
         }
         if (w == -2) {
@@ -326,7 +393,11 @@ static void drain_start(tm_nconn *c)
         return;
     }
     c->state = NC_DRAINING;
-    c->deadline = tm_net_now_ms() + TM_DRAIN_MS;
+    c->drained = 0;
+    if (timed_set(c, TM_DRAIN_MS) < 0) {
+        conn_end(c, NULL);
+        return;
+    }
     set_events(c, TM_EV_READ);
 }
 
@@ -340,7 +411,10 @@ void tm_nconn_close(tm_nconn *c)
         conn_end(c, NULL);
         return;
     }
-    c->deadline = tm_net_now_ms() + TM_DRAIN_MS;   /* for the output, too */
+    if (timed_set(c, TM_DRAIN_MS) < 0) {   /* for the output, too */
+        conn_end(c, NULL);
+        return;
+    }
     flush_pending(c);
 }
 
@@ -348,15 +422,17 @@ static void drain(tm_nconn *c)
 {
     for (;;) {
         unsigned want = 0;
-        long n = tm_stream_read(c->st, c->srv->rbuf, sizeof c->srv->rbuf, &want);
+        long n = tm_stream_read(c->st, c->lst->srv->rbuf, sizeof c->lst->srv->rbuf, &want);
         if (n == -2) {
             set_events(c, want);
             return;
         }
-        if (n <= 0 || (c->drained += (uint32_t)n) > TM_DRAIN_MAX) {
+        uint32_t total = c->drained + (uint32_t)(n > 0 ? n : 0);
+        if (n <= 0 || total > TM_DRAIN_MAX) {
             conn_end(c, NULL);
             return;
         }
+        c->drained = total;
     }
 }
 
@@ -364,7 +440,7 @@ static void drain(tm_nconn *c)
 
 static void conn_read(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     for (int round = 0; round < TM_READ_ROUNDS && c->state == NC_OPEN; round++) {
         unsigned want = 0;
         long n = tm_stream_read(c->st, s->rbuf, sizeof s->rbuf, &want);
@@ -389,12 +465,13 @@ static void conn_read(tm_nconn *c)
 
 static void opened(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
+    assert(!c->queued);          /* the union's pend_len/pend_pos read 0 from here on */
     const char *note = tm_stream_tls_attest_note(tm_stream_find(c->st, "tls"));
     if (note[0] && s->h.log)
         s->h.log(s->h.ud, TM_NET_INFO, c->peer, note);
     c->state = NC_OPEN;
-    c->deadline = 0;
+    timed_clear(c);
     set_events(c, TM_EV_READ);
     if (c->lst->out)
         c->lst->out->opened = true;
@@ -409,7 +486,7 @@ static void handshake(tm_nconn *c)
     unsigned want = 0;
     int64_t t0 = now_ns();
     int r = tm_stream_handshake(c->st, &want);
-    c->srv->hs_used_ns += now_ns() - t0;
+    c->lst->srv->hs_used_ns += now_ns() - t0;
     c->retry = false;
     if (r < 0) {
         conn_end(c, tm_stream_error(c->st));
@@ -433,7 +510,7 @@ static void handshake(tm_nconn *c)
  * some wait or this iteration's budget is spent. */
 static void handshake_ready(tm_nconn *c)
 {
-    tm_netsrv *s = c->srv;
+    tm_netsrv *s = c->lst->srv;
     if (c->queued)
         return;
     if (s->hs_head || s->hs_used_ns >= TM_HS_BUDGET_NS) {
@@ -496,13 +573,11 @@ static void conn_io(tm_loop *loop, int fd, unsigned events, void *ud)
 
 /* ---- accepting ----------------------------------------------------------------------- */
 
-static tm_stream *make_stack(nlistener *l, int fd, char *err, size_t errcap)
+/* The stack over c's own TCP layer; NULL (the socket closed) on failure. */
+static tm_stream *make_stack(nlistener *l, tm_nconn *c, int fd, char *err, size_t errcap)
 {
-    tm_stream *tcp = tm_stream_tcp(fd);
-    if (!tcp) {
-        snprintf(err, errcap, "out of memory");
-        return NULL;
-    }
+    tm_stream *tcp = &c->tcp;
+    tm_stream_tcp_init(tcp, fd);
     tm_stream *top = tcp;
     if (l->tls && !(top = tm_stream_tls_server(l->tls, tcp, err, errcap))) {
         tm_stream_free(tcp);
@@ -520,7 +595,7 @@ static tm_stream *make_stack(nlistener *l, int fd, char *err, size_t errcap)
 static void accept_one(nlistener *l, int cfd)
 {
     tm_netsrv *s = l->srv;
-    char peer[sizeof ((tm_nconn *)0)->peer], err[256] = "";
+    char peer[TM_PEER_MAX], err[256] = "";
     tm_sock_peer_name(cfd, peer, sizeof peer);
     if (l->max_connections >= 0 && l->n_conns >= (uint32_t)l->max_connections) {
         if (s->h.log) {
@@ -533,8 +608,9 @@ static void accept_one(nlistener *l, int cfd)
     }
     tm_sock_nonblock(cfd);
     tm_sock_nodelay(cfd);
-    tm_nconn *c = calloc(1, sizeof *c);
-    tm_stream *st = c ? make_stack(l, cfd, err, sizeof err) : NULL;
+    size_t peer_len = strlen(peer) + 1;
+    tm_nconn *c = calloc(1, sizeof *c + peer_len);
+    tm_stream *st = c ? make_stack(l, c, cfd, err, sizeof err) : NULL;
     if (!st) {
         if (!c)
             close(cfd);
@@ -543,12 +619,10 @@ static void accept_one(nlistener *l, int cfd)
         free(c);
         return;
     }
-    c->srv = s;
     c->lst = l;
     c->st = st;
-    memcpy(c->peer, peer, sizeof c->peer);
+    memcpy(c->peer, peer, peer_len);
     c->state = NC_HANDSHAKE;
-    c->deadline = tm_net_now_ms() + s->handshake_ms;
     if (tm_loop_add(s->loop, cfd, TM_EV_READ, conn_io, c) < 0) {
         tm_stream_free(st);
         free(c);
@@ -556,10 +630,10 @@ static void accept_one(nlistener *l, int cfd)
     }
     l->n_conns++;
     s->st.accepted++;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    if (timed_set(c, s->handshake_ms) < 0) {
+        conn_end(c, "out of memory");
+        return;
+    }
     handshake_ready(c);          /* plain TCP is ready at once; bytes that came with it
                                   * (frames behind a WebSocket upgrade) are read then */
 }
@@ -610,9 +684,13 @@ int tm_netsrv_connect(tm_netsrv *s, const tm_nconnect_opts *o, char *err, size_t
     char addr[64];
     if (tm_sock_resolve(o->host, addr, sizeof addr, err, errcap) < 0)
         return -1;
+    char peer[TM_PEER_MAX];
+    snprintf(peer, sizeof peer, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
+             (unsigned)o->port);
+    size_t peer_len = strlen(peer) + 1;
     nlistener *l = calloc(1, sizeof *l);
     outgoing *og = calloc(1, sizeof *og);
-    tm_nconn *c = calloc(1, sizeof *c);
+    tm_nconn *c = calloc(1, sizeof *c + peer_len);
     if (!l || !og || !c || (o->sni && !(og->sni = strdup(o->sni))) ||
         (o->expect && !(og->expect = strdup(o->expect)))) {
         if (og) {
@@ -634,30 +712,24 @@ int tm_netsrv_connect(tm_netsrv *s, const tm_nconnect_opts *o, char *err, size_t
         og->tls = o->tls;
     if (o->hooks)
         og->hooks = *o->hooks;
+    c->lst = l;
     int fd = tm_sock_connect(addr, o->port, 1, err, errcap);
-    tm_stream *tcp = fd >= 0 ? tm_stream_tcp(fd) : NULL;
-    if (!tcp || tm_loop_add(s->loop, fd, TM_EV_WRITE, conn_io, c) < 0) {
-        if (fd >= 0 && !tcp)
-            snprintf(err, errcap, "out of memory");
-        else if (tcp)
+    if (fd >= 0)
+        tm_stream_tcp_init(&c->tcp, fd);
+    if (fd < 0 || tm_loop_add(s->loop, fd, TM_EV_WRITE, conn_io, c) < 0) {
+        if (fd >= 0) {
             snprintf(err, errcap, "event loop: %s", strerror(errno));
-        tm_stream_free(tcp);
-        c->lst = l;
+            tm_stream_free(&c->tcp);
+        }
         conn_free(c);
         return -1;
     }
-    c->srv = s;
-    c->lst = l;
-    c->st = tcp;
-    snprintf(c->peer, sizeof c->peer, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr,
-             (unsigned)o->port);
+    c->st = &c->tcp;
+    memcpy(c->peer, peer, peer_len);
     c->state = NC_CONNECTING;
-    c->deadline = tm_net_now_ms() + s->handshake_ms;
     l->n_conns = 1;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    if (timed_set(c, s->handshake_ms) < 0)
+        conn_end(c, "out of memory");   /* reported as failed() from the reap */
     return 0;
 }
 
@@ -756,9 +828,12 @@ static void attest_tick(tm_netsrv *s, int64_t now)
 void tm_netsrv_tick(tm_netsrv *s, int64_t now)
 {
     attest_tick(s, now);
-    for (tm_nconn *c = s->conns, *next; c; c = next) {
-        next = c->next;
-        if (!c->deadline || now < c->deadline)
+    /* backwards: ending one moves the last into its place, already seen */
+    for (uint32_t i = s->n_timed; i-- > 0;) {
+        if (i >= s->n_timed)
+            continue;
+        tm_nconn *c = s->timed[i];
+        if (!past(c->deadline, now))
             continue;
         if (c->state == NC_CONNECTING)
             conn_end(c, "no TCP connection in time");
@@ -800,17 +875,22 @@ void tm_netsrv_refresh_attestation(tm_netsrv *s)
     }
 }
 
+static void end_quietly(void *ud, void *arg)
+{
+    (void)arg;
+    tm_nconn *c = ud;
+    c->up = NULL;
+    conn_end(c, NULL);
+}
+
 void tm_netsrv_free(tm_netsrv *s)
 {
     if (!s)
         return;
     s->freeing = true;
-    while (s->conns) {
-        tm_nconn *c = s->conns;
-        c->up = NULL;
-        conn_end(c, NULL);
-    }
+    tm_loop_each(s->loop, conn_io, end_quietly, NULL);
     tm_netsrv_reap(s);
+    free(s->timed);
     for (int i = 0; i < s->n_lst; i++) {
         tm_loop_del(s->loop, s->lst[i]->fd);
         close(s->lst[i]->fd);

@@ -27,12 +27,42 @@
 #define TM_SEND_FLAGS MSG_NOSIGNAL
 #endif
 
+#define TM_STREAM_REASON_MAX 200
+
+/* A reason when there is no memory for the real one (never freed). */
+static char oom_reason[] = "out of memory";
+
+static void free_reason(tm_stream *s)
+{
+    if (s->err != oom_reason)
+        free(s->err);
+    s->err = NULL;
+}
+
+/* Reasons are cut at TM_STREAM_REASON_MAX - 1 bytes (some quote the peer). */
+static void set_reason(tm_stream *s, const char *fmt, va_list ap)
+{
+    char buf[TM_STREAM_REASON_MAX];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    char *r = strdup(buf);
+    free_reason(s);
+    s->err = r ? r : oom_reason;
+}
+
 void tm_stream_fail(tm_stream *s, const char *fmt, ...)
 {
     s->failed = true;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    set_reason(s, fmt, ap);
+    va_end(ap);
+}
+
+void tm_stream_note(tm_stream *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_reason(s, fmt, ap);
     va_end(ap);
 }
 
@@ -57,7 +87,7 @@ bool tm_stream_pending(const tm_stream *s) { return s->ops->pending && s->ops->p
 const char *tm_stream_error(const tm_stream *s)
 {
     for (; s; s = s->below)
-        if (s->err[0])
+        if (s->err && s->err[0])
             return s->err;
     return "";
 }
@@ -75,6 +105,7 @@ void tm_stream_free(tm_stream *s)
     int fd = s ? s->fd : -1;
     while (s) {
         tm_stream *below = s->below;
+        free_reason(s);
         s->ops->free(s);
         s = below;
     }
@@ -123,7 +154,11 @@ static int tcp_shutdown(tm_stream *s, unsigned *want)
     return 1;
 }
 
-static void tcp_free(tm_stream *s) { free(s); }
+static void tcp_free(tm_stream *s)
+{
+    if (!s->embedded)            /* else the memory is the caller's */
+        free(s);
+}
 
 static const tm_stream_ops tcp_ops = {
     .name = "tcp",
@@ -133,6 +168,14 @@ static const tm_stream_ops tcp_ops = {
     .shutdown = tcp_shutdown,
     .free = tcp_free,
 };
+
+void tm_stream_tcp_init(tm_stream *s, int fd)
+{
+    memset(s, 0, sizeof *s);
+    s->ops = &tcp_ops;
+    s->fd = fd;
+    s->embedded = true;
+}
 
 tm_stream *tm_stream_tcp(int fd)
 {

@@ -18,7 +18,10 @@
  * raise SIGPIPE (MSG_NOSIGNAL), whatever the host's signal disposition.
  *
  * Ownership: the top layer owns the ones below; tm_stream_free frees the
- * whole stack and closes the socket.
+ * whole stack and closes the socket. A bottom layer made with
+ * tm_stream_tcp_init lives in its owner's memory (netsrv's connection record)
+ * and is not freed. A layer's failure reason is allocated when it fails (NULL
+ * before), so an idle connection holds no room for one.
  */
 #ifndef TM_NET_STREAM_H
 #define TM_NET_STREAM_H
@@ -45,12 +48,19 @@ struct tm_stream {
     tm_stream *below;            /* NULL for the bottom (TCP) layer */
     int fd;                      /* the socket, shared by the whole stack */
     bool failed;                 /* a fatal error was seen: never write again */
-    char err[200];               /* why it failed, for logs */
+    bool embedded;               /* in its owner's memory: freeing leaves it alone */
+    char *err;                   /* why it failed, for logs: NULL until something
+                                  * went wrong (allocated then, so that an idle
+                                  * connection holds no room for a reason) */
 };
 
 /* TCP over a connected, non-blocking socket (takes ownership of fd). NULL
  * only when out of memory (the fd is then closed). */
 tm_stream *tm_stream_tcp(int fd);
+/* The same layer in memory the caller provides (inside its own connection
+ * record: an idle connection then costs one allocation less). Freeing the
+ * stack closes the socket and leaves that memory alone. */
+void tm_stream_tcp_init(tm_stream *s, int fd);
 
 int tm_stream_handshake(tm_stream *s, unsigned *want);
 long tm_stream_read(tm_stream *s, void *buf, size_t n, unsigned *want);
@@ -66,5 +76,9 @@ void tm_stream_free(tm_stream *s);
 
 /* For layer implementations: record a fatal error. */
 void tm_stream_fail(tm_stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For layer implementations: record what happened (the reason tm_stream_error
+ * reports) without failing the stream. Without memory the reason is "out of
+ * memory". */
+void tm_stream_note(tm_stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -172,8 +172,7 @@ static int respond_error(ws_stream *w, int status, const char *why)
     int n = snprintf(body, sizeof body, "%d %s\n", status, tm_http_reason(status));
     const char *extra = status == 426 ? "Sec-WebSocket-Version: 13\r\n"
                       : status == 405 ? "Allow: GET\r\n" : NULL;
-    snprintf(w->s.err, sizeof w->s.err, "WebSocket listener: %d %s: %s", status,
-             tm_http_reason(status), why);
+    tm_stream_note(&w->s, "WebSocket listener: %d %s: %s", status, tm_http_reason(status), why);
     return respond(w, status, extra, body, (size_t)n, "text/plain; charset=utf-8");
 }
 
@@ -310,7 +309,7 @@ static int serve_file(ws_stream *w, tm_slice path)
     }
     int rc = respond(w, 200, NULL, body, size, content_type(rel));
     free(body);
-    snprintf(w->s.err, sizeof w->s.err, "HTTP GET %s: 200, %zu bytes from http_dir", shown, size);
+    tm_stream_note(&w->s, "HTTP GET %s: 200, %zu bytes from http_dir", shown, size);
     return rc;
 }
 

@@ -76,7 +76,7 @@ static void pump(void)
         check_output(p, n);
         p = tm_conn_output(c, &n);
         check_output(p, n);
-        tm_conn_output_done(c, 0);
+        tm_conn_output_done(c);
         if (tm_conn_closing(c)) {
             tm_broker_release(B, c);
             slots[i].c = NULL;
@@ -122,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             while (k < NCONN && slots[k].c)
                 k++;
             if (k < NCONN) {
-                tm_conn_info info = {.listener = &cfg->listeners[0], .peer = "fuzz:1"};
+                tm_conn_info info = {.listener = &cfg->listeners[0]};
                 slots[k].c = tm_broker_open(B, &info, now);
             }
         } else if (op == 1 && i + 3 <= size) {

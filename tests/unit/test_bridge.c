@@ -52,7 +52,7 @@ static void open_bridge(void)
     remote = calloc(1, sizeof *remote);
     remote->v = TM_V311;
     tm_buf_init(&remote->rx);
-    tm_conn_info info = {.peer = "remote:1883"};
+    tm_conn_info info = {.io = (void *)"remote:1883"};
     remote->c = tm_broker_open_bridge(B, 0, &info, now);
     TM_CHECK(remote->c != NULL);
     clients[n_clients++] = remote;

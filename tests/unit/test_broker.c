@@ -13,6 +13,7 @@
 #include "attest/atls.h"
 #include "attest/evidence.h"
 
+#include "broker/broker_int.h"   /* test_idle_connection_holds_no_buffers */
 #include "broker_harness.h"
 
 /* ---- tests ------------------------------------------------------------------------- */
@@ -320,6 +321,118 @@ static void test_delayed_will_keeps_attested_claims(void)
     stop();
 }
 
+/* What an idle connection holds: after its CONNACK (and after a few small
+ * packets) no output or input buffer, and no rare state (tm_conn_ext) at
+ * all; a connection that received a
+ * burst keeps its grown buffer until a tick passes without output. */
+static void test_idle_connection_holds_no_buffers(void)
+{
+    start();
+    tc *idle = connected(TM_V5, "idle", NULL);
+    TM_CHECK(idle->c && idle->c->out.cap == 0);
+    TM_CHECK(idle->c && idle->c->ext == NULL);   /* no rare state: no input, no Will */
+    tc *sub = connected(TM_V311, "sub", NULL);
+    subscribe(sub, "t", 0);
+    TM_CHECK(sub->c && sub->c->out.cap == 0);   /* the SUBACK is gone too */
+    tc *pub = connected(TM_V311, "pub", NULL);
+    char payload[200];
+    memset(payload, 'p', sizeof payload - 1);
+    payload[sizeof payload - 1] = 0;
+    tm_publish pb;
+    memset(&pb, 0, sizeof pb);
+    pb.topic = S("t");
+    pb.payload = S(payload);
+    tm_buf burst;
+    tm_buf_init(&burst);
+    for (int i = 0; i < 8; i++)
+        tm_encode_publish(&burst, TM_V311, &pb);
+    send_bytes(pub, &burst);     /* one iteration: 8 deliveries to sub */
+    tm_buf_free(&burst);
+    TM_CHECK(sub->c && sub->c->out.cap > TM_BUF_MIN);   /* busy: kept for now */
+    advance(600);                /* ticks without output */
+    TM_CHECK(sub->c && sub->c->out.cap == 0);
+    int got = 0;
+    while (expect_publish(sub, payload))
+        got++;
+    TM_CHECK_EQ(got, 8);
+    /* a packet cut by a read boundary: its head waits in the rare state's
+     * input buffer, which is released once the packet is complete */
+    tm_buf cut;
+    tm_buf_init(&cut);
+    tm_encode_publish(&cut, TM_V311, &pb);
+    tm_broker_input(B, pub->c, cut.data, 10, now);
+    pump();
+    TM_CHECK(pub->c && pub->c->ext && pub->c->ext->in.len == 10);
+    tm_broker_input(B, pub->c, cut.data + 10, cut.len - 10, now);
+    pump();
+    TM_CHECK(pub->c && pub->c->ext && pub->c->ext->in.cap == 0);
+    TM_CHECK(expect_publish(sub, payload));
+    tm_buf_free(&cut);
+    stop();
+}
+
+/* The fan-out's per-publish stamp wraps: a session that was never matched
+ * (stamp 0) must still receive the publish whose stamp wrapped to 0. */
+static void test_match_stamp_wraps(void)
+{
+    start();
+    tc *sub = connected(TM_V311, "sub", NULL);
+    subscribe(sub, "t", 0);
+    tc *pub = connected(TM_V311, "pub", NULL);
+    B->match_stamp = UINT32_MAX;
+    publish(pub, "t", "after the wrap", 0, 0);
+    TM_CHECK(expect_publish(sub, "after the wrap"));
+    publish(pub, "t", "and the next", 0, 0);
+    TM_CHECK(expect_publish(sub, "and the next"));
+    stop();
+}
+
+/* Connections remember the low 32 bits of the clock: keep alive and the
+ * CONNECT deadline hold across the moment those wrap. */
+static void test_keep_alive_across_clock_wrap(void)
+{
+    start();
+    now = (1LL << 33) - 1000;    /* the low 32 bits wrap 1 s from now */
+    conn_opts o = {.clean = true, .keep_alive = 2};
+    tc *k = connected(TM_V5, "k", &o);
+    tc *silent = open_conn(TM_V311, NULL);
+    advance(2900);
+    TM_CHECK(!k->closed && !silent->closed);
+    advance(500);
+    TM_CHECK(k->closed);
+    advance(cfg.handshake_timeout_ms);
+    TM_CHECK(silent->closed);
+    stop();
+}
+
+/* max_queued_bytes counts what the transport still holds, asked from the
+ * driver (tm_conn_driver.backlog): a QoS 0 message to a subscriber whose
+ * transport is saturated is dropped, and delivered once it is not. */
+static size_t fake_backlog;
+static size_t backlog_of(const void *io)
+{
+    return strcmp(io, "slow:1") == 0 ? fake_backlog : 0;
+}
+
+static void test_transport_backlog_from_driver(void)
+{
+    cfg.max_queued_bytes = 1000;
+    start();
+    tm_broker_set_driver(B, &(tm_conn_driver){.peer = name_of_io, .backlog = backlog_of});
+    tc *sub = open_conn(TM_V311, NULL);
+    sub->c->io = (void *)"slow:1";   /* the harness's handle names the peer */
+    TM_CHECK_EQ(do_connect(sub, "slow", &(conn_opts){.clean = true}, NULL), 0);
+    subscribe(sub, "t", 0);
+    tc *pub = connected(TM_V311, "pub", NULL);
+    fake_backlog = 5000;
+    publish(pub, "t", "dropped", 0, 0);
+    TM_CHECK(!expect_publish(sub, "dropped"));
+    fake_backlog = 0;
+    publish(pub, "t", "delivered", 0, 0);
+    TM_CHECK(expect_publish(sub, "delivered"));
+    stop();
+}
+
 static void test_all_done(void)
 {
     tm_config_free(&cfg);
@@ -347,4 +460,8 @@ TM_TEST_MAIN(TM_CASE(init), TM_CASE(test_connect_and_resume), TM_CASE(test_qos_f
              TM_CASE(test_keep_alive_and_connect_deadline),
              TM_CASE(test_protocol_error_disconnects),
              TM_CASE(test_acl_publish_and_reload),
-             TM_CASE(test_delayed_will_keeps_attested_claims), TM_CASE(test_all_done))
+             TM_CASE(test_delayed_will_keeps_attested_claims),
+             TM_CASE(test_idle_connection_holds_no_buffers), TM_CASE(test_match_stamp_wraps),
+             TM_CASE(test_keep_alive_across_clock_wrap),
+             TM_CASE(test_transport_backlog_from_driver),
+             TM_CASE(test_all_done))

@@ -1,8 +1,9 @@
 /*
  * test_map.c — the broker's hash map (src/broker/map.c): SipHash checked
  * against OpenSSL's implementation (EVP_MAC "SIPHASH", both 2-4 and the 1-3
- * the map uses), the map's put/get/del under many keys, and the key: two
- * processes' secrets differ, so bucket order is not predictable.
+ * the map uses), the map's put/get/del under many keys, keys kept inside
+ * their values at an offset (16-byte entries, no key pointer), and the key:
+ * two processes' secrets differ, so bucket order is not predictable.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,52 @@ static void test_map_many_keys(void)
     tm_map_free(&m);
 }
 
+/* Values that hold their key after other fields, as sessions and topic nodes
+ * do: found by key, iterated with tm_map_key, replaced, deleted. */
+static void test_map_key_inside_value(void)
+{
+    typedef struct item {
+        uint64_t id;
+        uint32_t n;
+        char key[20];
+    } item;
+    enum { N = 300 };
+    static item it[N], other;
+    TM_CHECK_EQ(sizeof(tm_map_ent), 16);
+    tm_map m;
+    tm_map_init(&m);
+    for (int i = 0; i < N; i++) {
+        it[i].id = (uint64_t)i;
+        snprintf(it[i].key, sizeof it[i].key, "client-%d", i);
+        TM_CHECK_EQ(tm_map_put(&m, it[i].key, (uint32_t)strlen(it[i].key), &it[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        item *got = tm_map_get(&m, it[i].key, (uint32_t)strlen(it[i].key));
+        TM_CHECK(got == &it[i]);
+    }
+    TM_CHECK(tm_map_get(&m, "client-", 7) == NULL);
+    uint32_t k = 0, seen = 0;
+    tm_map_ent *e;
+    while ((e = tm_map_next(&m, &k))) {
+        const item *v = e->val;
+        TM_CHECK(tm_map_key(&m, e) == v->key);
+        TM_CHECK_EQ(e->klen, strlen(v->key));
+        seen++;
+    }
+    TM_CHECK_EQ(seen, N);
+    memcpy(other.key, "client-7", 9);   /* replaces the value of an existing key */
+    TM_CHECK_EQ(tm_map_put(&m, other.key, 8, &other), 0);
+    TM_CHECK_EQ(m.n, N);
+    TM_CHECK(tm_map_get(&m, "client-7", 8) == &other);
+    for (int i = 0; i < N; i += 3)
+        tm_map_del(&m, it[i].key, (uint32_t)strlen(it[i].key));
+    for (int i = 0; i < N; i++) {
+        item *got = tm_map_get(&m, it[i].key, (uint32_t)strlen(it[i].key));
+        TM_CHECK(i % 3 == 0 ? got == NULL : got == (i == 7 ? &other : &it[i]));
+    }
+    tm_map_free(&m);
+}
+
 static void test_key_changes_hash(void)
 {
     uint8_t k1[16] = {1}, k2[16] = {2};
@@ -102,4 +149,5 @@ static void test_key_changes_hash(void)
 }
 
 TM_TEST_MAIN(TM_CASE(test_siphash_matches_openssl), TM_CASE(test_map_many_keys),
+             TM_CASE(test_map_key_inside_value),
              TM_CASE(test_key_changes_hash))

@@ -5,10 +5,16 @@
  * upgrade answer (RFC 6455's own example key), data written through short writes and
  * retries arriving as exact binary frames, frames read back split anywhere with a
  * ping between them, close frames both ways, and a malformed frame failing the
- * stream with a reason and a close frame 1002.
+ * stream with a reason and a close frame 1002. Also the bottom layer the
+ * connection manager embeds in its connection record (tm_stream_tcp_init): its
+ * reasons, and that freeing the stack closes the socket but not the memory.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "net/loop.h"
 #include "net/ws.h"
@@ -260,7 +266,39 @@ static void test_upgrade_refused_fails_handshake(void)
     tm_stream_free(w);
 }
 
-TM_TEST_MAIN(TM_CASE(test_upgrade_and_writes_through_short_writes),
+/* An embedded TCP layer (on the stack here: freeing it would be an ASan error)
+ * reports a write to a vanished peer with a reason, keeps reasons bounded, and
+ * its free closes the socket. */
+static void test_tcp_embedded_reason_and_free(void)
+{
+    int sv[2];
+    TM_CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct {
+        tm_stream tcp;
+        char after[8];
+    } rec;
+    memcpy(rec.after, "intact!", 8);
+    tm_stream_tcp_init(&rec.tcp, sv[0]);
+    TM_CHECK(tm_stream_error(&rec.tcp)[0] == 0);
+    close(sv[1]);
+    unsigned want = 0;
+    TM_CHECK_EQ(tm_stream_write(&rec.tcp, "x", 1, &want), -1);
+    TM_CHECK(rec.tcp.failed);
+    TM_CHECK(strncmp(tm_stream_error(&rec.tcp), "write: ", 7) == 0);
+    TM_CHECK_EQ(tm_stream_write(&rec.tcp, "x", 1, &want), -1);   /* never again */
+    char longer[500];
+    memset(longer, 'r', sizeof longer - 1);
+    longer[sizeof longer - 1] = 0;
+    tm_stream_fail(&rec.tcp, "%s", longer);   /* replaces the reason, bounded */
+    TM_CHECK_EQ(strlen(tm_stream_error(&rec.tcp)), 199);
+    tm_stream_free(&rec.tcp);
+    errno = 0;
+    TM_CHECK(fcntl(sv[0], F_GETFD) == -1 && errno == EBADF);
+    TM_CHECK(!memcmp(rec.after, "intact!", 8));
+}
+
+TM_TEST_MAIN(TM_CASE(test_tcp_embedded_reason_and_free),
+             TM_CASE(test_upgrade_and_writes_through_short_writes),
              TM_CASE(test_reads_split_frames_ping_and_close),
              TM_CASE(test_malformed_frame_fails_with_1002),
              TM_CASE(test_upgrade_refused_fails_handshake))
