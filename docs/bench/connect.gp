@@ -9,5 +9,6 @@ set boxwidth 0.9
 set xtics rotate by -30
 set grid ytics
 set key left top
-set yrange [0:*]
+set logscale y
+set yrange [0.01:*]
 plot 'connect.dat' using 2:xtic(1) title 'tmqtt', 'connect.dat' using 3:xtic(1) title 'mosquitto', 'connect.dat' using 4:xtic(1) title 'tmqtt-wasm'
