@@ -34,6 +34,7 @@ typedef struct tm_crypto tm_crypto;
 #define TM_IMPORT_RA 1u     /* tmqtt_ra (ra.c) */
 #define TM_IMPORT_CRYPTO 2u /* tmqtt_crypto (crypto.c) */
 #define TM_IMPORT_SEAL 4u   /* tmqtt_seal (seal_host.c) */
+#define TM_IMPORT_EVENT 8u  /* tmqtt_event (event.c) */
 
 enum tm_fd_kind {
     TM_FD_FREE = 0,
@@ -94,6 +95,10 @@ typedef struct tm_host {
     struct tm_seal *seal;
 #define TM_SEAL_FILES 8
     struct tm_seal_file *seal_files[TM_SEAL_FILES];
+    /* Readiness sets behind the tmqtt_event import: host epoll descriptors, -1 =
+     * free slot (set up by tm_event_init, closed by tm_event_fini). */
+#define TM_EVENT_SETS 8
+    int event_sets[TM_EVENT_SETS];
     /* AEAD contexts behind the tmqtt_crypto import (NULL only if omitted). */
     tm_crypto *crypto;
 
@@ -180,6 +185,11 @@ void tm_iov_free(struct iovec *iov);
 /* Parse "127.0.0.1/32,::1/128" (also bare addresses) into h->pool. */
 int tm_pool_parse(tm_host *h, const char *spec, char *err, size_t errlen);
 void tm_pool_fini(tm_host *h);
+
+/* -- readiness sets (event.c) ------------------------------------------------ */
+
+void tm_event_init(tm_host *h);
+void tm_event_fini(tm_host *h);
 
 /* -- traps (trap.c) ------------------------------------------------------------ */
 

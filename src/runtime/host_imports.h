@@ -37,6 +37,7 @@ struct Z_wasi_snapshot_preview1_instance_t;
 struct Z_tmqtt_ra_instance_t;
 struct Z_tmqtt_seal_instance_t;
 struct Z_tmqtt_crypto_instance_t;
+struct Z_tmqtt_event_instance_t;
 
 #define TM_WASI(name) Z_wasi_snapshot_preview1Z_##name
 #define TM_WASI_CTX struct Z_wasi_snapshot_preview1_instance_t *ctx
@@ -46,6 +47,8 @@ struct Z_tmqtt_crypto_instance_t;
 #define TM_SEAL_CTX struct Z_tmqtt_seal_instance_t *ctx
 #define TM_CRYPTO(name) Z_tmqtt_cryptoZ_##name
 #define TM_CRYPTO_CTX struct Z_tmqtt_crypto_instance_t *ctx
+#define TM_EVENT(name) Z_tmqtt_eventZ_##name
+#define TM_EVENT_CTX struct Z_tmqtt_event_instance_t *ctx
 #define TM_HOST_OF(ctx) ((tm_host *)(void *)(ctx))
 
 /* module "wasi_snapshot_preview1": WASI preview 1 and WAMR's socket extension */
@@ -161,5 +164,11 @@ u32 TM_CRYPTO(aead_seal)(TM_CRYPTO_CTX, u64 handle, u32 nonce, u32 nonce_len, u3
 u32 TM_CRYPTO(aead_open)(TM_CRYPTO_CTX, u64 handle, u32 nonce, u32 nonce_len, u32 aad, u32 aad_len, u32 in,
                          u32 len, u32 tag, u32 tag_len, u32 out);
 u32 TM_CRYPTO(aead_free)(TM_CRYPTO_CTX, u64 handle);
+
+/* module "tmqtt_event": readiness sets in the host's kernel (event.c, docs/wasm-runtime.md) */
+u32 TM_EVENT(create)(TM_EVENT_CTX, u32 handle_out);
+u32 TM_EVENT(ctl)(TM_EVENT_CTX, u32 handle, u32 op, u32 fd, u32 events);
+u32 TM_EVENT(wait)(TM_EVENT_CTX, u32 handle, u32 out, u32 max, u32 timeout_ms, u32 n_out);
+u32 TM_EVENT(destroy)(TM_EVENT_CTX, u32 handle);
 
 #endif

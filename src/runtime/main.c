@@ -63,8 +63,9 @@ static void usage(FILE *f)
             "  --seal SPEC             the key the module's store is sealed with (tmqtt_seal):\n"
             "                          'keyfile PATH', gramine-mrenclave, gramine-mrsigner, snp\n"
             "  --omit-import NAME      behave like a host without import module NAME\n"
-            "                          (tmqtt_ra, tmqtt_crypto, tmqtt_seal; 'all' = every\n"
-            "                          one and no TMQTT_HOST_IMPORTS, like iwasm); repeatable\n"
+            "                          (tmqtt_ra, tmqtt_crypto, tmqtt_seal, tmqtt_event;\n"
+            "                          'all' = every one and no TMQTT_HOST_IMPORTS, like\n"
+            "                          iwasm); repeatable\n"
             "  --keep-sigpipe          leave SIGPIPE at its default action (as iwasm does);\n"
             "                          sockets are written with MSG_NOSIGNAL either way\n"
             "  --trace                 log host calls of interest to stderr\n"
@@ -117,6 +118,7 @@ static int announce_imports(tm_host *h)
     if (!(h->omit & TM_IMPORT_RA)) strcat(v, "tmqtt_ra,");
     if (!(h->omit & TM_IMPORT_CRYPTO)) strcat(v, "tmqtt_crypto,");
     if (!(h->omit & TM_IMPORT_SEAL)) strcat(v, "tmqtt_seal,");
+    if (!(h->omit & TM_IMPORT_EVENT)) strcat(v, "tmqtt_event,");
     size_t l = strlen(v);
     if (v[l - 1] == ',') v[l - 1] = 0;
     return push_str(&h->envp, &h->envc, v);
@@ -158,7 +160,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(a, "--version") == 0) {
-            printf("tmqtt-wasm 0.1 (wasm2c ahead-of-time, WASI preview 1 + WAMR sockets + tmqtt_ra + tmqtt_crypto); module %s\n",
+            printf("tmqtt-wasm 0.1 (wasm2c ahead-of-time, WASI preview 1 + WAMR sockets + tmqtt_ra + tmqtt_crypto + tmqtt_seal + tmqtt_event); module %s\n",
                    tm_module_name);
             return 0;
         } else if (strcmp(a, "--print-measurement") == 0) {
@@ -237,11 +239,13 @@ int main(int argc, char **argv)
             if (strcmp(val, "tmqtt_ra") == 0) h.omit |= TM_IMPORT_RA;
             else if (strcmp(val, "tmqtt_crypto") == 0) h.omit |= TM_IMPORT_CRYPTO;
             else if (strcmp(val, "tmqtt_seal") == 0) h.omit |= TM_IMPORT_SEAL;
+            else if (strcmp(val, "tmqtt_event") == 0) h.omit |= TM_IMPORT_EVENT;
             else if (strcmp(val, "all") == 0)
-                h.omit |= TM_IMPORT_RA | TM_IMPORT_CRYPTO | TM_IMPORT_SEAL, announce = false;
+                h.omit |= TM_IMPORT_RA | TM_IMPORT_CRYPTO | TM_IMPORT_SEAL | TM_IMPORT_EVENT,
+                    announce = false;
             else {
                 fprintf(stderr, "tmqtt-wasm: --omit-import %s: want tmqtt_ra, tmqtt_crypto, "
-                        "tmqtt_seal or all\n", val);
+                        "tmqtt_seal, tmqtt_event or all\n", val);
                 return 2;
             }
         } else if (strcmp(a, "--keep-sigpipe") == 0) {
@@ -273,6 +277,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    tm_event_init(&h);
     if (tm_fd_init(&h, max_fds) != 0) {
         fprintf(stderr, "tmqtt-wasm: out of memory\n");
         return 1;
@@ -351,6 +356,7 @@ done:
     for (int k = 0; k < TM_SEAL_FILES; k++)
         tm_seal_file_free(h.seal_files[k]);
     tm_seal_close(h.seal);
+    tm_event_fini(&h);
     tm_fd_fini(&h);
     tm_pool_fini(&h);
     free(h.poll_buf);

@@ -76,6 +76,7 @@ add_library(tm_wasm_host STATIC
   ${TM_RUNTIME_DIR}/seal_host.c
   ${CMAKE_SOURCE_DIR}/src/broker/seal.c
   ${TM_RUNTIME_DIR}/crypto.c
+  ${TM_RUNTIME_DIR}/event.c
   ${TM_RUNTIME_DIR}/trap.c
   ${TM_WASM_RT_DIR}/wasm-rt-impl.c)
 target_include_directories(tm_wasm_host PUBLIC ${CMAKE_SOURCE_DIR}/src ${TM_WASM_RT_DIR})

@@ -280,7 +280,10 @@ u32 TM_WASI(sched_yield)(TM_WASI_CTX)
  * ready fd subscription yields an event; when none is ready, the clocks whose
  * deadline has passed yield theirs. Subscriptions on descriptors that are not
  * pollable in a meaningful way (regular files) are reported ready at once, as POSIX
- * poll() does.
+ * poll() does. A readable pipe or device reports how many bytes are queued (nbytes,
+ * FIONREAD); a readable socket reports 1, "at least one byte or the end": that
+ * ioctl was a third of a busy broker's system calls, and wasi-libc's poll() (what
+ * modules use) ignores nbytes.
  */
 enum { PI_ERROR, PI_CLOCK, PI_POLL, PI_READY };
 
@@ -291,6 +294,7 @@ typedef struct {
     uint16_t error;      /* PI_ERROR */
     uint8_t type;        /* WASI eventtype */
     uint8_t state;
+    bool count;          /* PI_POLL, fd_read: report the bytes queued (not for sockets) */
 } poll_item;
 
 static void put_event(tm_host *h, uint32_t e, uint64_t userdata, uint16_t err, uint8_t type,
@@ -372,6 +376,7 @@ u32 TM_WASI(poll_oneoff)(TM_WASI_CTX, u32 in, u32 out, u32 nsubscriptions, u32 n
                 immediate = true;
             } else {
                 it->state = PI_POLL;
+                it->count = it->type == TM_EVT_FD_READ && f->kind != TM_FD_SOCKET;
                 it->pidx = (uint32_t)npfd;
                 pfds[npfd].fd = f->host;
                 pfds[npfd].events = it->type == TM_EVT_FD_READ ? POLLIN : POLLOUT;
@@ -425,7 +430,7 @@ u32 TM_WASI(poll_oneoff)(TM_WASI_CTX, u32 in, u32 out, u32 nsubscriptions, u32 n
             uint16_t flags = (p->revents & (POLLHUP | POLLERR)) ? TM_EVRW_HANGUP : 0;
             uint64_t nbytes = 1;
             int avail = 0;
-            if (it->type == TM_EVT_FD_READ && ioctl(p->fd, FIONREAD, &avail) == 0 && avail > 0)
+            if (it->count && ioctl(p->fd, FIONREAD, &avail) == 0 && avail > 0)
                 nbytes = (uint64_t)avail;
             put_event(h, e, it->userdata, err, it->type, nbytes, flags);
             nevents++;

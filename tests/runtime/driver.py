@@ -86,8 +86,8 @@ def case_env(c):
     c.check("envc=3" in p.stdout and "TM_LEAK_CHECK" not in p.stdout,
             "host environment not leaked (the two --env and the runtime's announcement)", p.stdout)
     p = c.run([], ["env"])
-    c.check("envc=1" in p.stdout and "env TMQTT_HOST_IMPORTS=tmqtt_ra,tmqtt_crypto,tmqtt_seal\n" in p.stdout,
-            "by default only TMQTT_HOST_IMPORTS, naming the three extension imports", p.stdout)
+    c.check("envc=1" in p.stdout and "env TMQTT_HOST_IMPORTS=tmqtt_ra,tmqtt_crypto,tmqtt_seal,tmqtt_event\n" in p.stdout,
+            "by default only TMQTT_HOST_IMPORTS, naming the four extension imports", p.stdout)
     p = c.run(["--omit-import", "all"], ["env"])
     c.check("envc=0" in p.stdout, "--omit-import all: empty environment", p.stdout)
     p = c.run(["--env", "TMQTT_HOST_IMPORTS=tmqtt_crypto"], ["env"])
@@ -472,14 +472,15 @@ def host(c, opts, margs, **kw):
 
 
 def case_imports(c):
-    for opts, want in (([], "tmqtt_ra=present tmqtt_crypto=present"),
-                       (["--omit-import", "tmqtt_crypto"], "tmqtt_ra=present tmqtt_crypto=absent"),
-                       (["--omit-import", "tmqtt_ra"], "tmqtt_ra=absent tmqtt_crypto=present"),
-                       (["--omit-import", "all"], "tmqtt_ra=unknown tmqtt_crypto=unknown")):
+    for opts, want in (([], "tmqtt_ra=present tmqtt_crypto=present tmqtt_event=present"),
+                       (["--omit-import", "tmqtt_crypto"], "tmqtt_ra=present tmqtt_crypto=absent tmqtt_event=present"),
+                       (["--omit-import", "tmqtt_ra"], "tmqtt_ra=absent tmqtt_crypto=present tmqtt_event=present"),
+                       (["--omit-import", "tmqtt_event"], "tmqtt_ra=present tmqtt_crypto=present tmqtt_event=absent"),
+                       (["--omit-import", "all"], "tmqtt_ra=unknown tmqtt_crypto=unknown tmqtt_event=unknown")):
         p = host(c, opts, ["imports"])
         c.check(want in p.stdout, f"{' '.join(opts) or 'default'}: module reads {want}", p.stdout + p.stderr)
     p = c.run(["--omit-import", "tmqtt_nope"], ["args"])
-    c.check(p.returncode == 2 and "want tmqtt_ra, tmqtt_crypto, tmqtt_seal or all" in p.stderr, "unknown import name refused",
+    c.check(p.returncode == 2 and "want tmqtt_ra, tmqtt_crypto, tmqtt_seal, tmqtt_event or all" in p.stderr, "unknown import name refused",
             p.stderr)
 
 
@@ -523,6 +524,14 @@ def case_ra_require(c):
 
 def case_crypto_hostile(c):
     all_ok(c, host(c, [], ["crypto"]), "tmqtt_crypto: bounds, overlap, lengths, forged/stale/freed handles")
+
+
+def case_event(c):
+    all_ok(c, host(c, ["--addr-pool", "127.0.0.1/32", "--dir", c.tmp], ["event"]),
+           "tmqtt_event: readiness order, level-triggered, hang-ups, closed fds, hostile arguments, set limit")
+    p = host(c, ["--addr-pool", "127.0.0.1/32", "--omit-import", "tmqtt_event"], ["event"])
+    c.check(p.returncode == TRAP_EXIT and "tmqtt_event.create" in p.stderr,
+            "omitted: the first call traps naming tmqtt_event.create", f"rc={p.returncode} {p.stderr}")
 
 
 def case_crypto_limit(c):
@@ -705,6 +714,29 @@ def case_broker_host_crypto(c):
             c.check("tmqtt_crypto" not in trace, "omitted: the module never calls tmqtt_crypto", trace[-1500:])
 
 
+def case_broker_event_loop(c):
+    """The broker's loop uses the host's readiness sets when announced, poll() otherwise
+    (a host like iwasm); both serve MQTT."""
+    conf, port, opts = broker_setup(c, attest=False)
+    for extra, want in (([], "event loop: host readiness set (tmqtt_event)"),
+                        (["--omit-import", "tmqtt_event"], "event loop: poll"),
+                        (["--omit-import", "all"], "event loop: poll")):
+        proc = subprocess.Popen([c.broker] + opts + extra + ["--", "-c", conf], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        up = wait_listening(port, proc)
+        ok = False
+        if up:
+            try:
+                ok = mqtt_over_tls(port)[1]
+            except OSError as e:
+                ok = repr(e)
+        proc.terminate()
+        err = proc.communicate(timeout=20)[1]
+        name = " ".join(extra) or "default"
+        c.check(up and ok is True, f"{name}: MQTT CONNACK over TLS", f"{ok} {err[-800:]}")
+        c.check(want in err, f"{name}: broker says '{want}'", err[-800:])
+
+
 def case_broker_bulk_memory(c):
     bulk_functions(c, c.broker_module, "tmqtt-broker.wasm")
 
@@ -728,7 +760,8 @@ CASES = {
     "sock-connect": case_sock_connect, "sock-connect-refused": case_sock_connect_refused,
     "resolve": case_resolve, "hello": case_hello, "startup": case_startup, "tls13": case_tls13,
     "imports": case_imports, "omit-import-traps": case_omit_import_traps, "ra-require": case_ra_require,
-    "crypto-hostile": case_crypto_hostile, "crypto-limit": case_crypto_limit,
+    "crypto-hostile": case_crypto_hostile, "crypto-limit": case_crypto_limit, "event": case_event,
+    "broker-event-loop": case_broker_event_loop,
     "sigpipe-write": sigpipe_case("write"), "sigpipe-send": sigpipe_case("send"),
     "keep-sigpipe": case_keep_sigpipe, "memops": case_memops, "bulk-memory": case_bulk_memory,
     "broker-without-ra": case_broker_without_ra, "broker-host-crypto": case_broker_host_crypto,

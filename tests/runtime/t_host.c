@@ -1,6 +1,6 @@
 /*
  * t_host.c — a hostile test module for the host's extension imports (tmqtt_crypto,
- * tmqtt_ra, the TMQTT_HOST_IMPORTS announcement), SIGPIPE-free socket writes and the
+ * tmqtt_ra, tmqtt_event, the TMQTT_HOST_IMPORTS announcement), SIGPIPE-free socket writes and the
  * bulk-memory memcpy/memmove/memset. Compiled with clang --target=wasm32-wasi and run
  * by tests/runtime/driver.py under its own tmqtt-wasm (tmqtt-wasm-thost).
  *
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "platform/wasi_crypto.h"
+#include "platform/wasi_event.h"
 #include "platform/wasi_host.h"
 #include "platform/wasi_ra.h"
 #include "platform/wasi_socket.h"
@@ -34,7 +35,8 @@ static const char *import_state(const char *m)
 
 static int cmd_imports(void)
 {
-    printf("tmqtt_ra=%s tmqtt_crypto=%s\n", import_state("tmqtt_ra"), import_state("tmqtt_crypto"));
+    printf("tmqtt_ra=%s tmqtt_crypto=%s tmqtt_event=%s\n", import_state("tmqtt_ra"),
+           import_state("tmqtt_crypto"), import_state("tmqtt_event"));
     return 0;
 }
 
@@ -163,6 +165,99 @@ static int cmd_crypto_limit(void)
     return done();
 }
 
+/* -- tmqtt_event: readiness sets ------------------------------------------------------------ */
+
+/* A connected pair over 127.0.0.1 (needs --addr-pool 127.0.0.1/32): *a the client side,
+ * *b the accepted side. */
+static int tcp_pair(int lst, const struct sockaddr_in *at, int *a, int *b)
+{
+    *a = socket(AF_INET, SOCK_STREAM, 0);
+    if (*a < 0 || connect(*a, (const struct sockaddr *)at, sizeof *at) != 0) return -1;
+    *b = accept(lst, NULL, NULL);
+    return *b < 0 ? -1 : 0;
+}
+
+static uint32_t wait_set(uint32_t set, tm_event_rec *rec, uint32_t max, int32_t ms, uint32_t *n)
+{
+    *n = 0xffffffffu;
+    return tm_event_wait(set, rec, max, ms, n);
+}
+
+static int cmd_event(void)
+{
+    struct sockaddr_in at = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof at;
+    int lst = socket(AF_INET, SOCK_STREAM, 0);
+    if (lst < 0 || bind(lst, (struct sockaddr *)&at, sizeof at) != 0 || listen(lst, 8) != 0 ||
+        getsockname(lst, (struct sockaddr *)&at, &al) != 0)
+        return 2;
+    int a1, b1, a2, b2;
+    if (tcp_pair(lst, &at, &a1, &b1) != 0 || tcp_pair(lst, &at, &a2, &b2) != 0) return 2;
+
+    uint32_t set = 99, n = 0;
+    static tm_event_rec rec[TM_EVENT_MAX];
+    CHECK(tm_event_create(&set) == 0 && set < 8, "create");
+    CHECK(tm_event_ctl(set, TM_EVENT_ADD, (uint32_t)a1, TM_EVENT_READ) == 0, "add a socket for reading");
+    CHECK(tm_event_ctl(set, TM_EVENT_ADD, (uint32_t)a1, TM_EVENT_READ) == EEXIST, "add twice: EEXIST");
+    CHECK(tm_event_ctl(set, TM_EVENT_ADD, (uint32_t)a2, TM_EVENT_READ) == 0, "add a second one");
+    CHECK(wait_set(set, rec, TM_EVENT_MAX, 0, &n) == 0 && n == 0, "nothing ready: 0 records at once");
+
+    /* readiness in the order it happened: b2's byte first, then b1's */
+    CHECK(write(b2, "x", 1) == 1 && write(b1, "y", 1) == 1, "two peers write, second pair first");
+    CHECK(wait_set(set, rec, TM_EVENT_MAX, 5000, &n) == 0 && n == 2, "both reported");
+    CHECK(n == 2 && rec[0].fd == (uint32_t)a2 && rec[1].fd == (uint32_t)a1 &&
+          rec[0].flags == TM_EVENT_READ && rec[1].flags == TM_EVENT_READ,
+          "records carry the module's fds, readable, in the order they became ready");
+    CHECK(wait_set(set, rec, 1, 5000, &n) == 0 && n == 1, "max 1: one record");
+    char c;
+    CHECK(read(a1, &c, 1) == 1 && read(a2, &c, 1) == 1, "drained");
+    CHECK(wait_set(set, rec, TM_EVENT_MAX, 0, &n) == 0 && n == 0, "level-triggered: drained, nothing");
+
+    CHECK(tm_event_ctl(set, TM_EVENT_MOD, (uint32_t)a1, TM_EVENT_WRITE) == 0, "mod to writing");
+    CHECK(wait_set(set, rec, TM_EVENT_MAX, 5000, &n) == 0 && n == 1 && rec[0].fd == (uint32_t)a1 &&
+          rec[0].flags == TM_EVENT_WRITE, "writable reported");
+    CHECK(tm_event_ctl(set, TM_EVENT_MOD, (uint32_t)a1, 0) == 0, "mod to no events (parked)");
+    CHECK(wait_set(set, rec, TM_EVENT_MAX, 0, &n) == 0 && n == 0, "parked: nothing");
+    close(b1);
+    shutdown(a1, SHUT_WR); /* both halves closed now */
+    CHECK(wait_set(set, rec, TM_EVENT_MAX, 5000, &n) == 0 && n == 1 && rec[0].fd == (uint32_t)a1 &&
+          (rec[0].flags & TM_EVENT_HANGUP), "parked, peer gone: hang-up reported anyway");
+    CHECK(tm_event_ctl(set, TM_EVENT_DEL, (uint32_t)a1, 0) == 0, "del");
+    CHECK(tm_event_ctl(set, TM_EVENT_DEL, (uint32_t)a1, 0) == ENOENT, "del twice: ENOENT");
+    CHECK(write(b2, "z", 1) == 1 && close(a2) == 0, "a registered socket closed with data waiting");
+    CHECK(wait_set(set, rec, TM_EVENT_MAX, 0, &n) == 0 && n == 0, "closed: forgotten, as epoll does");
+
+    /* hostile arguments */
+    CHECK(tm_event_ctl(set, TM_EVENT_ADD, 4000, TM_EVENT_READ) == EBADF, "an fd the module does not hold: EBADF");
+    CHECK(tm_event_ctl(set, TM_EVENT_ADD, 3, TM_EVENT_READ) == EBADF, "fd 3, a preopened directory: EBADF");
+    CHECK(tm_event_ctl(set, 7, (uint32_t)a1, TM_EVENT_READ) == EINVAL, "unknown op: EINVAL");
+    CHECK(tm_event_ctl(set, TM_EVENT_ADD, (uint32_t)a1, 0x10) == EINVAL, "unknown event bits: EINVAL");
+    CHECK(tm_event_ctl(8, TM_EVENT_ADD, (uint32_t)a1, TM_EVENT_READ) == EBADF, "handle out of range: EBADF");
+    CHECK(tm_event_ctl(0xffffffffu, TM_EVENT_ADD, (uint32_t)a1, TM_EVENT_READ) == EBADF, "handle -1: EBADF");
+    CHECK(tm_event_wait(set, (tm_event_rec *)(uintptr_t)0xfffffff8u, 2, 0, &n) == EFAULT,
+          "records past the end of memory: EFAULT");
+    CHECK(tm_event_wait(set, rec, 0, 0, &n) == EINVAL, "max 0: EINVAL");
+    CHECK(tm_event_wait(set, rec, TM_EVENT_MAX + 1, 0, &n) == EINVAL, "max above TM_EVENT_MAX: EINVAL");
+    CHECK(tm_event_wait(set, rec, 1, 0, (uint32_t *)(uintptr_t)0xfffffffeu) == EFAULT, "count pointer: EFAULT");
+    CHECK(tm_event_create((uint32_t *)(uintptr_t)0xfffffffeu) == EFAULT, "create, bad pointer: EFAULT");
+
+    /* eight sets at most; destroyed ones are reused */
+    uint32_t sets[8];
+    int made = 0;
+    uint32_t e = 0;
+    while (made < 8 && (e = tm_event_create(&sets[made])) == 0) made++;
+    printf("created %d more, then errno %u\n", made, e);
+    CHECK(made == 7 && e == EMFILE, "the eighth set is the last: EMFILE");
+    for (int i = 0; i < made; i++) tm_event_destroy(sets[i]);
+    CHECK(tm_event_destroy(set) == 0, "destroy");
+    CHECK(tm_event_destroy(set) == EBADF, "destroy twice: EBADF");
+    CHECK(tm_event_wait(set, rec, 1, 0, &n) == EBADF, "wait on a destroyed set: EBADF");
+    close(a1);
+    close(b2);
+    close(lst);
+    return done();
+}
+
 /* -- a write to a connection the peer reset -------------------------------------------------- */
 
 static int cmd_write_reset(const char *host, const char *port, const char *how)
@@ -250,6 +345,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "crypto-limit")) return cmd_crypto_limit();
     if (!strcmp(cmd, "write-reset") && argc > 4) return cmd_write_reset(argv[2], argv[3], argv[4]);
     if (!strcmp(cmd, "memops")) return cmd_memops();
+    if (!strcmp(cmd, "event")) return cmd_event();
     fprintf(stderr, "t_host: unknown command '%s'\n", cmd);
     return 64;
 }
