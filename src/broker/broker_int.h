@@ -110,6 +110,14 @@ typedef struct tm_outq {
     uint64_t inflight_bytes; /* their payload bytes (max_inflight_bytes) */
 } tm_outq;
 
+/* Entry i from the head. cap is 0 or a power of two (q_push doubles it from 8),
+ * so wrapping is a mask, not a division: this runs for every in-flight entry
+ * on every acknowledgement and packet identifier. */
+static inline tm_out *tm_outq_at(const tm_outq *q, uint32_t i)
+{
+    return &q->e[(q->head + i) & (q->cap - 1)];
+}
+
 /* ---- subscriptions ----------------------------------------------------- */
 
 typedef struct tm_sub {

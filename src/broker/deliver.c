@@ -192,7 +192,7 @@ static bool send_as(tm_broker *b, tm_conn *c, tm_msg *m, tm_str full, uint8_t qo
 
 /* ---- the session queue -------------------------------------------------- */
 
-static tm_out *q_at(tm_outq *q, uint32_t i) { return &q->e[(q->head + i) % q->cap]; }
+static tm_out *q_at(tm_outq *q, uint32_t i) { return tm_outq_at(q, i); }
 
 static tm_out *q_push(tm_outq *q)
 {
@@ -208,7 +208,7 @@ static tm_out *q_push(tm_outq *q)
         q->cap = nc;
         q->head = 0;
     }
-    tm_out *o = &q->e[(q->head + q->count) % q->cap];
+    tm_out *o = tm_outq_at(q, q->count);
     q->count++;
     memset(o, 0, sizeof *o);
     return o;
@@ -217,7 +217,7 @@ static tm_out *q_push(tm_outq *q)
 static void q_pop_done(tm_outq *q)
 {
     while (q->sent && q_at(q, 0)->state == TM_OUT_DONE) {
-        q->head = (q->head + 1) % q->cap;
+        q->head = (q->head + 1) & (q->cap - 1);
         q->count--;
         q->sent--;
     }
@@ -413,7 +413,7 @@ int tm_outq_restore(tm_session *s, tm_msg *m, uint32_t qseq, uint8_t qos, bool r
 int tm_outq_restore_state(tm_session *s, tm_out *o, uint8_t state, uint16_t pid)
 {
     tm_outq *q = s->q;           /* o is one of its entries */
-    uint32_t idx = (uint32_t)((o - q->e + q->cap - q->head) % q->cap);
+    uint32_t idx = (uint32_t)((o - q->e + q->cap - q->head) & (q->cap - 1));
     if (o->state == TM_OUT_PENDING) {
         if (state == TM_OUT_DONE && idx != q->sent) {
             /* dropped from the middle of the queue (ACL reload): close the gap */

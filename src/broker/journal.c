@@ -259,7 +259,7 @@ static void snapshot_session(tm_broker *b, tm_session *s)
         tm_jr_sub(b, s, &s->subs->e[i]);
     tm_outq *q = s->q;
     for (uint32_t i = 0; q && i < q->count; i++) {
-        tm_out *o = &q->e[(q->head + i) % q->cap];
+        tm_out *o = tm_outq_at(q, i);
         if (o->state == TM_OUT_DONE || o->qos == 0)
             continue;
         if (o->state == TM_OUT_WAIT_COMP) {
@@ -472,10 +472,10 @@ static tm_out *entry_by_qseq(tm_session *s, uint32_t qseq)
     if (!q)
         return NULL;
     /* the usual case: the first entry not sent yet, or one near the head */
-    if (q->sent < q->count && q->e[(q->head + q->sent) % q->cap].qseq == qseq)
-        return &q->e[(q->head + q->sent) % q->cap];
+    if (q->sent < q->count && tm_outq_at(q, q->sent)->qseq == qseq)
+        return tm_outq_at(q, q->sent);
     for (uint32_t i = 0; i < q->count; i++) {
-        tm_out *o = &q->e[(q->head + i) % q->cap];
+        tm_out *o = tm_outq_at(q, i);
         if (o->qseq == qseq && o->state != TM_OUT_DONE)
             return o;
     }
@@ -753,7 +753,7 @@ void tm_broker_dump(tm_broker *b, tm_buf *out)
         }
         tm_outq *q = s->q;
         for (uint32_t k = 0, shown = 0; q && k < q->count; k++) {
-            tm_out *o = &q->e[(q->head + k) % q->cap];
+            tm_out *o = tm_outq_at(q, k);
             if (o->state == TM_OUT_DONE || o->qos == 0)
                 continue;
             char p[128] = "";

@@ -222,7 +222,7 @@ uint16_t tm_sess_next_pid(tm_session *s)
         bool used = false;
         const tm_outq *q = s->q;
         for (uint32_t i = 0; q && i < q->sent; i++) {
-            tm_out *o = &q->e[(q->head + i) % q->cap];
+            tm_out *o = tm_outq_at(q, i);
             if (o->state != TM_OUT_DONE && o->pid == pid) {
                 used = true;
                 break;

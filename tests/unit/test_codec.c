@@ -318,6 +318,22 @@ static void test_props_encode_order(void)
     TM_CHECK_EQ(tm_props_size(&p), n - 1);
     tm_buf_free(&b);
 
+    /* only ids 1..0x2A (the highest) are emitted, whatever else `present` holds; a
+     * subscription identifier marked present without n_sub_ids is sub_ids[0];
+     * an unset id between set ones stays out */
+    tm_props q;
+    memset(&q, 0, sizeof q);
+    q.present = TM_PBIT(0) | TM_PBIT(63) | TM_PBIT(0x2B) | TM_PBIT(TM_P_SUB_ID) |
+                TM_PBIT(TM_P_SHARED_SUB_AVAILABLE);
+    q.sub_ids[0] = 5;
+    q.shared_sub_available = 1;
+    tm_buf_init(&b);
+    tm_props_encode(&b, &q);
+    n = hex("04 0b 05 2a 01", want);
+    TM_CHECK_EQ(b.len, n);
+    TM_CHECK_MEM(b.data, want, n);
+    tm_buf_free(&b);
+
     /* user iteration over the raw region */
     uint32_t pos = 0;
     tm_str k, v;
