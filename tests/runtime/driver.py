@@ -737,6 +737,154 @@ def case_broker_event_loop(c):
         c.check(want in err, f"{name}: broker says '{want}'", err[-800:])
 
 
+def mqtt_connect_pkt(cid):
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid.encode()
+    return bytes([0x10, len(body)]) + body
+
+
+def mqtt_publish_pkt(topic, payload):
+    body = len(topic).to_bytes(2, "big") + topic.encode() + payload
+    n, rl = len(body), b""
+    while True:
+        d, n = n % 128, n // 128
+        rl += bytes([d | (0x80 if n else 0)])
+        if not n:
+            break
+    return b"\x30" + rl + body
+
+
+def read_packet(s):
+    """One MQTT packet (type byte, body) from a blocking socket; None at EOF."""
+    def exact(n):
+        got = b""
+        while len(got) < n:
+            d = s.recv(n - len(got))
+            if not d:
+                return None
+            got += d
+        return got
+    h = exact(1)
+    if h is None:
+        return None
+    mult, n = 1, 0
+    while True:
+        b = exact(1)
+        if b is None:
+            return None
+        n += (b[0] & 0x7F) * mult
+        mult *= 128
+        if not b[0] & 0x80:
+            break
+    body = exact(n)
+    return None if body is None else (h[0], body)
+
+
+def tls_client(port, cid, topic=None):
+    """A TLS MQTT client on the broker: CONNECT (and SUBSCRIBE topic), acknowledged."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20))
+    t.sendall(mqtt_connect_pkt(cid))
+    assert read_packet(t) == (0x20, b"\x00\x00"), "CONNACK"
+    if topic:
+        t.sendall(b"\x82" + bytes([5 + len(topic)]) + b"\x00\x01" + len(topic).to_bytes(2, "big")
+                  + topic.encode() + b"\x00")
+        assert read_packet(t) == (0x90, b"\x00\x01\x00"), "SUBACK"
+    return t
+
+
+def rst_close(sock):
+    """Close with a reset (RST), not a FIN."""
+    import struct
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def client_hello():
+    """The bytes of a real TLS ClientHello (Python's OpenSSL), without a connection."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def case_broker_tls_resets(c):
+    """Issue 15: TLS clients that reset their connections mid-stream and mid-handshake, with
+    the module on a host that leaves SIGPIPE at its default (--keep-sigpipe, as iwasm does):
+    the broker writes to the reset connections (queued deliveries, the close notice) and
+    lives on, and a healthy subscriber gets every message, the ones after the resets too."""
+    import threading
+    conf, port, opts = broker_setup(c, attest=False)
+    proc = subprocess.Popen([c.broker, "--keep-sigpipe"] + opts + ["--", "-c", conf],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        c.check(wait_listening(port, proc), "broker listening")
+        good = tls_client(port, "good", "t")
+        pub = tls_client(port, "pub")
+        got = {"n": 0, "end": False}
+
+        def reader():
+            while True:
+                pk = read_packet(good)
+                if pk is None:
+                    return
+                if pk[0] >> 4 == 3:
+                    got["n"] += 1
+                    if pk[1].endswith(b"END"):
+                        got["end"] = True
+                        return
+        rt = threading.Thread(target=reader, daemon=True)
+        rt.start()
+        payload = b"x" * 1024
+        sent = 0
+        for round_ in range(3):
+            # mid-stream: subscribers that stop reading while deliveries queue up, then reset
+            bad = [tls_client(port, f"bad{round_}-{i}", "t") for i in range(3)]
+            for _ in range(400):
+                pub.sendall(mqtt_publish_pkt("t", payload))
+                sent += 1
+            for b in bad:
+                rst_close(b)
+            # mid-handshake: a reset after part of a ClientHello, after all of it, and after
+            # reading the start of the server's answer
+            ch = client_hello()
+            for cut in (len(ch) // 2, len(ch), -1):
+                s = socket.create_connection(("127.0.0.1", port), timeout=20)
+                s.sendall(ch if cut == -1 else ch[:cut])
+                if cut == -1:
+                    s.recv(5)
+                rst_close(s)
+            for _ in range(200):   # the broker writes on while it reaps the resets
+                pub.sendall(mqtt_publish_pkt("t", payload))
+                sent += 1
+        pub.sendall(mqtt_publish_pkt("t", b"END"))
+        sent += 1
+        rt.join(60)
+        c.check(proc.poll() is None, "the broker lives on (no SIGPIPE)",
+                f"rc={proc.returncode} {proc.stderr.read()[-1500:] if proc.poll() is not None else ''}")
+        c.check(got["end"] and got["n"] == sent, f"the healthy subscriber got all {sent} messages",
+                f"got {got['n']} end={got['end']}")
+        late = tls_client(port, "late")
+        c.check(late is not None, "a new TLS client connects after the resets")
+        late.close()
+        good.close()
+        pub.close()
+    finally:
+        proc.terminate()
+        err = proc.communicate(timeout=20)[1]
+    c.check("connection reset" in err.lower() or "reset by peer" in err.lower() or "closed" in err,
+            "the broker logged the resets", err[-1500:])
+
+
 def case_broker_bulk_memory(c):
     bulk_functions(c, c.broker_module, "tmqtt-broker.wasm")
 
@@ -761,7 +909,7 @@ CASES = {
     "resolve": case_resolve, "hello": case_hello, "startup": case_startup, "tls13": case_tls13,
     "imports": case_imports, "omit-import-traps": case_omit_import_traps, "ra-require": case_ra_require,
     "crypto-hostile": case_crypto_hostile, "crypto-limit": case_crypto_limit, "event": case_event,
-    "broker-event-loop": case_broker_event_loop,
+    "broker-event-loop": case_broker_event_loop, "broker-tls-resets": case_broker_tls_resets,
     "sigpipe-write": sigpipe_case("write"), "sigpipe-send": sigpipe_case("send"),
     "keep-sigpipe": case_keep_sigpipe, "memops": case_memops, "bulk-memory": case_bulk_memory,
     "broker-without-ra": case_broker_without_ra, "broker-host-crypto": case_broker_host_crypto,
