@@ -188,6 +188,7 @@ static int fail(parse_ctx *p, const char *fmt, ...)
 
 static int parse_bool(parse_ctx *p, const char *key, const char *v, bool *out)
 {
+    *out = false;   /* defined on failure too (gcc -O3 cannot tell the callers never read it) */
     if (v && strcmp(v, "true") == 0)
         *out = true;
     else if (v && strcmp(v, "false") == 0)
@@ -199,6 +200,7 @@ static int parse_bool(parse_ctx *p, const char *key, const char *v, bool *out)
 
 static int parse_u64(parse_ctx *p, const char *key, const char *v, uint64_t max, uint64_t *out)
 {
+    *out = 0;       /* likewise */
     if (!v || !*v)
         return fail(p, "%s: missing value", key);
     char *end;

@@ -212,7 +212,7 @@ static int load_ca(SSL_CTX *ctx, const char *cafile, const char *capath, char *e
     if (!SSL_CTX_load_verify_locations(ctx, cf, cp)) {
         char why[256];
         tm_tls_errstr(why, sizeof why);
-        snprintf(err, errcap, "cannot load CA from %s: %s", cf ? cf : cp, why);
+        snprintf(err, errcap, "cannot load CA from %s: %.200s", cf ? cf : cp, why);
         return -1;
     }
     return 1;

@@ -1468,7 +1468,7 @@ static int tickets(const server_spec *ss, const client_spec *cs, int *verify)
 
 static void test_no_tickets_with_evidence(void)
 {
-    int v;
+    int v = 0;
     client_spec plain = {.ssl_fn = ssl_count_tickets};
     TM_CHECK_EQ(tickets(&SIM, &plain, &v), 2);           /* control: OpenSSL's default */
     client_spec att = ATTEST;

@@ -119,7 +119,7 @@ static void certificate_table(void)
     tm_policy *p = pol(PIN, 0);
     tm_claims c;
     char r[512];
-    size_t n;
+    size_t n = 0;
     /* full chain in the table */
     ta_cert full[] = {{TA_GUID_VCEK, vcek, vcek_len}, {TA_GUID_ASK, ask_m, ask_m_len}, {TA_GUID_ARK, ark_m, ark_m_len}};
     unsigned char *ev = with_table(rep, full, 3, 0, &n);
@@ -278,7 +278,7 @@ static void tamper_report(void)
      * changed REPORTED_TCB a TCB mismatch — caught before the signature. */
     p = pol(PIN, 0);
     ta_cert one[] = {{TA_GUID_VCEK, vcek, vcek_len}};
-    size_t n;
+    size_t n = 0;
     unsigned char *ev = with_table(rep, one, 1, 0, &n);
     ev[0x1A0] ^= 1;
     TM_CHECK_EQ(verify(ev, n, p, june, &c, r, sizeof r), TM_VERIFY_ECHAIN);
@@ -322,7 +322,7 @@ static void tamper_vcek(void)
         memcpy(v, vcek, vcek_len);
         v[off] ^= 0x04;
         ta_cert one[] = {{TA_GUID_VCEK, v, vcek_len}};
-        size_t n;
+        size_t n = 0;
         unsigned char *ev = with_table(rep, one, 1, 0, &n);
         int rc = verify(ev, n, p, june, &c, r, sizeof r);
         if (rc == TM_VERIFY_OK) {
@@ -362,7 +362,7 @@ static void foreign_roots(void)
          "root 'SEV-Milan' is not the pinned ARK-Milan key"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        size_t n;
+        size_t n = 0;
         unsigned char *ev = with_table(rep, cases[i].certs, cases[i].n, 0, &n);
         int rc = verify(ev, n, p, june, &c, r, sizeof r);
         if (rc != TM_VERIFY_ECHAIN) fprintf(stderr, "  case %zu: %d %s\n", i, rc, r);
@@ -373,7 +373,7 @@ static void foreign_roots(void)
     /* ASK / ARK entries that are not certificates */
     ta_cert junk_ask[] = {{TA_GUID_VCEK, vcek, vcek_len}, {TA_GUID_ASK, (const unsigned char *)"junk", 4}};
     ta_cert junk_ark[] = {{TA_GUID_VCEK, vcek, vcek_len}, {TA_GUID_ARK, (const unsigned char *)"junk", 4}};
-    size_t n;
+    size_t n = 0;
     unsigned char *ev = with_table(rep, junk_ask, 2, 0, &n);
     TM_CHECK_EQ(verify(ev, n, p, june, &c, r, sizeof r), TM_VERIFY_ECHAIN);
     TM_CHECK(ta_has(r, "the certificate table's ASK is not a DER certificate"));
@@ -439,7 +439,7 @@ static void truncations(void)
         TM_CHECK(n == 0 || strstr(r, "report truncated"));
     }
     ta_cert full[] = {{TA_GUID_VCEK, vcek, vcek_len}, {TA_GUID_ASK, ask_m, ask_m_len}, {TA_GUID_ARK, ark_m, ark_m_len}};
-    size_t n;
+    size_t n = 0;
     unsigned char *ev = with_table(rep, full, 3, 0, &n);
     for (size_t k = 0x4A0 + 1; k < n; k += (k < 0x4A0 + 200 ? 1 : 61)) {
         int rc = verify(ev, k, p, june, &c, r, sizeof r);
