@@ -91,9 +91,20 @@ struct tm_tlsrec {
 
 /* ---- per-thread cipher contexts ----------------------------------------------- */
 
+/* A few contexts per suite and direction, each holding one connection's key
+ * (least recently used goes first). One context per suite and direction would
+ * be re-keyed for nearly every record when records of several connections
+ * alternate (a fan-out); in the WebAssembly build a re-key is a new context in
+ * the host (tmqtt_crypto: allocation, key schedule, a random handle tag), which
+ * made AES-GCM records cost more than ChaCha20's there. A context per
+ * connection would cost memory per idle connection; a few per thread do not. */
+#define TM_TLSREC_CTXS 16
+
 typedef struct thread_state {
-    EVP_CIPHER_CTX *ctx[N_SUITES][2];
-    const tm_tlsrec *keyed[N_SUITES][2];
+    EVP_CIPHER_CTX *ctx[N_SUITES][2][TM_TLSREC_CTXS];
+    const tm_tlsrec *keyed[N_SUITES][2][TM_TLSREC_CTXS];
+    uint32_t last_use[N_SUITES][2][TM_TLSREC_CTXS];
+    uint32_t clock;
     uint8_t scratch[TM_TLSREC_MAX_PLAIN + TM_TLSREC_OVERHEAD];   /* one sealed record */
 } thread_state;
 
@@ -117,7 +128,8 @@ void tm_tlsrec_thread_cleanup(void)
         return;
     for (size_t i = 0; i < N_SUITES; i++)
         for (int d = 0; d < 2; d++)
-            EVP_CIPHER_CTX_free(g_ts->ctx[i][d]);
+            for (int k = 0; k < TM_TLSREC_CTXS; k++)
+                EVP_CIPHER_CTX_free(g_ts->ctx[i][d][k]);
     OPENSSL_cleanse(g_ts->scratch, sizeof g_ts->scratch);
     free(g_ts);
     g_ts = NULL;
@@ -129,44 +141,60 @@ static uint8_t *secret_of(tm_tlsrec *r, int d) { return r->keys + (size_t)d * di
 static uint8_t *key_of(tm_tlsrec *r, int d) { return secret_of(r, d) + S(r)->hash_len; }
 static uint8_t *iv_of(tm_tlsrec *r, int d) { return key_of(r, d) + S(r)->key_len; }
 
-/* The thread's context for r's suite and direction d, holding r's current
- * key; NULL when out of memory. */
+/* A thread's context for r's suite and direction d, holding r's current key:
+ * the one that holds it already, else an unused one, else the least recently
+ * used, re-keyed. NULL when out of memory. */
 static EVP_CIPHER_CTX *cipher_for(tm_tlsrec *r, int d)
 {
     thread_state *t = ts();
     if (!t)
         return NULL;
-    EVP_CIPHER_CTX **c = &t->ctx[r->suite][d];
-    if (!*c) {
+    EVP_CIPHER_CTX **ctx = t->ctx[r->suite][d];
+    const tm_tlsrec **keyed = t->keyed[r->suite][d];
+    uint32_t *last = t->last_use[r->suite][d];
+    int k, pick = 0;
+    for (k = 0; k < TM_TLSREC_CTXS && keyed[k] != r; k++) {
+        if (!keyed[pick])
+            continue;             /* an unkeyed one is taken already */
+        if (!keyed[k] || last[k] < last[pick])
+            pick = k;
+    }
+    if (k < TM_TLSREC_CTXS) {
+        last[k] = ++t->clock;
+        return ctx[k];
+    }
+    if (!ctx[pick]) {
         EVP_CIPHER *ci = EVP_CIPHER_fetch(NULL, S(r)->cipher, NULL);
-        *c = ci ? EVP_CIPHER_CTX_new() : NULL;
-        if (*c && !EVP_CipherInit_ex2(*c, ci, NULL, NULL, d == TX, NULL)) {
-            EVP_CIPHER_CTX_free(*c);
-            *c = NULL;
+        ctx[pick] = ci ? EVP_CIPHER_CTX_new() : NULL;
+        if (ctx[pick] && !EVP_CipherInit_ex2(ctx[pick], ci, NULL, NULL, d == TX, NULL)) {
+            EVP_CIPHER_CTX_free(ctx[pick]);
+            ctx[pick] = NULL;
         }
         EVP_CIPHER_free(ci);
-        t->keyed[r->suite][d] = NULL;
-        if (!*c)
+        if (!ctx[pick])
             return NULL;
     }
-    if (t->keyed[r->suite][d] != r) {
-        t->keyed[r->suite][d] = NULL;
-        if (!EVP_CipherInit_ex2(*c, NULL, key_of(r, d), NULL, d == TX, NULL))
-            return NULL;
-        t->keyed[r->suite][d] = r;
-    }
-    return *c;
+    keyed[pick] = NULL;
+    if (!EVP_CipherInit_ex2(ctx[pick], NULL, key_of(r, d), NULL, d == TX, NULL))
+        return NULL;
+    keyed[pick] = r;
+    last[pick] = ++t->clock;
+    return ctx[pick];
 }
 
-/* r's key leaves the thread's context for direction d (replaced by zeros). */
+/* r's key leaves the thread's contexts for direction d (replaced by zeros). */
 static void forget_key(const tm_tlsrec *r, int d)
 {
     static const uint8_t zero[32];
-    if (!g_ts || g_ts->keyed[r->suite][d] != r)
+    if (!g_ts)
         return;
-    g_ts->keyed[r->suite][d] = NULL;
-    if (!EVP_CipherInit_ex2(g_ts->ctx[r->suite][d], NULL, zero, NULL, d == TX, NULL))
-        ERR_clear_error();
+    for (int k = 0; k < TM_TLSREC_CTXS; k++) {
+        if (g_ts->keyed[r->suite][d][k] != r)
+            continue;
+        g_ts->keyed[r->suite][d][k] = NULL;
+        if (!EVP_CipherInit_ex2(g_ts->ctx[r->suite][d][k], NULL, zero, NULL, d == TX, NULL))
+            ERR_clear_error();
+    }
 }
 
 /* ---- key schedule ----------------------------------------------------------------- */

@@ -931,6 +931,46 @@ static void test_own_key_updates(void)
     }
 }
 
+/* More connections than a thread keeps cipher contexts (TM_TLSREC_CTXS, 16): their
+ * records alternate, so contexts are taken from the least recently used one and
+ * re-keyed, and every record must still be sealed and opened with its own key;
+ * one connection in the middle is freed early (its contexts forget its key). */
+static void test_many_connections_interleaved(void)
+{
+    setup_once();
+    enum { N = 21, MAXN = 4096 };
+    pair ps[N];
+    bool open_[N];
+    uint8_t in[300], out[MAXN];
+    for (int i = 0; i < N; i++)
+        TM_CHECK((open_[i] = open_suite(&ps[i], (size_t)(i % 5 == 4 ? 2 : 0))));   /* 17 on one suite */
+    for (int round = 0; round < 3; round++) {
+        for (int j = 0; j < N; j++) {
+            int i = round == 1 ? N - 1 - j : j;    /* forwards, backwards, forwards */
+            if (!open_[i])
+                continue;
+            size_t n = 1 + (size_t)(i * 13 + round * 7) % sizeof in;
+            fill(in, n, (unsigned)(i * 31 + round));
+            TM_CHECK_EQ(SSL_write(ps[i].cli, in, (int)n), n);
+            c_take(&ps[i]);
+            memset(out, 0, n);
+            TM_CHECK_EQ(s_read(&ps[i], out, n, MAXN), n);
+            TM_CHECK_MEM(out, in, n);
+            size_t got = 0;
+            TM_CHECK(s_write_all(&ps[i], in, n, out, &got, MAXN));
+            TM_CHECK_EQ(got, n);
+            TM_CHECK_MEM(out, in, n);
+        }
+        if (round == 0 && open_[10]) {
+            pair_close(&ps[10]);
+            open_[10] = false;
+        }
+    }
+    for (int i = 0; i < N; i++)
+        if (open_[i])
+            pair_close(&ps[i]);
+}
+
 static void test_done(void)
 {
     tm_tlsrec_thread_cleanup();
@@ -943,4 +983,4 @@ TM_TEST_MAIN(TM_CASE(test_takeover_and_data_each_suite), TM_CASE(test_one_byte_a
              TM_CASE(test_flipped_bit), TM_CASE(test_close),
              TM_CASE(test_partial_writes_and_retry), TM_CASE(test_stays_on_openssl),
              TM_CASE(test_identity_kept_when_used), TM_CASE(test_own_key_updates),
-             TM_CASE(test_done))
+             TM_CASE(test_many_connections_interleaved), TM_CASE(test_done))
