@@ -152,16 +152,14 @@ static EVP_CIPHER_CTX *cipher_for(tm_tlsrec *r, int d)
     EVP_CIPHER_CTX **ctx = t->ctx[r->suite][d];
     const tm_tlsrec **keyed = t->keyed[r->suite][d];
     uint32_t *last = t->last_use[r->suite][d];
-    int k, pick = 0;
-    for (k = 0; k < TM_TLSREC_CTXS && keyed[k] != r; k++) {
-        if (!keyed[pick])
-            continue;             /* an unkeyed one is taken already */
-        if (!keyed[k] || last[k] < last[pick])
+    int pick = 0;   /* an unkeyed context if there is one, else the least recently used */
+    for (int k = 0; k < TM_TLSREC_CTXS; k++) {
+        if (keyed[k] == r) {
+            last[k] = ++t->clock;
+            return ctx[k];
+        }
+        if (keyed[pick] && (!keyed[k] || last[k] < last[pick]))
             pick = k;
-    }
-    if (k < TM_TLSREC_CTXS) {
-        last[k] = ++t->clock;
-        return ctx[k];
     }
     if (!ctx[pick]) {
         EVP_CIPHER *ci = EVP_CIPHER_fetch(NULL, S(r)->cipher, NULL);
